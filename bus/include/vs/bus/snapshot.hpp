@@ -1,0 +1,63 @@
+#pragma once
+// Durable snapshots of a writer's latest-value table in LMDB, so that a restarted producer
+// shows the last market at once, with the records' original times.
+//
+// One LMDB environment (a directory: data.mdb + lock.mdb, so `mdb_stat DIR` and
+// `mdb_dump -a DIR` work) per channel at <state_dir>/<channel>.lmdb. Named databases:
+//   "latest": key = record type (2 bytes, big endian) + symbol (UTF-8),
+//             value = publish time ns (8 bytes, little endian) + the FlatBuffer;
+//   "meta":   "schema_hash", "layout_version", "saved_ns", "generation", "count"
+//             (8-byte little-endian integers).
+// Threads: one snapshot_store per thread. Errors: bus_error with the LMDB message and path;
+// a failed save (full disk, MDB_MAP_FULL) aborts its transaction, so the previous snapshot
+// stays intact.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "vs/bus/channel.hpp"
+
+namespace vs::bus {
+
+struct snapshot_info {
+    std::uint64_t schema_hash = 0;
+    std::uint64_t layout_version = 0;
+    std::int64_t saved_ns = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t count = 0;
+};
+
+class snapshot_store {
+public:
+    /// Opens or creates <state_dir>/<channel>.lmdb (read_only: open existing only, for tools)
+    /// and clears stale reader slots (mdb_reader_check).
+    snapshot_store(const std::filesystem::path& state_dir, const std::string& channel,
+                   bool read_only = false, std::size_t map_bytes = std::size_t{256} << 20);
+    ~snapshot_store();
+    snapshot_store(snapshot_store&&) noexcept;
+    snapshot_store& operator=(snapshot_store&&) noexcept;
+
+    /// Replaces the snapshot with every latest record of `w`, in one transaction.
+    /// Returns the number of records written.
+    std::size_t save(const writer& w);
+
+    /// Publishes every stored record into w's table (not the ring) with its original publish
+    /// time. A snapshot written under another schema hash is refused (bus_error).
+    std::size_t restore(writer& w);
+
+    /// Calls fn(const record_view&) for every stored record (type, symbol order).
+    void for_each(const std::function<void(const record_view&)>& fn) const;
+
+    snapshot_info info() const;
+    /// Reader slots of dead processes cleared by the last mdb_reader_check.
+    int stale_readers_cleared() const noexcept;
+    const std::filesystem::path& path() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace vs::bus
