@@ -1,0 +1,115 @@
+#pragma once
+// The Binance USDⓈ-M market-stream frame parser of vs-feed: one WebSocket text frame in,
+// one finished FlatBuffer record (schemas/market_data.fbs) per accepted row out.
+//
+// Accepted frame shapes:
+//   - a combined-stream envelope {"stream":"<name>","data":<object or array>}
+//     (`/market/stream?streams=...`);
+//   - a raw payload, object or array (`/market/ws/<stream>`);
+//   - a subscription reply {"result":null,"id":1} and an exchange error
+//     {"code":-1121,"msg":"..."} (or {"error":{...},"id":1}): reported, no rows.
+// Rows: markPriceUpdate, 24hrTicker, forceOrder (nested "o"), aggTrade, kline (nested "k"),
+// typed by "e", or by the stream name when "e" is absent. Every field alias the old Python
+// daemon accepted is accepted; numbers may be JSON strings or numbers; unknown keys are
+// ignored. A bad row is skipped and counted, the other rows of its frame are kept.
+//
+// Threads: a frame_parser belongs to one thread. Errors: parse() never throws on any input
+// and never allocates per frame once its buffers have grown to the largest frame seen.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+#include "schemas/common_generated.h"
+#include "vs/bus/channel.hpp"
+
+namespace vs::feed {
+
+struct parser_options {
+    std::size_t max_frame_bytes = 8u << 20;   ///< larger frames are rejected whole (counted)
+    std::size_t max_symbol_bytes = 32;        ///< longer symbols: row rejected (counted)
+};
+
+/// One accepted row, handed to the sink. Views are valid until the sink returns.
+struct parsed_record {
+    vs::bus::record_type type = 0;            ///< vs::schema::RecordType value
+    std::string_view symbol;                  ///< validated UTF-8, 1..max_symbol_bytes bytes
+    vs::schema::MarketType market = vs::schema::MarketType::Unknown;  ///< from `st` (or the symbol)
+    std::span<const std::byte> bytes;         ///< the finished FlatBuffer
+};
+
+enum class frame_kind : std::uint8_t {
+    data,                ///< market data (rows_accepted may still be 0 if every row was bad)
+    subscription_reply,  ///< {"result":...,"id":...}
+    exchange_error,      ///< {"code":..,"msg":..} or {"error":..}
+    rejected,            ///< malformed, oversized or of an unexpected shape (see error)
+};
+
+/// What one parse() saw.
+struct frame_result {
+    frame_kind kind = frame_kind::rejected;
+    /// The envelope's "stream", or the stream the raw payload's "e" implies
+    /// ("!markPrice@arr", "btcusdt@aggTrade", ...); empty when unknown. Valid until the next
+    /// parse().
+    std::string_view stream;
+    std::size_t rows_accepted = 0;
+    std::size_t rows_rejected = 0;
+    /// Static string naming why the frame or the last rejected row was rejected; nullptr
+    /// when nothing was rejected.
+    const char* error = nullptr;
+};
+
+/// Cumulative counters since construction, for the feed's status record.
+struct parser_counters {
+    std::uint64_t frames = 0;             ///< every parse() call
+    std::uint64_t frames_rejected = 0;    ///< kind == rejected (oversized included)
+    std::uint64_t rows_accepted = 0;
+    std::uint64_t rows_rejected = 0;      ///< bad rows (unknown events included)
+    std::uint64_t rows_coin_m = 0;        ///< accepted rows marked CoinM
+    std::uint64_t oversized_frames = 0;   ///< frames above max_frame_bytes
+    std::uint64_t unknown_event_rows = 0; ///< rows whose "e"/stream is not a known event
+};
+
+class frame_parser {
+public:
+    explicit frame_parser(parser_options options = {});
+    ~frame_parser();
+    frame_parser(frame_parser&&) noexcept;
+    frame_parser& operator=(frame_parser&&) noexcept;
+    frame_parser(const frame_parser&) = delete;
+    frame_parser& operator=(const frame_parser&) = delete;
+
+    /// Parses one WebSocket text frame and calls sink(const parsed_record&) once per accepted
+    /// row, in frame order. Each record carries event_time_ms from "E" and
+    /// recv_time_ns = recv_ns. Never throws on input; an exception thrown by the sink itself
+    /// propagates.
+    template <class Sink>
+    frame_result parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink);
+
+    const parser_counters& counters() const noexcept;
+    const parser_options& options() const noexcept;
+
+    class impl;
+
+private:
+    using sink_fn = void (*)(void*, const parsed_record&);
+    frame_result parse_impl(std::string_view frame, std::int64_t recv_ns, sink_fn fn, void* ctx);
+    std::unique_ptr<impl> impl_;
+};
+
+template <class Sink>
+frame_result frame_parser::parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink)
+{
+    return parse_impl(frame, recv_ns,
+                      [](void* ctx, const parsed_record& r) {
+                          (*static_cast<std::remove_reference_t<Sink>*>(ctx))(r);
+                      },
+                      const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
+}
+
+/// "data", "subscription_reply", "exchange_error", "rejected".
+const char* to_string(frame_kind k) noexcept;
+
+}  // namespace vs::feed
