@@ -1,0 +1,171 @@
+#pragma once
+// The durable alert outbox: one LMDB environment `<state_dir>/outbox.lmdb` shared by every
+// alerting process (they enqueue) and vs-deliver (it sends). An alert is committed before
+// enqueue() returns, so nothing is sent that was not first made durable, and nothing
+// enqueued is lost by a crash or an outage of a target.
+//
+//   auto ob = vs::outbox::outbox::open(state_dir);          // targets from the environment
+//   vs::outbox::alert a;
+//   a.kind = "volume";
+//   a.backend = vs::outbox::backend_call{"/api/volume-alerts/ingest", json_text};
+//   a.text = "BTC hourly volume $150M (3.33x prev) - VOLUME SPIKE!";   // Telegram/Discord
+//   std::string id = ob->enqueue(a);
+//
+// Targets: `prod` (VOLSPIKE_API_URL), `dev` (VOLSPIKE_API_URL_DEV), `telegram`
+// (TELEGRAM_TOKEN or TELEGRAM_BOT_TOKEN, and CHAT_ID or TELEGRAM_CHANNEL_ID), `discord`
+// (VS_DISCORD_WEBHOOK_URL). An alert goes to each configured target it has a payload for
+// (backend call → prod, dev; text → telegram, discord); the record keeps, per target, its
+// state (pending, sending, delivered, dead), attempts, next attempt time and last error.
+//
+// Ids are 16 hex digits, (epoch ms << 20 | sequence), unique across processes (assigned
+// inside LMDB's single write transaction) and time-ordered; the idempotency key sent to a
+// target is "<id>:<target>".
+//
+// Thread rule: one outbox per process (LMDB forbids opening an environment twice in one
+// process); its functions may be called from any thread. Functions throw std::runtime_error
+// with context on LMDB failures (disk full, map full, corrupt environment).
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vs::outbox {
+
+enum class target : std::uint8_t { prod = 0, dev = 1, telegram = 2, discord = 3 };
+inline constexpr std::array<target, 4> all_targets{target::prod, target::dev, target::telegram, target::discord};
+std::string_view to_string(target t) noexcept;
+std::optional<target> target_from_string(std::string_view s) noexcept;
+
+/// A set of targets (bit i = target i).
+struct target_set {
+    std::uint8_t bits = 0;
+    bool has(target t) const noexcept { return (bits >> static_cast<int>(t)) & 1u; }
+    void add(target t) noexcept { bits = static_cast<std::uint8_t>(bits | (1u << static_cast<int>(t))); }
+    bool empty() const noexcept { return bits == 0; }
+    /// The targets configured by the environment variables named above.
+    static target_set from_env();
+};
+
+/// One backend call, as the old scripts made it: METHOD base_url + path with X-API-Key.
+struct backend_call {
+    std::string path;               ///< e.g. "/api/volume-alerts/ingest"
+    std::string body;               ///< JSON text sent as is
+    std::string method = "POST";
+};
+
+struct alert {
+    std::string kind;               ///< "volume", "oi", "user_alert", "liquidation", "oi_batch", "test", ...
+    std::optional<backend_call> backend;
+    std::string text;               ///< Telegram/Discord message; empty = not sent there
+    std::string label;              ///< plural noun used when coalescing ("liquidations")
+    double amount_usd = 0;          ///< summed in a coalesced message ("$8.4M total")
+    std::chrono::milliseconds dead_after{0};  ///< 0 = vs-deliver's --dead-after
+};
+
+enum class state : std::uint8_t { pending, sending, delivered, dead };
+std::string_view to_string(state s) noexcept;
+
+struct target_state {
+    target t = target::prod;
+    state st = state::pending;
+    int attempts = 0;
+    std::int64_t next_attempt_ms = 0;
+    std::int64_t done_ms = 0;       ///< delivered or dead at
+    std::string last_error;
+};
+
+/// An alert as stored.
+struct entry {
+    std::string id;
+    std::int64_t created_ms = 0;
+    alert a;
+    std::vector<target_state> targets;
+    const target_state* find(target t) const noexcept;
+};
+
+/// Per-target counters kept in the outbox (survive restarts), shown by `vs-outbox stats`.
+struct target_counters {
+    std::uint64_t enqueued = 0, sent = 0, messages = 0, failed = 0, retried = 0, dead = 0, coalesced = 0,
+                  uncertain = 0;
+    std::vector<std::int64_t> recent_sends_ms;  ///< rate-limiter memory (Telegram/Discord)
+};
+
+struct outbox_options {
+    std::size_t map_size = std::size_t{1} << 30;  ///< LMDB map size (sparse file)
+    std::optional<target_set> targets;            ///< default: target_set::from_env()
+};
+
+struct list_filter {
+    std::optional<target> t;
+    std::optional<state> st;
+    std::size_t limit = 1000;
+};
+
+class outbox {
+public:
+    /// Opens (creating) `<state_dir>/outbox.lmdb`, clearing stale reader slots of dead processes.
+    static std::unique_ptr<outbox> open(const std::filesystem::path& state_dir, outbox_options options = {});
+    ~outbox();
+    outbox(const outbox&) = delete;
+    outbox& operator=(const outbox&) = delete;
+
+    // ---- alerting processes -------------------------------------------------------------
+    /// Commits `a` for every configured target it has a payload for; returns its id (empty
+    /// when no target applies: nothing is stored). Durable on return.
+    std::string enqueue(const alert& a);
+    /// Same with an explicit target set.
+    std::string enqueue(const alert& a, target_set targets);
+    /// Splits `rows` (a JSON array text) into chunks of at most `chunk` rows, enqueuing
+    /// each as `{"<field>": [...chunk...], <extra fields of `envelope`>}` to `path`
+    /// (backend targets only). Returns the ids. Throws std::invalid_argument on bad JSON.
+    std::vector<std::string> enqueue_rows(std::string_view kind, std::string_view path, std::string_view field,
+                                          std::string_view rows_json, std::string_view envelope_json = "{}",
+                                          std::size_t chunk = 100);
+
+    target_set targets() const noexcept { return targets_; }
+
+    // ---- vs-deliver ---------------------------------------------------------------------
+    /// Up to `limit` entries still to send to `t` (pending or sending), oldest first.
+    std::vector<entry> queue(target t, std::size_t limit) const;
+    std::size_t queue_length(target t) const;
+    /// Records that `ids` are about to be sent to `t` (Telegram/Discord: no idempotency key).
+    void mark_sending(target t, const std::vector<std::string>& ids);
+    /// Records the acknowledgement of `ids` by `t`; `messages` sends carried them (coalescing).
+    void mark_delivered(target t, const std::vector<std::string>& ids, std::int64_t now_ms, int messages = 1,
+                        std::optional<std::int64_t> send_time_ms = {});
+    /// Records a failed attempt; the next one is due at `next_attempt_ms`.
+    void mark_failed(target t, const std::string& id, std::string_view error, std::int64_t next_attempt_ms);
+    /// Gives up on `id` for `t` (too old, or rejected by the target).
+    void mark_dead(target t, const std::string& id, std::string_view reason, std::int64_t now_ms);
+    /// Adds `n` to the `uncertain` counter of `t` (resent after a crash mid-send).
+    void count_uncertain(target t, std::uint64_t n);
+    /// Clears the `sending` mark of `ids` (restart decisions, see vs-deliver).
+    void reset_sending(target t, const std::vector<std::string>& ids);
+
+    // ---- operators (vs-outbox) ----------------------------------------------------------
+    std::vector<entry> list(const list_filter& f) const;
+    std::optional<entry> get(const std::string& id) const;
+    target_counters counters(target t) const;
+    /// Puts dead (or, with `include_delivered`, delivered) states back to pending. `id`
+    /// empty = every dead entry. Returns the number of target states requeued.
+    std::size_t retry(std::optional<target> t, const std::string& id, bool include_delivered = false);
+    /// Deletes alerts whose every target is delivered or dead (`only` picks one of the two),
+    /// done before `older_than_ms`; or the one `id` (even if pending). Returns the count.
+    std::size_t purge(std::optional<state> only, std::int64_t older_than_ms, const std::string& id = {});
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    struct impl;
+    explicit outbox(std::unique_ptr<impl> p, target_set targets, std::filesystem::path path);
+    std::unique_ptr<impl> impl_;
+    target_set targets_;
+    std::filesystem::path path_;
+};
+
+}  // namespace vs::outbox
