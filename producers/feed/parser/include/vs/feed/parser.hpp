@@ -59,6 +59,9 @@ struct frame_result {
     /// Static string naming why the frame or the last rejected row was rejected; nullptr
     /// when nothing was rejected.
     const char* error = nullptr;
+    /// The exchange's own text for exchange_error ("msg"), empty otherwise. Valid until the
+    /// next parse().
+    std::string_view detail;
 };
 
 /// Cumulative counters since construction, for the feed's status record.

@@ -1,0 +1,606 @@
+#include "record_builder.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <system_error>
+
+#include "schemas/market_data_generated.h"
+
+namespace vs::feed::detail {
+
+namespace {
+
+using vs::schema::MarketType;
+
+constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
+
+/// What a numeric field may hold. Prices that must exist are `positive`; volumes, index and
+/// settle prices (0 for delisted symbols in REST) are `non_negative`; changes and funding
+/// rates are `any`.
+enum class rule : std::uint8_t { any, non_negative, positive };
+
+const raw_value* pick(const row_fields& f, key k) noexcept
+{
+    return f.has(k) ? &f.get(k) : nullptr;
+}
+
+/// The first present key in alias order: the first alias present is the value, even if a
+/// later one would parse (a bad "p" is a bad row, not a cue to look at "c").
+template <class... Keys>
+const raw_value* pick(const row_fields& f, key first, Keys... rest) noexcept
+{
+    if (f.has(first)) {
+        return &f.get(first);
+    }
+    return pick(f, rest...);
+}
+
+bool absent(const raw_value* v) noexcept
+{
+    // Binance sends "" for fields that do not apply (delivery contracts' "r"): absent, not bad.
+    return v == nullptr || v->kind == value_kind::null ||
+           (v->kind == value_kind::string && v->text.empty());
+}
+
+/// Converts with a sticky first error, so that each builder reads as a list of fields.
+class converter {
+public:
+    double number(const raw_value* v, rule r, const char* bad, const char* missing = nullptr) noexcept
+    {
+        if (absent(v)) {
+            if (missing != nullptr) {
+                fail(missing);
+            }
+            return nan_value;
+        }
+        double d = 0;
+        if (v->kind == value_kind::number) {
+            d = v->number;
+        } else if (v->kind == value_kind::string) {
+            // libstdc++ 12's from_chars is exact (fast_float); it also reads "nan" and "inf",
+            // which the finiteness check below turns away.
+            const char* first = v->text.data();
+            const char* last = first + v->text.size();
+            const auto [ptr, ec] = std::from_chars(first, last, d);
+            if (ec != std::errc{} || ptr != last) {
+                fail(bad);
+                return nan_value;
+            }
+        } else {
+            fail(bad);
+            return nan_value;
+        }
+        if (!std::isfinite(d) || (r == rule::positive && !(d > 0)) || (r == rule::non_negative && d < 0)) {
+            fail(bad);
+            return nan_value;
+        }
+        return d;
+    }
+
+    std::int64_t integer(const raw_value* v, const char* bad) noexcept
+    {
+        if (absent(v)) {
+            return 0;
+        }
+        if (v->kind == value_kind::number) {
+            if (!v->integral) {
+                fail(bad);
+                return 0;
+            }
+            return v->integer;
+        }
+        if (v->kind != value_kind::string) {
+            fail(bad);
+            return 0;
+        }
+        std::int64_t i = 0;
+        const char* first = v->text.data();
+        const char* last = first + v->text.size();
+        const auto [ptr, ec] = std::from_chars(first, last, i);
+        if (ec != std::errc{} || ptr != last) {
+            fail(bad);
+            return 0;
+        }
+        return i;
+    }
+
+    bool boolean(const raw_value* v, const char* bad) noexcept
+    {
+        if (absent(v)) {
+            return false;
+        }
+        if ((v->kind == value_kind::boolean || v->kind == value_kind::string) &&
+            (v->text == "true" || v->text == "false")) {
+            return v->text == "true";
+        }
+        fail(bad);
+        return false;
+    }
+
+    /// A string field; anything else is absent.
+    static std::string_view text(const raw_value* v) noexcept
+    {
+        if (v == nullptr || v->kind != value_kind::string) {
+            return {};
+        }
+        return v->text;
+    }
+
+    const char* error() const noexcept { return error_; }
+    void fail(const char* e) noexcept
+    {
+        if (error_ == nullptr) {
+            error_ = e;
+        }
+    }
+
+private:
+    const char* error_ = nullptr;
+};
+
+bool symbol_ascii_ok(unsigned char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+}
+
+/// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 when invalid:
+/// no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629 table 4).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept
+{
+    const auto b = [&](std::size_t j) { return static_cast<unsigned char>(s[j]); };
+    const auto cont = [&](std::size_t j) { return j < s.size() && (b(j) & 0xC0u) == 0x80u; };
+    const unsigned char c = b(i);
+    if (c >= 0xC2 && c <= 0xDF) {
+        return cont(i + 1) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(i + 1) || !cont(i + 2)) {
+            return 0;
+        }
+        const unsigned char c1 = b(i + 1);
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) {
+            return 0;
+        }
+        const unsigned char c1 = b(i + 1);
+        if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+/// The market of a row: `st` when present and meaningful, else guessed from the symbol.
+MarketType market_of_st(const raw_value* st, std::string_view symbol) noexcept
+{
+    if (!absent(st)) {
+        const bool number = st->kind == value_kind::number && st->integral;
+        if ((number && st->integer == 1) || (st->kind == value_kind::string && st->text == "1")) {
+            return MarketType::UsdM;
+        }
+        if ((number && st->integer == 2) || (st->kind == value_kind::string && st->text == "2")) {
+            return MarketType::CoinM;
+        }
+        return MarketType::Unknown;
+    }
+    // Frames that predate `st`: COIN-M contracts are <BASE>USD_<PERP|yymmdd>; USDⓈ-M
+    // quarterlies are BTCUSDT_261225, which "USD_" does not match.
+    return symbol.find("USD_") != std::string_view::npos ? MarketType::CoinM : MarketType::Unknown;
+}
+
+}  // namespace
+
+event event_of_name(std::string_view e) noexcept
+{
+    if (e == "markPriceUpdate") {
+        return event::mark_price;
+    }
+    if (e == "24hrTicker") {
+        return event::ticker;
+    }
+    if (e == "forceOrder") {
+        return event::force_order;
+    }
+    if (e == "aggTrade") {
+        return event::agg_trade;
+    }
+    if (e == "kline") {
+        return event::kline;
+    }
+    return event::unknown;
+}
+
+event event_of_stream(std::string_view stream) noexcept
+{
+    // "<symbol>@<name>[@<options>]" or "!<name>@arr[@<options>]".
+    std::string_view name;
+    if (!stream.empty() && stream.front() == '!') {
+        name = stream.substr(1, stream.find('@') == std::string_view::npos ? std::string_view::npos
+                                                                            : stream.find('@') - 1);
+    } else {
+        const auto at = stream.find('@');
+        if (at == std::string_view::npos) {
+            return event::unknown;
+        }
+        name = stream.substr(at + 1);
+        name = name.substr(0, name.find('@'));
+    }
+    if (name == "markPrice") {
+        return event::mark_price;
+    }
+    if (name == "ticker") {
+        return event::ticker;
+    }
+    if (name == "forceOrder") {
+        return event::force_order;
+    }
+    if (name == "aggTrade") {
+        return event::agg_trade;
+    }
+    if (name.substr(0, 6) == "kline_") {
+        return event::kline;
+    }
+    return event::unknown;
+}
+
+const char* check_symbol(std::string_view s, std::size_t max_bytes) noexcept
+{
+    if (s.empty()) {
+        return "missing symbol";
+    }
+    if (s.size() > max_bytes) {
+        return "symbol too long";
+    }
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            if (!symbol_ascii_ok(c)) {
+                return "symbol has a character other than letters, digits, '_', '-', '.'";
+            }
+            ++i;
+            continue;
+        }
+        const std::size_t n = utf8_sequence(s, i);
+        if (n == 0) {
+            return "symbol is not valid UTF-8";
+        }
+        i += n;
+    }
+    return nullptr;
+}
+
+MarketType market_of(const row_fields* st_source, std::string_view symbol) noexcept
+{
+    return market_of_st(st_source != nullptr ? pick(*st_source, key::st) : nullptr, symbol);
+}
+
+record_builder::record_builder(std::size_t max_symbol_bytes)
+    : max_symbol_bytes_(max_symbol_bytes), fbb_(1024)
+{
+}
+
+const char* record_builder::build(event ev, const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    fbb_.Clear();
+    last_symbol_ = {};
+    switch (ev) {
+    case event::mark_price: return mark_price(r, recv_ns, out);
+    case event::ticker: return ticker(r, recv_ns, out);
+    case event::force_order: return force_order(r, recv_ns, out);
+    case event::agg_trade: return agg_trade(r, recv_ns, out);
+    case event::kline: return kline(r, recv_ns, out);
+    case event::unknown: break;
+    }
+    return "unknown event type";
+}
+
+void record_builder::finish(std::uint16_t type, std::string_view symbol, MarketType market,
+                            parsed_record& out)
+{
+    out.type = type;
+    out.symbol = symbol;
+    out.market = market;
+    out.bytes = std::span<const std::byte>(reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()),
+                                           fbb_.GetSize());
+}
+
+const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    const row_fields& f = r.outer;
+    const std::string_view symbol = converter::text(pick(f, key::s, key::symbol));
+    last_symbol_ = symbol;
+    if (const char* e = check_symbol(symbol, max_symbol_bytes_)) {
+        return e;
+    }
+    converter cv;
+    // Aliases in the old daemon's order (frontend parseFundingRate); "ap" last: it equals "p"
+    // in every 2026 frame seen.
+    const double mark = cv.number(pick(f, key::p, key::markPrice, key::c, key::lastPrice, key::ap), rule::positive,
+                                  "mark price is not a positive finite number", "missing mark price");
+    const double index = cv.number(pick(f, key::i, key::indexPrice), rule::non_negative,
+                                   "index price is not a non-negative finite number");
+    const double settle = cv.number(pick(f, key::P, key::estimatedSettlePrice), rule::non_negative,
+                                    "estimated settle price is not a non-negative finite number");
+    const double funding = cv.number(pick(f, key::r, key::R, key::fr, key::lastFundingRate, key::fundingRate,
+                                          key::estimatedSettlePriceRate),
+                                     rule::any, "funding rate is not a finite number");
+    const std::int64_t event_time = cv.integer(pick(f, key::E, key::time), "event time is not an integer");
+    const std::int64_t next_funding = cv.integer(pick(f, key::T, key::nextFundingTime),
+                                                 "next funding time is not an integer");
+    if (cv.error() != nullptr) {
+        return cv.error();
+    }
+    const MarketType market = market_of(&f, symbol);
+
+    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
+    vs::schema::MarkPriceBuilder b(fbb_);
+    b.add_symbol(sym);
+    b.add_event_time_ms(event_time);
+    b.add_recv_time_ns(recv_ns);
+    b.add_market(market);
+    b.add_mark_price(mark);
+    b.add_index_price(index);
+    b.add_estimated_settle_price(settle);
+    b.add_funding_rate(funding);
+    b.add_next_funding_time_ms(next_funding);
+    b.add_funding_interval_hours(0);  // not in the frame; the feed fills it from REST
+    fbb_.Finish(b.Finish());
+    finish(static_cast<std::uint16_t>(vs::schema::RecordType::MarkPrice), symbol, market, out);
+    return nullptr;
+}
+
+const char* record_builder::ticker(const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    const row_fields& f = r.outer;
+    const std::string_view symbol = converter::text(pick(f, key::s, key::symbol));
+    last_symbol_ = symbol;
+    if (const char* e = check_symbol(symbol, max_symbol_bytes_)) {
+        return e;
+    }
+    converter cv;
+    const double change = cv.number(pick(f, key::p, key::priceChange), rule::any, "price change is not a finite number");
+    const double change_pct = cv.number(pick(f, key::P, key::priceChangePercent), rule::any,
+                                        "price change percent is not a finite number");
+    const double wavg = cv.number(pick(f, key::w, key::weightedAvgPrice), rule::non_negative,
+                                  "weighted average price is not a non-negative finite number");
+    const double last = cv.number(pick(f, key::c, key::lastPrice), rule::positive,
+                                  "last price is not a positive finite number", "missing last price");
+    const double last_qty = cv.number(pick(f, key::Q, key::lastQty), rule::non_negative,
+                                      "last quantity is not a non-negative finite number");
+    const double open = cv.number(pick(f, key::o, key::openPrice), rule::non_negative,
+                                  "open price is not a non-negative finite number");
+    const double high = cv.number(pick(f, key::h, key::highPrice), rule::non_negative,
+                                  "high price is not a non-negative finite number");
+    const double low = cv.number(pick(f, key::l, key::lowPrice), rule::non_negative,
+                                 "low price is not a non-negative finite number");
+    const double volume = cv.number(pick(f, key::v, key::volume), rule::non_negative,
+                                    "volume is not a non-negative finite number");
+    const double quote_volume = cv.number(pick(f, key::q, key::quoteVolume), rule::non_negative,
+                                          "quote volume is not a non-negative finite number");
+    const std::int64_t event_time = cv.integer(pick(f, key::E, key::time), "event time is not an integer");
+    const std::int64_t open_time = cv.integer(pick(f, key::O, key::openTime), "open time is not an integer");
+    const std::int64_t close_time = cv.integer(pick(f, key::C, key::closeTime), "close time is not an integer");
+    const std::int64_t first_id = cv.integer(pick(f, key::F, key::firstId), "first trade id is not an integer");
+    const std::int64_t last_id = cv.integer(pick(f, key::L, key::lastId), "last trade id is not an integer");
+    const std::int64_t trades = cv.integer(pick(f, key::n, key::count), "trade count is not an integer");
+    if (cv.error() != nullptr) {
+        return cv.error();
+    }
+    const MarketType market = market_of(&f, symbol);
+    const std::string_view pair = converter::text(pick(f, key::ps, key::pair));
+
+    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
+    const auto pair_off = pair.empty() ? flatbuffers::Offset<flatbuffers::String>{}
+                                       : fbb_.CreateString(pair.data(), pair.size());
+    vs::schema::Ticker24hBuilder b(fbb_);
+    b.add_symbol(sym);
+    b.add_event_time_ms(event_time);
+    b.add_recv_time_ns(recv_ns);
+    b.add_market(market);
+    if (!pair.empty()) {
+        b.add_pair(pair_off);
+    }
+    b.add_price_change(change);
+    b.add_price_change_percent(change_pct);
+    b.add_weighted_avg_price(wavg);
+    b.add_last_price(last);
+    b.add_last_qty(last_qty);
+    b.add_open_price(open);
+    b.add_high_price(high);
+    b.add_low_price(low);
+    b.add_volume(volume);
+    b.add_quote_volume(quote_volume);
+    b.add_open_time_ms(open_time);
+    b.add_close_time_ms(close_time);
+    b.add_first_trade_id(first_id);
+    b.add_last_trade_id(last_id);
+    b.add_trade_count(trades);
+    fbb_.Finish(b.Finish());
+    finish(static_cast<std::uint16_t>(vs::schema::RecordType::Ticker24h), symbol, market, out);
+    return nullptr;
+}
+
+const char* record_builder::force_order(const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    if (!r.has_inner) {
+        return "forceOrder without an \"o\" object";
+    }
+    const row_fields& o = r.inner;
+    std::string_view symbol = converter::text(pick(o, key::s));
+    if (symbol.empty()) {
+        symbol = converter::text(pick(r.outer, key::s, key::symbol));
+    }
+    last_symbol_ = symbol;
+    if (const char* e = check_symbol(symbol, max_symbol_bytes_)) {
+        return e;
+    }
+    converter cv;
+    const std::string_view side_text = converter::text(pick(o, key::S));
+    vs::schema::Side side = vs::schema::Side::Unknown;
+    if (side_text == "BUY") {
+        side = vs::schema::Side::Buy;
+    } else if (side_text == "SELL") {
+        side = vs::schema::Side::Sell;
+    }
+    const double orig_qty = cv.number(pick(o, key::q), rule::non_negative,
+                                      "original quantity is not a non-negative finite number");
+    const double price = cv.number(pick(o, key::p), rule::positive, "liquidation price is not a positive finite number",
+                                   "missing liquidation price");
+    const double avg_price = cv.number(pick(o, key::ap), rule::non_negative,
+                                       "average price is not a non-negative finite number");
+    const double last_filled = cv.number(pick(o, key::l), rule::non_negative,
+                                         "last filled quantity is not a non-negative finite number");
+    const double filled = cv.number(pick(o, key::z), rule::non_negative,
+                                    "filled quantity is not a non-negative finite number");
+    const std::int64_t trade_time = cv.integer(pick(o, key::T), "trade time is not an integer");
+    const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
+    if (cv.error() != nullptr) {
+        return cv.error();
+    }
+    const MarketType market = market_of(o.has(key::st) ? &o : &r.outer, symbol);
+    const std::string_view order_type = converter::text(pick(o, key::o));
+    const std::string_view tif = converter::text(pick(o, key::f));
+    const std::string_view status = converter::text(pick(o, key::X));
+
+    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
+    const auto type_off = fbb_.CreateString(order_type.data(), order_type.size());
+    const auto tif_off = fbb_.CreateString(tif.data(), tif.size());
+    const auto status_off = fbb_.CreateString(status.data(), status.size());
+    vs::schema::LiquidationBuilder b(fbb_);
+    b.add_symbol(sym);
+    b.add_event_time_ms(event_time);
+    b.add_recv_time_ns(recv_ns);
+    b.add_market(market);
+    b.add_side(side);
+    b.add_order_type(type_off);
+    b.add_time_in_force(tif_off);
+    b.add_order_status(status_off);
+    b.add_orig_qty(orig_qty);
+    b.add_price(price);
+    b.add_avg_price(avg_price);
+    b.add_last_filled_qty(last_filled);
+    b.add_filled_qty(filled);
+    b.add_trade_time_ms(trade_time);
+    fbb_.Finish(b.Finish());
+    finish(static_cast<std::uint16_t>(vs::schema::RecordType::Liquidation), symbol, market, out);
+    return nullptr;
+}
+
+const char* record_builder::agg_trade(const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    const row_fields& f = r.outer;
+    const std::string_view symbol = converter::text(pick(f, key::s, key::symbol));
+    last_symbol_ = symbol;
+    if (const char* e = check_symbol(symbol, max_symbol_bytes_)) {
+        return e;
+    }
+    converter cv;
+    const std::int64_t id = cv.integer(pick(f, key::a), "aggregate trade id is not an integer");
+    const double price = cv.number(pick(f, key::p), rule::positive, "trade price is not a positive finite number",
+                                   "missing trade price");
+    const double qty = cv.number(pick(f, key::q), rule::non_negative,
+                                 "trade quantity is not a non-negative finite number");
+    const std::int64_t first_id = cv.integer(pick(f, key::f), "first trade id is not an integer");
+    const std::int64_t last_id = cv.integer(pick(f, key::l), "last trade id is not an integer");
+    const std::int64_t trade_time = cv.integer(pick(f, key::T), "trade time is not an integer");
+    const std::int64_t event_time = cv.integer(pick(f, key::E, key::time), "event time is not an integer");
+    const bool maker = cv.boolean(pick(f, key::m), "buyer-is-maker is not a boolean");
+    if (cv.error() != nullptr) {
+        return cv.error();
+    }
+    const MarketType market = market_of(&f, symbol);
+
+    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
+    vs::schema::AggTradeBuilder b(fbb_);
+    b.add_symbol(sym);
+    b.add_event_time_ms(event_time);
+    b.add_recv_time_ns(recv_ns);
+    b.add_market(market);
+    b.add_agg_trade_id(id);
+    b.add_price(price);
+    b.add_qty(qty);
+    b.add_first_trade_id(first_id);
+    b.add_last_trade_id(last_id);
+    b.add_trade_time_ms(trade_time);
+    b.add_buyer_is_maker(maker);
+    fbb_.Finish(b.Finish());
+    finish(static_cast<std::uint16_t>(vs::schema::RecordType::AggTrade), symbol, market, out);
+    return nullptr;
+}
+
+const char* record_builder::kline(const row& r, std::int64_t recv_ns, parsed_record& out)
+{
+    if (!r.has_inner) {
+        return "kline without a \"k\" object";
+    }
+    const row_fields& k = r.inner;
+    std::string_view symbol = converter::text(pick(k, key::s));
+    if (symbol.empty()) {
+        symbol = converter::text(pick(r.outer, key::s, key::symbol));
+    }
+    last_symbol_ = symbol;
+    if (const char* e = check_symbol(symbol, max_symbol_bytes_)) {
+        return e;
+    }
+    converter cv;
+    const std::int64_t open_time = cv.integer(pick(k, key::t), "kline open time is not an integer");
+    const std::int64_t close_time = cv.integer(pick(k, key::T), "kline close time is not an integer");
+    const double open = cv.number(pick(k, key::o), rule::positive, "kline open is not a positive finite number",
+                                  "missing kline open");
+    const double high = cv.number(pick(k, key::h), rule::positive, "kline high is not a positive finite number",
+                                  "missing kline high");
+    const double low = cv.number(pick(k, key::l), rule::positive, "kline low is not a positive finite number",
+                                 "missing kline low");
+    const double close = cv.number(pick(k, key::c), rule::positive, "kline close is not a positive finite number",
+                                   "missing kline close");
+    const double volume = cv.number(pick(k, key::v), rule::non_negative,
+                                    "kline volume is not a non-negative finite number");
+    const double quote_volume = cv.number(pick(k, key::q), rule::non_negative,
+                                          "kline quote volume is not a non-negative finite number");
+    const double taker_volume = cv.number(pick(k, key::V), rule::non_negative,
+                                          "kline taker buy volume is not a non-negative finite number");
+    const double taker_quote = cv.number(pick(k, key::Q), rule::non_negative,
+                                         "kline taker buy quote volume is not a non-negative finite number");
+    const std::int64_t trades = cv.integer(pick(k, key::n), "kline trade count is not an integer");
+    const bool closed = cv.boolean(pick(k, key::x), "kline closed flag is not a boolean");
+    const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
+    if (cv.error() != nullptr) {
+        return cv.error();
+    }
+    const MarketType market = market_of(r.outer.has(key::st) ? &r.outer : &k, symbol);
+    const std::string_view interval = converter::text(pick(k, key::i));
+
+    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
+    const auto interval_off = fbb_.CreateString(interval.data(), interval.size());
+    vs::schema::KlineBuilder b(fbb_);
+    b.add_symbol(sym);
+    b.add_event_time_ms(event_time);
+    b.add_recv_time_ns(recv_ns);
+    b.add_market(market);
+    b.add_interval(interval_off);
+    b.add_open_time_ms(open_time);
+    b.add_close_time_ms(close_time);
+    b.add_open(open);
+    b.add_high(high);
+    b.add_low(low);
+    b.add_close(close);
+    b.add_volume(volume);
+    b.add_quote_volume(quote_volume);
+    b.add_trade_count(trades);
+    b.add_taker_buy_volume(taker_volume);
+    b.add_taker_buy_quote_volume(taker_quote);
+    b.add_closed(closed);
+    fbb_.Finish(b.Finish());
+    finish(static_cast<std::uint16_t>(vs::schema::RecordType::Kline), symbol, market, out);
+    return nullptr;
+}
+
+}  // namespace vs::feed::detail
