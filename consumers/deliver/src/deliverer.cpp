@@ -1,0 +1,407 @@
+#include "deliverer.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <random>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "vs/common/clock.hpp"
+#include "vs/common/shutdown.hpp"
+
+namespace vs::deliver {
+namespace json = boost::json;
+using outbox::entry;
+using outbox::target;
+
+namespace {
+
+std::int64_t mono_ms() noexcept { return monotonic_ns() / 1'000'000; }
+
+std::optional<std::int64_t> retry_after_header(const net::http_response& res, std::int64_t now)
+{
+    if (auto ra = res.header_value("Retry-After")) {
+        double s = 0;
+        auto [p, ec] = std::from_chars(ra->data(), ra->data() + ra->size(), s);
+        if (ec == std::errc{} && p != ra->data() && s >= 0) {
+            return now + static_cast<std::int64_t>(std::ceil(s * 1000));
+        }
+    }
+    return std::nullopt;
+}
+
+std::string trim_base(std::string s)
+{
+    while (!s.empty() && s.back() == '/') {
+        s.pop_back();
+    }
+    return s;
+}
+
+std::string snippet(const std::string& body) { return body.substr(0, 200); }
+
+}  // namespace
+
+outbox::target_set deliver_config::targets() const
+{
+    outbox::target_set s;
+    if (prod && !prod->base_url.empty()) {
+        s.add(target::prod);
+    }
+    if (dev && !dev->base_url.empty()) {
+        s.add(target::dev);
+    }
+    if (!telegram_token.empty() && !chat_id.empty()) {
+        s.add(target::telegram);
+    }
+    if (!discord_webhook.empty()) {
+        s.add(target::discord);
+    }
+    return s;
+}
+
+std::string money(double usd)
+{
+    const double a = std::fabs(usd);
+    if (a >= 1e9) {
+        return fmt::format("${:.1f}B", usd / 1e9);
+    }
+    if (a >= 1e6) {
+        return fmt::format("${:.1f}M", usd / 1e6);
+    }
+    if (a >= 1e3) {
+        return fmt::format("${:.0f}K", usd / 1e3);
+    }
+    return fmt::format("${:.0f}", usd);
+}
+
+std::string compose(const std::vector<entry>& group, std::size_t max_chars)
+{
+    std::string out;
+    if (group.size() == 1) {
+        out = group.front().a.text;
+    } else {
+        // Sections by label, in order of first appearance; items keep their order.
+        std::vector<std::string> labels;
+        std::map<std::string, std::vector<const entry*>> by_label;
+        for (const auto& e : group) {
+            std::string label = e.a.label.empty() ? e.a.kind + " alerts" : e.a.label;
+            if (by_label.find(label) == by_label.end()) {
+                labels.push_back(label);
+            }
+            by_label[label].push_back(&e);
+        }
+        for (const auto& label : labels) {
+            const auto& items = by_label[label];
+            double total = 0;
+            bool amounts = true;
+            for (const auto* e : items) {
+                total += e->a.amount_usd;
+                amounts = amounts && e->a.amount_usd > 0;
+            }
+            if (!out.empty()) {
+                out += "\n\n";
+            }
+            out += amounts ? fmt::format("{} {}, {} total:", items.size(), label, money(total))
+                           : fmt::format("{} {}:", items.size(), label);
+            for (const auto* e : items) {
+                out += "\n";
+                out += e->a.text;
+            }
+        }
+    }
+    if (out.size() > max_chars) {
+        // Only a single oversized text reaches here (groups are sized to fit).
+        out.resize(max_chars > 3 ? max_chars - 3 : max_chars);
+        out += "...";
+    }
+    return out;
+}
+
+deliverer::deliverer(outbox::outbox& ob, deliver_config cfg) : ob_(ob), cfg_(std::move(cfg)) {}
+
+std::int64_t deliverer::last_beat_ms(target t) const noexcept
+{
+    // Relaxed: a liveness timestamp read by the watchdog loop; nothing else depends on it.
+    return beats_[static_cast<int>(t)].load(std::memory_order_relaxed);
+}
+
+std::int64_t deliverer::backoff_ms(int attempts) noexcept
+{
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    const double base = static_cast<double>(cfg_.backoff_base.count());
+    const double cap = static_cast<double>(cfg_.backoff_max.count());
+    const double d = std::min(cap, base * std::pow(2.0, std::min(attempts, 30)));
+    // "Equal jitter": half fixed, half random, so retries of many alerts spread out
+    // while the delay still grows.
+    std::uniform_real_distribution<double> jitter{0.5, 1.0};
+    return static_cast<std::int64_t>(d * jitter(rng));
+}
+
+deliverer::outcome deliverer::send_backend(net::http_client& http, target t, const entry& e)
+{
+    const auto& ep = t == target::prod ? *cfg_.prod : *cfg_.dev;
+    net::http_request req;
+    req.method = e.a.backend->method.empty() ? "POST" : e.a.backend->method;
+    req.url = trim_base(ep.base_url) + e.a.backend->path;
+    req.headers.push_back({"X-API-Key", ep.api_key});
+    req.headers.push_back({"Idempotency-Key", e.id + ":" + std::string{outbox::to_string(t)}});
+    if (req.method != "GET") {
+        req.body = e.a.backend->body;
+        req.content_type = "application/json";
+    }
+    auto r = http.perform(req);
+    outcome o;
+    const std::int64_t now = realtime_ms();
+    if (!r.ok()) {
+        o.error = r.error_message;
+        return o;
+    }
+    const int st = r.res.status;
+    if ((st >= 200 && st < 300) || st == 409) {
+        // 409: the backend already has this idempotency key (a resend after a crash).
+        o.k = outcome::delivered;
+        return o;
+    }
+    o.error = fmt::format("HTTP {}: {}", st, snippet(r.res.body));
+    if (st == 429 || st == 503) {
+        o.retry_after_ms = retry_after_header(r.res, now).value_or(0);
+    }
+    // Permanent refusals of this payload: sending it again cannot succeed. Auth errors and
+    // 404 stay retryable: they are configuration mistakes an operator fixes.
+    if (st == 400 || st == 413 || st == 422) {
+        o.k = outcome::dead;
+    }
+    return o;
+}
+
+deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const std::string& text)
+{
+    net::http_request req;
+    req.method = "POST";
+    req.content_type = "application/json";
+    if (t == target::telegram) {
+        req.url = trim_base(cfg_.telegram_api) + "/bot" + cfg_.telegram_token + "/sendMessage";
+        req.body = json::serialize(json::object{
+            {"chat_id", cfg_.chat_id}, {"text", text}, {"disable_web_page_preview", true}});
+    } else {
+        req.url = cfg_.discord_webhook;
+        req.body = json::serialize(json::object{{"content", text}});
+    }
+    auto r = http.perform(req);
+    outcome o;
+    const std::int64_t now = realtime_ms();
+    if (!r.ok()) {
+        o.error = r.error_message;  // never contains the token: the URL is not echoed
+        return o;
+    }
+    const int st = r.res.status;
+    if (st >= 200 && st < 300) {
+        o.k = outcome::delivered;
+        return o;
+    }
+    o.error = fmt::format("HTTP {}: {}", st, snippet(r.res.body));
+    if (st == 429) {
+        // Telegram: {"ok":false,"error_code":429,"parameters":{"retry_after":N}} (seconds);
+        // Discord: {"retry_after": 1.5} (seconds) and a Retry-After header.
+        boost::system::error_code ec;
+        auto v = json::parse(r.res.body, ec);
+        double secs = -1;
+        if (!ec && v.is_object()) {
+            const auto& ob = v.as_object();
+            const json::value* ra = nullptr;
+            if (auto* p = ob.if_contains("parameters"); p != nullptr && p->is_object()) {
+                ra = p->as_object().if_contains("retry_after");
+            }
+            if (ra == nullptr) {
+                ra = ob.if_contains("retry_after");
+            }
+            if (ra != nullptr && ra->is_number()) {
+                secs = ra->to_number<double>();
+            }
+        }
+        o.retry_after_ms = secs >= 0 ? now + static_cast<std::int64_t>(std::ceil(secs * 1000))
+                                     : retry_after_header(r.res, now).value_or(now + 1000);
+        return o;
+    }
+    if (st == 400 || st == 413) {
+        o.k = outcome::dead;  // message refused as such (too long, bad chat id is a 400 too)
+    }
+    return o;
+}
+
+void deliverer::run_target(target t)
+{
+    net::http_client http{cfg_.http};
+    const bool chat = t == target::telegram || t == target::discord;
+    const int per_window = t == target::telegram ? cfg_.telegram_per_window : cfg_.discord_per_window;
+    const std::size_t max_chars = t == target::telegram ? cfg_.telegram_max_chars : cfg_.discord_max_chars;
+    const std::string name{outbox::to_string(t)};
+    auto& beat = beats_[static_cast<int>(t)];
+
+    // Sends of the last window, restored from the outbox so a restart cannot overshoot.
+    std::deque<std::int64_t> recent;
+    if (chat) {
+        for (auto ms : ob_.counters(t).recent_sends_ms) {
+            recent.push_back(ms);
+        }
+        // Entries left `sending` by a previous run had an unknown outcome.
+        std::vector<std::string> uncertain;
+        for (const auto& e : ob_.queue(t, 100'000)) {
+            if (const auto* s = e.find(t); s != nullptr && s->st == outbox::state::sending) {
+                uncertain.push_back(e.id);
+            }
+        }
+        if (!uncertain.empty()) {
+            if (cfg_.uncertain == uncertain_policy::resend) {
+                spdlog::warn("{}: {} entries were being sent when the last run stopped; sending them again "
+                             "(at-least-once)", name, uncertain.size());
+                ob_.reset_sending(t, uncertain);
+            } else {
+                spdlog::warn("{}: {} entries were being sent when the last run stopped; marking them dead "
+                             "(at-most-once)", name, uncertain.size());
+                for (const auto& id : uncertain) {
+                    ob_.mark_dead(t, id, "outcome unknown: stopped while sending", realtime_ms());
+                }
+            }
+            ob_.count_uncertain(t, uncertain.size());
+        }
+    }
+    bool no_coalesce_once = false;
+    std::int64_t blocked_until = 0;
+
+    while (!shutdown::requested()) {
+        // Relaxed: liveness timestamp for the watchdog (see last_beat_ms).
+        beat.store(mono_ms(), std::memory_order_relaxed);
+        std::vector<entry> q;
+        try {
+            q = ob_.queue(t, chat ? 500 : 1);
+        } catch (const std::exception& ex) {
+            spdlog::error("{}: cannot read the outbox: {}", name, ex.what());
+            shutdown::wait_for(std::chrono::seconds{1});
+            continue;
+        }
+        if (q.empty()) {
+            shutdown::wait_for(cfg_.poll);
+            continue;
+        }
+        std::int64_t now = realtime_ms();
+        // Dead-letter the expired head(s).
+        const entry& head = q.front();
+        const auto* hs = head.find(t);
+        const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
+                                                                       : cfg_.dead_after.count();
+        if (hs == nullptr || now - head.created_ms > dead_after) {
+            std::string reason = fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
+                                             (now - head.created_ms) / 1000,
+                                             hs && !hs->last_error.empty() ? "; last error: " : "",
+                                             hs ? hs->last_error : "");
+            spdlog::warn("{}: alert {} ({}) is dead: {}", name, head.id, head.a.kind, reason);
+            ob_.mark_dead(t, head.id, reason, now);
+            continue;
+        }
+        const std::int64_t wait_until = std::max(hs->next_attempt_ms, blocked_until);
+        if (wait_until > now) {
+            shutdown::wait_for(std::min(std::chrono::milliseconds{wait_until - now}, cfg_.poll));
+            continue;
+        }
+
+        if (!chat) {
+            auto o = send_backend(http, t, head);
+            now = realtime_ms();
+            if (o.k == outcome::delivered) {
+                ob_.mark_delivered(t, {head.id}, now);
+                spdlog::debug("{}: delivered {} ({})", name, head.id, head.a.kind);
+            } else if (o.k == outcome::dead) {
+                spdlog::error("{}: {} {} rejected, dead: {}", name, head.a.backend->path, head.id, o.error);
+                ob_.mark_dead(t, head.id, "rejected: " + o.error, now);
+            } else {
+                const std::int64_t next = std::max(now + backoff_ms(hs->attempts), o.retry_after_ms);
+                spdlog::warn("{}: {} attempt {} failed ({}); next in {} ms", name, head.id, hs->attempts + 1,
+                             o.error, next - now);
+                ob_.mark_failed(t, head.id, o.error, next);
+            }
+            continue;
+        }
+
+        // Telegram / Discord: rate limit per chat, coalescing a backlog.
+        while (!recent.empty() && recent.front() <= now - cfg_.rate_window.count()) {
+            recent.pop_front();
+        }
+        const int slots = per_window - static_cast<int>(recent.size());
+        if (slots <= 0) {
+            const std::int64_t free_at = recent.front() + cfg_.rate_window.count();
+            shutdown::wait_for(std::min(std::chrono::milliseconds{std::max<std::int64_t>(free_at - now, 1)},
+                                        cfg_.poll));
+            continue;
+        }
+        std::vector<entry> ready;
+        for (auto& e : q) {
+            const auto* s = e.find(t);
+            if (s == nullptr || s->next_attempt_ms > now) {
+                break;
+            }
+            ready.push_back(std::move(e));
+        }
+        std::vector<entry> group;
+        if (ready.size() <= static_cast<std::size_t>(slots) || no_coalesce_once) {
+            group.push_back(std::move(ready.front()));
+        } else {
+            // More waiting than the window allows one by one: pack as many as fit.
+            for (auto& e : ready) {
+                group.push_back(std::move(e));
+                if (group.size() > 1 && compose(group, SIZE_MAX).size() > max_chars) {
+                    group.pop_back();
+                    break;
+                }
+            }
+        }
+        no_coalesce_once = false;
+        std::vector<std::string> ids;
+        for (const auto& e : group) {
+            ids.push_back(e.id);
+        }
+        const std::string text = compose(group, max_chars);
+        ob_.mark_sending(t, ids);
+        const std::int64_t sent_at = realtime_ms();
+        auto o = send_chat(http, t, text);
+        now = realtime_ms();
+        if (o.k == outcome::delivered) {
+            recent.push_back(sent_at);
+            ob_.mark_delivered(t, ids, now, 1, sent_at);
+            if (ids.size() > 1) {
+                spdlog::info("{}: coalesced {} alerts into one message ({} of {} sends left in the window)", name,
+                             ids.size(), slots - 1, per_window);
+            }
+            continue;
+        }
+        ob_.reset_sending(t, ids);
+        if (o.k == outcome::dead) {
+            if (ids.size() > 1) {
+                no_coalesce_once = true;  // find out which alert the target refuses
+                continue;
+            }
+            spdlog::error("{}: message {} rejected, dead: {}", name, ids.front(), o.error);
+            ob_.mark_dead(t, ids.front(), "rejected: " + o.error, now);
+            continue;
+        }
+        std::int64_t next = now + backoff_ms(group.front().find(t)->attempts);
+        if (o.retry_after_ms > 0) {
+            next = o.retry_after_ms;        // the target said exactly when
+            blocked_until = o.retry_after_ms;
+            spdlog::warn("{}: rate limited (429), waiting {} ms as told", name, o.retry_after_ms - now);
+        } else {
+            spdlog::warn("{}: send failed ({}); next in {} ms", name, o.error, next - now);
+        }
+        for (const auto& id : ids) {
+            ob_.mark_failed(t, id, o.error, next);
+        }
+    }
+}
+
+}  // namespace vs::deliver

@@ -1,0 +1,88 @@
+#pragma once
+// vs-deliver's engine: one worker per configured target drains that target's queue of the
+// outbox in order (oldest first, never overtaking a failing head), with exponential backoff
+// and jitter, an idempotency key per alert and target on backend calls, a dead-letter state
+// after `dead_after`, and for Telegram/Discord a per-chat rate limit that coalesces a
+// backlog into fewer messages instead of dropping anything.
+//
+// Crash semantics (documented choice): backend targets are at-least-once on the wire and
+// exactly-once in effect through `Idempotency-Key: <id>:<target>`, which a resend after a
+// crash repeats. Telegram and Discord have no idempotency: an entry is marked `sending`
+// before the call; one found `sending` at start had an unknown outcome and is, by default,
+// sent again (at-least-once: a rare duplicate message beats a lost alert) and counted as
+// `uncertain`; `uncertain_policy::drop` makes it dead instead (at-most-once).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vs/common/http_client.hpp"
+#include "vs/common/outbox.hpp"
+
+namespace vs::deliver {
+
+struct backend_endpoint {
+    std::string base_url;   ///< VOLSPIKE_API_URL(_DEV)
+    std::string api_key;    ///< VOLSPIKE_API_KEY(_DEV), sent as X-API-Key
+};
+
+enum class uncertain_policy { resend, drop };
+
+struct deliver_config {
+    std::optional<backend_endpoint> prod;
+    std::optional<backend_endpoint> dev;
+    std::string telegram_api = "https://api.telegram.org";
+    std::string telegram_token;
+    std::string chat_id;
+    std::string discord_webhook;
+
+    std::chrono::milliseconds backoff_base{1'000};
+    std::chrono::milliseconds backoff_max{300'000};
+    std::chrono::milliseconds dead_after{24 * 3'600'000};
+    std::chrono::milliseconds poll{200};
+    int telegram_per_window = 20;           ///< Telegram: 20 messages per minute per group/channel
+    int discord_per_window = 30;            ///< Discord webhooks: 30 per minute
+    std::chrono::milliseconds rate_window{60'000};
+    std::size_t telegram_max_chars = 4096;
+    std::size_t discord_max_chars = 2000;
+    uncertain_policy uncertain = uncertain_policy::resend;
+    net::http_client_options http;
+
+    outbox::target_set targets() const;
+};
+
+/// Text of a coalesced message: "12 liquidations, $8.4M total:\n<line>\n<line>...".
+std::string compose(const std::vector<outbox::entry>& group, std::size_t max_chars);
+/// "$8.4M", "$950K", "$1.2B", "$12".
+std::string money(double usd);
+
+class deliverer {
+public:
+    deliverer(outbox::outbox& ob, deliver_config cfg);
+
+    /// Runs the worker of `t` until vs::shutdown::requested(). Call from its own thread.
+    void run_target(outbox::target t);
+
+    /// Milliseconds (monotonic clock) of the last loop iteration of `t`'s worker.
+    std::int64_t last_beat_ms(outbox::target t) const noexcept;
+
+    const deliver_config& config() const noexcept { return cfg_; }
+
+private:
+    struct outcome {
+        enum kind { delivered, retry, dead } k = retry;
+        std::string error;
+        std::int64_t retry_after_ms = 0;   ///< > 0: the target said when (429, Retry-After)
+    };
+    outcome send_backend(net::http_client& http, outbox::target t, const outbox::entry& e);
+    outcome send_chat(net::http_client& http, outbox::target t, const std::string& text);
+    std::int64_t backoff_ms(int attempts) noexcept;
+
+    outbox::outbox& ob_;
+    deliver_config cfg_;
+    std::atomic<std::int64_t> beats_[4] = {};
+};
+
+}  // namespace vs::deliver

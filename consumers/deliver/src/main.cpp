@@ -1,0 +1,171 @@
+// vs-deliver: the one daemon that sends alerts. It drains the shared LMDB outbox to the
+// backend PROD/DEV, Telegram and Discord; alerting processes only enqueue.
+#include <chrono>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "deliverer.hpp"
+#include "vs/common/cli.hpp"
+#include "vs/common/clock.hpp"
+#include "vs/common/outbox.hpp"
+#include "vs/common/shutdown.hpp"
+#include "vs/common/systemd.hpp"
+
+namespace {
+
+using vs::outbox::target;
+
+vs::deliver::deliver_config config_from(const vs::cli::parser& cli)
+{
+    vs::deliver::deliver_config c;
+    if (!cli.get("prod-url").empty()) {
+        c.prod = vs::deliver::backend_endpoint{cli.get("prod-url"), cli.get("prod-key")};
+    }
+    if (!cli.get("dev-url").empty()) {
+        c.dev = vs::deliver::backend_endpoint{cli.get("dev-url"), cli.get("dev-key")};
+    }
+    c.telegram_api = cli.get("telegram-api-url");
+    c.telegram_token = cli.get("telegram-token");
+    c.chat_id = cli.get("chat-id");
+    c.discord_webhook = cli.get("discord-webhook");
+    c.dead_after = std::chrono::seconds{cli.get_int("dead-after", 1, 365LL * 86400)};
+    c.backoff_base = std::chrono::milliseconds{cli.get_int("backoff-base-ms", 1, 3'600'000)};
+    c.backoff_max = std::chrono::milliseconds{cli.get_int("backoff-max-ms", 1, 86'400'000)};
+    c.poll = std::chrono::milliseconds{cli.get_int("poll-ms", 1, 60'000)};
+    c.telegram_per_window = static_cast<int>(cli.get_int("telegram-per-minute", 1, 1000));
+    c.discord_per_window = static_cast<int>(cli.get_int("discord-per-minute", 1, 1000));
+    c.rate_window = std::chrono::milliseconds{cli.get_int("rate-window-ms", 100, 3'600'000)};
+    c.http.request_timeout = std::chrono::milliseconds{cli.get_int("request-timeout-ms", 100, 600'000)};
+    c.http.connect_timeout = std::chrono::milliseconds{cli.get_int("connect-timeout-ms", 100, 600'000)};
+    c.http.user_agent = "vs-deliver/" VS_VERSION;
+    const auto policy = cli.get("uncertain");
+    if (policy == "resend") {
+        c.uncertain = vs::deliver::uncertain_policy::resend;
+    } else if (policy == "drop") {
+        c.uncertain = vs::deliver::uncertain_policy::drop;
+    } else {
+        throw vs::cli::usage_error("--uncertain must be resend or drop, got '" + policy + "'");
+    }
+    return c;
+}
+
+std::string status_line(const vs::outbox::outbox& ob, vs::outbox::target_set targets)
+{
+    std::string s;
+    for (auto t : vs::outbox::all_targets) {
+        if (!targets.has(t)) {
+            continue;
+        }
+        auto c = ob.counters(t);
+        s += fmt::format("{}{}: {} queued, {} sent, {} retried, {} dead, {} coalesced", s.empty() ? "" : "; ",
+                         vs::outbox::to_string(t), ob.queue_length(t), c.sent, c.retried, c.dead, c.coalesced);
+    }
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    vs::cli::parser cli{"vs-deliver",
+                        "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram and Discord.",
+                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-deliver --state-dir /var/lib/volspike"};
+    vs::cli::add_common_options(cli);
+    cli.option("prod-url", "URL", "", "backend PROD base URL", {"VOLSPIKE_API_URL"})
+        .option("prod-key", "KEY", "", "backend PROD API key (X-API-Key)", {"VOLSPIKE_API_KEY"})
+        .option("dev-url", "URL", "", "backend DEV base URL (off when empty)", {"VOLSPIKE_API_URL_DEV"})
+        .option("dev-key", "KEY", "", "backend DEV API key", {"VOLSPIKE_API_KEY_DEV"})
+        .option("telegram-api-url", "URL", "https://api.telegram.org", "Telegram Bot API base URL",
+                {"VS_TELEGRAM_API_URL"})
+        .option("telegram-token", "TOKEN", "", "Telegram bot token", {"TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN"})
+        .option("chat-id", "ID", "", "Telegram chat or channel id", {"CHAT_ID", "TELEGRAM_CHANNEL_ID"})
+        .option("discord-webhook", "URL", "", "Discord webhook URL (off when empty)", {"VS_DISCORD_WEBHOOK_URL"})
+        .option("dead-after", "SECONDS", "86400", "age after which an undelivered alert is dead-lettered",
+                {"VS_DELIVER_DEAD_AFTER"})
+        .option("backoff-base-ms", "MS", "1000", "first retry delay (doubles per attempt, with jitter)",
+                {"VS_DELIVER_BACKOFF_BASE_MS"})
+        .option("backoff-max-ms", "MS", "300000", "longest retry delay", {"VS_DELIVER_BACKOFF_MAX_MS"})
+        .option("poll-ms", "MS", "200", "how often an idle target looks at the outbox")
+        .option("telegram-per-minute", "N", "20", "Telegram messages per rate window per chat")
+        .option("discord-per-minute", "N", "30", "Discord messages per rate window")
+        .option("rate-window-ms", "MS", "60000", "rate window of Telegram and Discord (tests shorten it)")
+        .option("request-timeout-ms", "MS", "15000", "timeout of one request (write + response)")
+        .option("connect-timeout-ms", "MS", "5000", "timeout of resolve + connect + TLS handshake")
+        .option("uncertain", "POLICY", "resend",
+                "Telegram/Discord messages whose send was interrupted by a crash: resend or drop")
+        .option("keep-delivered", "SECONDS", "604800", "finished alerts older than this are purged");
+
+    return vs::cli::run(cli, argc, argv, [&] {
+        auto cfg = config_from(cli);
+        const auto keep_delivered_ms = cli.get_int("keep-delivered", 0, 10LL * 365 * 86400) * 1000;
+        vs::shutdown::install_handlers();
+        auto ob = vs::outbox::outbox::open(std::filesystem::path{cli.get("state-dir")});
+        const auto targets = cfg.targets();
+        if (targets.empty()) {
+            spdlog::warn("no target configured (VOLSPIKE_API_URL, VOLSPIKE_API_URL_DEV, TELEGRAM_TOKEN+CHAT_ID, "
+                         "VS_DISCORD_WEBHOOK_URL): nothing will be sent");
+        }
+        for (auto t : vs::outbox::all_targets) {
+            if (!targets.has(t) && ob->queue_length(t) > 0) {
+                spdlog::warn("{} alerts wait for target {} which is not configured here", ob->queue_length(t),
+                             vs::outbox::to_string(t));
+            }
+        }
+        vs::deliver::deliverer d{*ob, cfg};
+        std::vector<std::thread> workers;
+        for (auto t : vs::outbox::all_targets) {
+            if (targets.has(t)) {
+                workers.emplace_back([&d, t] {
+                    try {
+                        d.run_target(t);
+                    } catch (const std::exception& e) {
+                        spdlog::critical("{} worker failed: {}", vs::outbox::to_string(t), e.what());
+                        vs::shutdown::request();
+                    }
+                });
+            }
+        }
+        spdlog::info("delivering from {} ({})", ob->path().string(), status_line(*ob, targets));
+        vs::sd::notify_ready();
+        const auto wd = vs::sd::watchdog_interval();
+        // A worker blocked longer than one request's timeouts is stuck: stop petting.
+        const std::int64_t stuck_ms =
+            (cfg.http.connect_timeout + cfg.http.request_timeout).count() + 10'000 + cfg.poll.count();
+        auto last_purge = std::chrono::steady_clock::now();
+        while (!vs::shutdown::wait_for(std::chrono::seconds{1})) {
+            const std::int64_t now = vs::monotonic_ns() / 1'000'000;
+            bool alive = true;
+            for (auto t : vs::outbox::all_targets) {
+                if (targets.has(t) && d.last_beat_ms(t) != 0 && now - d.last_beat_ms(t) > stuck_ms) {
+                    alive = false;
+                }
+            }
+            if (alive && wd.count() > 0) {
+                vs::sd::notify_watchdog();
+            }
+            try {
+                vs::sd::notify_status(status_line(*ob, targets));
+                if (std::chrono::steady_clock::now() - last_purge > std::chrono::minutes{10}) {
+                    last_purge = std::chrono::steady_clock::now();
+                    auto n = ob->purge(std::nullopt, vs::realtime_ms() - keep_delivered_ms);
+                    if (n > 0) {
+                        spdlog::info("purged {} finished alerts older than {} s", n, keep_delivered_ms / 1000);
+                    }
+                }
+            } catch (const std::exception& e) {
+                spdlog::error("cannot read the outbox status: {}", e.what());
+            }
+        }
+        vs::sd::notify_stopping();
+        spdlog::info("stopping (signal {}): waiting for the workers' current sends", vs::shutdown::signal_number());
+        for (auto& w : workers) {
+            w.join();
+        }
+        spdlog::info("stopped: {}", status_line(*ob, targets));
+        return vs::cli::exit_ok;
+    });
+}
