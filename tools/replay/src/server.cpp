@@ -1,0 +1,1037 @@
+#include "vs/replay/server.hpp"
+
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "vs/common/clock.hpp"
+#include "vs/common/systemd.hpp"
+#include "vs/replay/frames.hpp"
+#include "vs/replay/market.hpp"
+#include "vs/replay/rest.hpp"
+
+namespace vs::replay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+// A connection whose unsent frames exceed this is a slow consumer; Binance drops those too.
+constexpr std::size_t max_queued_bytes = 64U << 20;
+
+std::string jstr(std::string_view s) { return boost::json::serialize(boost::json::string(s.begin(), s.end())); }
+
+http_reply control_ok(std::string fields = {})
+{
+    http_reply r;
+    r.body = "{\"ok\":true" + (fields.empty() ? std::string{} : "," + fields) + "}";
+    return r;
+}
+
+http_reply control_error(unsigned status, std::string_view msg)
+{
+    http_reply r;
+    r.status = status;
+    r.body = "{\"ok\":false,\"error\":" + jstr(msg) + "}";
+    return r;
+}
+
+std::optional<double> to_double(const std::string* s)
+{
+    if (s == nullptr || s->empty()) {
+        return std::nullopt;
+    }
+    char* end = nullptr;
+    double v = std::strtod(s->c_str(), &end);
+    if (end == nullptr || *end != '\0' || !std::isfinite(v)) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::vector<std::string> split(std::string_view s, char sep)
+{
+    std::vector<std::string> out;
+    while (!s.empty()) {
+        auto at = s.find(sep);
+        auto part = s.substr(0, at);
+        if (!part.empty()) {
+            out.emplace_back(part);
+        }
+        if (at == std::string_view::npos) {
+            break;
+        }
+        s.remove_prefix(at + 1);
+    }
+    return out;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix)
+{
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+void log_exception(std::exception_ptr e, const char* what)
+{
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        spdlog::error("{} failed: {}", what, x.what());
+    }
+}
+
+}  // namespace
+
+class ws_session;
+
+struct server::impl {
+    explicit impl(server_config c);
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> http_session(tcp::socket socket);
+    asio::awaitable<void> market_loop();
+    asio::awaitable<void> ticker_loop();
+    asio::awaitable<void> file_loop();
+    asio::awaitable<void> scenario_action(std::chrono::steady_clock::time_point at, std::string action,
+                                          std::map<std::string, std::string> params);
+
+    http_reply handle_request(http::verb method, std::string_view target, const std::string& ip);
+    http_reply control(std::string_view action, const request_target& t, bool is_post);
+    std::string stats_json(std::int64_t now_ms) const;
+    void load_scenario();
+
+    /// Sends `data` (JSON text of the stream's payload) to every routed connection
+    /// subscribed to `stream`; `exact` is the combined-envelope text to send verbatim.
+    void publish(std::string_view stream, std::string_view data, const std::string* exact = nullptr);
+    bool stalled(std::string_view stream, std::int64_t now_ms);
+    void remove(const ws_session* s);
+    void shutdown_now();
+
+    server_config cfg;
+    asio::io_context ioc{1};
+    tcp::acceptor acceptor{ioc};
+    std::optional<asio::signal_set> signals;
+    market mkt;
+    weight_limiter limiter;
+    rest_api rest;
+    std::vector<std::shared_ptr<ws_session>> sessions;
+    std::map<std::string, std::int64_t, std::less<>> stalls;  // stream ("*" = all) -> until ms, 0 = resume only
+    bool legacy_everywhere = false;
+    bool stopping = false;
+    std::map<std::string, long long, std::less<>> frames_sent;
+    long long malformed_sent = 0;
+    long long file_frames = 0;
+    long long file_skipped = 0;
+    int mark_tick = 0;
+    std::vector<std::pair<double, std::pair<std::string, std::map<std::string, std::string>>>> scenario;
+    std::string bound_address;
+    unsigned short bound_port = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One WebSocket connection: a read loop (SUBSCRIBE & co.), a writer draining a queue of
+// shared frames, and a pinger. Everything runs on the server's single I/O thread.
+
+class ws_session : public std::enable_shared_from_this<ws_session> {
+public:
+    ws_session(server::impl& srv, beast::tcp_stream stream, bool routed, bool combined,
+               std::set<std::string, std::less<>> subs)
+        : routed_(routed), combined_(combined), subs_(std::move(subs)), srv_(srv), ws_(std::move(stream)),
+          wake_(srv.ioc), ping_timer_(srv.ioc)
+    {
+    }
+
+    asio::awaitable<void> run(http::request<http::string_body> req)
+    {
+        auto self = shared_from_this();
+        beast::get_lowest_layer(ws_).expires_never();
+        websocket::stream_base::timeout t{};
+        t.handshake_timeout = std::chrono::seconds(30);
+        t.idle_timeout = websocket::stream_base::none();
+        t.keep_alive_pings = false;
+        ws_.set_option(t);
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "vs-replay"); }));
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+            if (kind == websocket::frame_type::pong) {
+                last_pong_ms_ = vs::realtime_ms();
+            }
+        });
+        auto [ec] = co_await ws_.async_accept(req, nothrow);
+        if (ec) {
+            spdlog::debug("websocket accept failed: {}", ec.message());
+            close_now(false);
+            srv_.remove(this);
+            co_return;
+        }
+        ws_.text(true);
+        last_pong_ms_ = vs::realtime_ms();
+        spdlog::info("websocket open: {} {} ({} streams)", routed_ ? "routed" : "legacy",
+                     std::string_view(req.target()), subs_.size());
+        asio::co_spawn(srv_.ioc, writer(self), [](std::exception_ptr e) { log_exception(e, "websocket writer"); });
+        asio::co_spawn(srv_.ioc, pinger(self), [](std::exception_ptr e) { log_exception(e, "websocket pinger"); });
+        beast::flat_buffer buf;
+        for (;;) {
+            auto [rec, n] = co_await ws_.async_read(buf, nothrow);
+            if (rec) {
+                break;
+            }
+            handle_message(beast::buffers_to_string(buf.data()));
+            buf.consume(buf.size());
+        }
+        close_now(false);
+        srv_.remove(this);
+        spdlog::info("websocket closed ({})", routed_ ? "routed" : "legacy");
+    }
+
+    /// Queues a frame; drops the connection when it cannot keep up.
+    void send(std::shared_ptr<const std::string> frame)
+    {
+        if (closed_) {
+            return;
+        }
+        queued_bytes_ += frame->size();
+        if (queued_bytes_ > max_queued_bytes) {
+            spdlog::warn("websocket slow consumer: {} bytes queued, closing", queued_bytes_);
+            close_now(true);
+            return;
+        }
+        queue_.push_back(std::move(frame));
+        wake_.cancel();
+    }
+
+    /// Closes the socket at once; `reset` sends a TCP RST instead of a FIN.
+    void close_now(bool reset)
+    {
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
+        boost::system::error_code ec;
+        auto& sock = beast::get_lowest_layer(ws_).socket();
+        if (reset) {
+            sock.set_option(asio::socket_base::linger(true, 0), ec);
+        }
+        sock.close(ec);
+        wake_.cancel();
+        ping_timer_.cancel();
+    }
+
+    bool routed() const noexcept { return routed_; }
+    bool combined() const noexcept { return combined_; }
+    bool closed() const noexcept { return closed_; }
+    bool subscribed(std::string_view stream) const { return subs_.find(stream) != subs_.end(); }
+    const std::set<std::string, std::less<>>& subscriptions() const noexcept { return subs_; }
+    int malformed_left = 0;
+    int malformed_kind = 0;
+
+private:
+    asio::awaitable<void> writer(std::shared_ptr<ws_session> /*keep_alive*/)
+    {
+        while (!closed_) {
+            if (queue_.empty()) {
+                wake_.expires_at(asio::steady_timer::time_point::max());
+                co_await wake_.async_wait(nothrow);
+                continue;
+            }
+            auto item = std::move(queue_.front());
+            queue_.pop_front();
+            if (!item) {
+                auto [ec] = co_await ws_.async_ping(websocket::ping_data{}, nothrow);
+                if (ec) {
+                    break;
+                }
+                continue;
+            }
+            queued_bytes_ -= item->size();
+            auto [ec, n] = co_await ws_.async_write(asio::buffer(*item), nothrow);
+            if (ec) {
+                break;
+            }
+        }
+        close_now(false);
+    }
+
+    asio::awaitable<void> pinger(std::shared_ptr<ws_session> /*keep_alive*/)
+    {
+        const std::int64_t timeout_ms = static_cast<std::int64_t>(srv_.cfg.pong_timeout_s) * 1000;
+        while (!closed_) {
+            ping_timer_.expires_after(std::chrono::seconds(srv_.cfg.ping_interval_s));
+            co_await ping_timer_.async_wait(nothrow);
+            if (closed_) {
+                break;
+            }
+            if (vs::realtime_ms() - last_pong_ms_ > timeout_ms) {
+                spdlog::info("websocket: no pong for {} s, closing", srv_.cfg.pong_timeout_s);
+                close_now(false);
+                break;
+            }
+            queue_.push_back(nullptr);  // a ping, sent in order by the writer
+            wake_.cancel();
+        }
+    }
+
+    void reply(std::string text) { send(std::make_shared<const std::string>(std::move(text))); }
+
+    // Binance's live-subscription protocol: {"method":"SUBSCRIBE","params":[...],"id":1}.
+    void handle_message(const std::string& text)
+    {
+        boost::json::error_code ec;
+        auto v = boost::json::parse(text, ec);
+        if (ec || !v.is_object()) {
+            reply(R"({"error":{"code":3,"msg":"Invalid JSON: expected value at line 1 column 1"},"id":null})");
+            return;
+        }
+        const auto& obj = v.get_object();
+        std::string id = "null";
+        if (const auto* i = obj.if_contains("id")) {
+            if (!i->is_int64() && !i->is_uint64() && !i->is_null()) {
+                reply(R"({"error":{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"},"id":null})");
+                return;
+            }
+            id = boost::json::serialize(*i);
+        }
+        const auto* m = obj.if_contains("method");
+        if (m == nullptr || !m->is_string()) {
+            reply(fmt::format(R"({{"error":{{"code":2,"msg":"Invalid request: missing field `method`"}},"id":{}}})", id));
+            return;
+        }
+        std::string_view method = m->get_string();
+        std::vector<std::string> params;
+        if (const auto* p = obj.if_contains("params"); p != nullptr && p->is_array()) {
+            for (const auto& e : p->get_array()) {
+                if (e.is_string()) {
+                    params.emplace_back(e.get_string());
+                }
+            }
+        }
+        if (method == "SUBSCRIBE") {
+            for (auto& s : params) {
+                subs_.insert(std::move(s));
+            }
+            reply(fmt::format(R"({{"result":null,"id":{}}})", id));
+        } else if (method == "UNSUBSCRIBE") {
+            for (const auto& s : params) {
+                subs_.erase(s);
+            }
+            reply(fmt::format(R"({{"result":null,"id":{}}})", id));
+        } else if (method == "LIST_SUBSCRIPTIONS") {
+            std::string list = "[";
+            for (const auto& s : subs_) {
+                if (list.size() > 1) {
+                    list += ',';
+                }
+                list += jstr(s);
+            }
+            list += ']';
+            reply(fmt::format(R"({{"result":{},"id":{}}})", list, id));
+        } else if (method == "SET_PROPERTY") {
+            reply(fmt::format(R"({{"result":null,"id":{}}})", id));
+        } else if (method == "GET_PROPERTY") {
+            reply(fmt::format(R"({{"result":{},"id":{}}})", combined_ ? "true" : "false", id));
+        } else {
+            reply(fmt::format(
+                R"({{"error":{{"code":2,"msg":"Invalid request: unknown variant `{}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"}},"id":{}}})",
+                std::string(method.substr(0, 40)), id));
+        }
+    }
+
+    bool routed_;
+    bool combined_;
+    std::set<std::string, std::less<>> subs_;
+    server::impl& srv_;
+    websocket::stream<beast::tcp_stream> ws_;
+    std::deque<std::shared_ptr<const std::string>> queue_;  // nullptr = a ping
+    std::size_t queued_bytes_ = 0;
+    asio::steady_timer wake_;
+    asio::steady_timer ping_timer_;
+    bool closed_ = false;
+    std::int64_t last_pong_ms_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+server::impl::impl(server_config c)
+    : cfg(std::move(c)),
+      mkt(market_config{cfg.symbols, cfg.seed, 168}, vs::realtime_ms()),
+      limiter(weight_config{cfg.weight_limit, cfg.ban_seconds, cfg.tolerated_429s}),
+      rest(mkt, limiter)
+{
+    if (!cfg.file.empty()) {
+        std::ifstream in(cfg.file);
+        if (!in) {
+            throw std::runtime_error("cannot open recorded file " + cfg.file);
+        }
+    }
+    if (!cfg.scenario_file.empty()) {
+        load_scenario();
+    }
+}
+
+void server::impl::load_scenario()
+{
+    std::ifstream in(cfg.scenario_file);
+    if (!in) {
+        throw std::runtime_error("cannot open scenario file " + cfg.scenario_file);
+    }
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') {
+            continue;
+        }
+        boost::json::error_code ec;
+        auto v = boost::json::parse(line, ec);
+        const boost::json::object* obj = (!ec && v.is_object()) ? &v.get_object() : nullptr;
+        const boost::json::value* at = obj != nullptr ? obj->if_contains("at_s") : nullptr;
+        const boost::json::value* action = obj != nullptr ? obj->if_contains("action") : nullptr;
+        if (at == nullptr || !at->is_number() || action == nullptr || !action->is_string()) {
+            throw std::runtime_error(fmt::format("scenario {} line {}: expected {{\"at_s\":N,\"action\":\"...\",...}}",
+                                                 cfg.scenario_file, n));
+        }
+        std::map<std::string, std::string> params;
+        for (const auto& [k, val] : *obj) {
+            if (k == "at_s" || k == "action") {
+                continue;
+            }
+            params[std::string(k)] = val.is_string() ? std::string(val.get_string()) : boost::json::serialize(val);
+        }
+        scenario.push_back({at->to_number<double>(), {std::string(action->get_string()), std::move(params)}});
+    }
+}
+
+void server::impl::remove(const ws_session* s)
+{
+    std::erase_if(sessions, [s](const std::shared_ptr<ws_session>& p) { return p.get() == s; });
+}
+
+void server::impl::shutdown_now()
+{
+    if (stopping) {
+        return;
+    }
+    stopping = true;
+    boost::system::error_code ec;
+    acceptor.close(ec);
+    if (signals) {
+        signals->cancel(ec);
+    }
+    auto all = sessions;
+    for (auto& s : all) {
+        s->close_now(false);
+    }
+    ioc.stop();
+}
+
+bool server::impl::stalled(std::string_view stream, std::int64_t now_ms)
+{
+    for (std::string_view key : {stream, std::string_view{"*"}}) {
+        auto it = stalls.find(key);
+        if (it == stalls.end()) {
+            continue;
+        }
+        if (it->second == 0 || now_ms < it->second) {
+            return true;
+        }
+        stalls.erase(it);
+    }
+    return false;
+}
+
+void server::impl::publish(std::string_view stream, std::string_view data, const std::string* exact)
+{
+    if (legacy_everywhere || sessions.empty() || stalled(stream, vs::realtime_ms())) {
+        return;
+    }
+    std::shared_ptr<const std::string> combined, raw;
+    long long sent = 0;
+    auto all = sessions;  // a slow consumer may be closed while we iterate
+    for (auto& s : all) {
+        if (!s->routed() || s->closed() || !s->subscribed(stream)) {
+            continue;
+        }
+        std::shared_ptr<const std::string> text;
+        if (s->combined()) {
+            if (!combined) {
+                combined = std::make_shared<const std::string>(exact != nullptr ? *exact : envelope(stream, data));
+            }
+            text = combined;
+        } else {
+            if (!raw) {
+                raw = std::make_shared<const std::string>(data);
+            }
+            text = raw;
+        }
+        if (s->malformed_left > 0) {
+            --s->malformed_left;
+            ++malformed_sent;
+            text = std::make_shared<const std::string>(malformed_frame(s->malformed_kind++, stream, *text, s->combined()));
+        }
+        s->send(std::move(text));
+        ++sent;
+    }
+    if (sent > 0) {
+        auto it = frames_sent.find(stream);
+        if (it == frames_sent.end()) {
+            it = frames_sent.emplace(std::string(stream), 0).first;
+        }
+        it->second += sent;
+    }
+}
+
+asio::awaitable<void> server::impl::accept_loop()
+{
+    while (!stopping) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (ec) {
+            if (stopping || !acceptor.is_open()) {
+                break;
+            }
+            spdlog::warn("accept failed: {}", ec.message());
+            continue;
+        }
+        asio::co_spawn(ioc, http_session(std::move(socket)),
+                       [](std::exception_ptr e) { log_exception(e, "http session"); });
+    }
+}
+
+asio::awaitable<void> server::impl::http_session(tcp::socket socket)
+{
+    boost::system::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    const std::string ip = ec ? std::string{"127.0.0.1"} : remote.address().to_string();
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buf;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(1U << 20);
+        stream.expires_after(std::chrono::seconds(120));
+        auto [rec, n] = co_await http::async_read(stream, buf, parser, nothrow);
+        if (rec) {
+            break;
+        }
+        auto req = parser.release();
+        if (websocket::is_upgrade(req)) {
+            // Routed market paths deliver data; the pre-2026-04-23 unrouted ones only ack.
+            auto t = parse_target(req.target());
+            bool routed = false, combined = false, known = t.ok;
+            std::set<std::string, std::less<>> subs;
+            if (t.path == "/market/stream" || t.path == "/stream") {
+                routed = t.path == "/market/stream";
+                combined = true;
+                if (const auto* s = t.param("streams")) {
+                    for (auto& name : split(*s, '/')) {
+                        subs.insert(std::move(name));
+                    }
+                }
+            } else if (t.path == "/market/ws" || t.path.rfind("/market/ws/", 0) == 0 || t.path == "/ws" ||
+                       t.path.rfind("/ws/", 0) == 0) {
+                routed = t.path.rfind("/market/", 0) == 0;
+                std::string_view rest_of_path = std::string_view(t.path).substr(routed ? 10 : 3);
+                for (auto& name : split(rest_of_path, '/')) {
+                    subs.insert(std::move(name));
+                }
+            } else {
+                known = false;
+            }
+            if (!known) {
+                http::response<http::string_body> res{http::status::not_found, req.version()};
+                res.set(http::field::content_type, "application/json");
+                res.body() = R"({"code":-5000,"msg":"Unknown WebSocket path"})";
+                res.prepare_payload();
+                co_await http::async_write(stream, res, nothrow);
+                break;
+            }
+            auto session = std::make_shared<ws_session>(*this, std::move(stream), routed, combined, std::move(subs));
+            sessions.push_back(session);
+            co_await session->run(std::move(req));
+            co_return;
+        }
+        http_reply r = handle_request(req.method(), req.target(), ip);
+        http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
+        res.set(http::field::server, "vs-replay");
+        res.set(http::field::content_type, "application/json");
+        for (const auto& [k, v] : r.headers) {
+            res.set(k, v);
+        }
+        res.keep_alive(req.keep_alive());
+        res.body() = std::move(r.body);
+        res.prepare_payload();
+        auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
+        if (wec || !res.keep_alive()) {
+            break;
+        }
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+http_reply server::impl::handle_request(http::verb method, std::string_view target, const std::string& ip)
+{
+    auto t = parse_target(target);
+    if (!t.ok) {
+        return binance_error(400, -1100, "Illegal characters found in a parameter.");
+    }
+    if (t.path.rfind("/fapi/", 0) == 0) {
+        return rest.handle(t, ip, vs::realtime_ms());
+    }
+    if (t.path.rfind("/_control/", 0) == 0) {
+        return control(std::string_view(t.path).substr(10), t, method == http::verb::post);
+    }
+    if (t.path == "/") {
+        return control_ok(R"("service":"vs-replay")");
+    }
+    return control_error(404, "no such path: " + t.path);
+}
+
+// The control API: tests and scenarios steer the market and inject faults with it.
+http_reply server::impl::control(std::string_view action, const request_target& t, bool is_post)
+{
+    const std::int64_t now = vs::realtime_ms();
+    auto symbol_index = [&]() -> std::optional<std::size_t> {
+        const auto* s = t.param("symbol");
+        return s == nullptr ? std::nullopt : mkt.find(*s);
+    };
+    if (action == "state") {
+        auto k = symbol_index();
+        if (!k) {
+            return control_error(404, "unknown or missing symbol");
+        }
+        http_reply r;
+        r.body = mkt.state_json(*k);
+        return r;
+    }
+    if (action == "stats") {
+        http_reply r;
+        r.body = stats_json(now);
+        return r;
+    }
+    if (!is_post) {
+        return control_error(405, "use POST for /_control/" + std::string(action));
+    }
+    if (action == "set") {
+        auto k = symbol_index();
+        if (!k) {
+            return control_error(404, "unknown or missing symbol");
+        }
+        auto price = to_double(t.param("price"));
+        auto funding = to_double(t.param("funding"));
+        auto oi = to_double(t.param("oi"));
+        if ((t.param("price") != nullptr && (!price || *price <= 0)) ||
+            (t.param("funding") != nullptr && !funding) || (t.param("oi") != nullptr && (!oi || *oi < 0))) {
+            return control_error(400, "price must be > 0, funding a number, oi >= 0");
+        }
+        if (!price && !funding && !oi) {
+            return control_error(400, "give at least one of price, funding, oi");
+        }
+        if (price) {
+            mkt.set_price(*k, *price);
+        }
+        if (funding) {
+            mkt.set_funding(*k, *funding);
+        }
+        if (oi) {
+            mkt.set_open_interest(*k, *oi);
+        }
+        return control_ok("\"symbol\":" + jstr(mkt.symbols()[*k].name));
+    }
+    if (action == "oi_ramp") {
+        auto k = symbol_index();
+        auto pct = to_double(t.param("pct"));
+        auto seconds = to_double(t.param("seconds"));
+        if (!k || !pct || !seconds || *seconds < 0) {
+            return control_error(400, "need symbol (known), pct and seconds >= 0");
+        }
+        double from = mkt.symbols()[*k].open_interest;
+        mkt.ramp_open_interest(*k, *pct, *seconds, now);
+        return control_ok(fmt::format("\"symbol\":{},\"from\":{},\"to\":{}", jstr(mkt.symbols()[*k].name), from,
+                                      from * (1.0 + *pct / 100.0)));
+    }
+    if (action == "volume") {
+        auto k = symbol_index();
+        auto factor = to_double(t.param("factor"));
+        if (!k || !factor || *factor < 0) {
+            return control_error(400, "need symbol (known) and factor >= 0");
+        }
+        mkt.scale_hour_volume(*k, *factor);
+        return control_ok(fmt::format("\"symbol\":{},\"hourQuoteVolume\":{:.5f}", jstr(mkt.symbols()[*k].name),
+                                      mkt.symbols()[*k].current.quote_volume));
+    }
+    if (action == "drop") {
+        auto all = sessions;
+        for (auto& s : all) {
+            s->close_now(true);
+        }
+        spdlog::info("control: dropped {} websocket connections", all.size());
+        return control_ok(fmt::format("\"dropped\":{}", all.size()));
+    }
+    if (action == "stall") {
+        auto seconds = t.param("seconds") != nullptr ? to_double(t.param("seconds")) : std::optional<double>(0.0);
+        if (!seconds || *seconds < 0) {
+            return control_error(400, "seconds must be >= 0");
+        }
+        std::vector<std::string> streams;
+        if (const auto* s = t.param("streams"); s != nullptr && !s->empty() && *s != "all") {
+            streams = split(*s, ',');
+        } else {
+            streams = {"*"};
+        }
+        std::int64_t until = *seconds == 0 ? 0 : now + static_cast<std::int64_t>(*seconds * 1000.0);
+        std::string list;
+        for (auto& s : streams) {
+            list += (list.empty() ? "" : ",") + jstr(s);
+            stalls[s] = until;
+        }
+        return control_ok(fmt::format("\"stalled\":[{}],\"until\":{}", list, until));
+    }
+    if (action == "resume") {
+        if (const auto* s = t.param("streams"); s != nullptr && !s->empty() && *s != "all") {
+            for (const auto& name : split(*s, ',')) {
+                stalls.erase(name);
+            }
+        } else {
+            stalls.clear();
+        }
+        return control_ok();
+    }
+    if (action == "malformed") {
+        auto count = to_double(t.param("count"));
+        if (!count || *count < 0) {
+            return control_error(400, "need count >= 0");
+        }
+        int affected = 0;
+        for (auto& s : sessions) {
+            if (s->routed() && !s->closed()) {
+                s->malformed_left = static_cast<int>(*count);
+                ++affected;
+            }
+        }
+        return control_ok(fmt::format("\"connections\":{}", affected));
+    }
+    if (action == "legacy") {
+        const auto* on = t.param("on");
+        legacy_everywhere = on != nullptr && (*on == "1" || *on == "true");
+        return control_ok(fmt::format("\"legacy\":{}", legacy_everywhere));
+    }
+    return control_error(404, "unknown control action: " + std::string(action));
+}
+
+std::string server::impl::stats_json(std::int64_t now_ms) const
+{
+    int routed = 0, legacy = 0;
+    for (const auto& s : sessions) {
+        if (s->closed()) {
+            continue;
+        }
+        (s->routed() ? routed : legacy) += 1;
+    }
+    std::string frames = "{";
+    for (const auto& [k, v] : frames_sent) {
+        frames += (frames.size() > 1 ? "," : "") + jstr(k) + ":" + std::to_string(v);
+    }
+    frames += "}";
+    std::string stalled_list = "[";
+    for (const auto& [k, v] : stalls) {
+        if (v == 0 || now_ms < v) {
+            stalled_list += (stalled_list.size() > 1 ? "," : "") + jstr(k);
+        }
+    }
+    stalled_list += "]";
+    const auto& c = limiter.stats();
+    return fmt::format(
+        "{{\"ok\":true,\"connections\":{{\"routed\":{},\"legacy\":{}}},\"frames_sent\":{},\"malformed_sent\":{},"
+        "\"weight_used\":{},\"weight_limit\":{},\"http_429\":{},\"http_418\":{},\"bans\":{},\"stalled\":{},"
+        "\"legacy_everywhere\":{},\"symbols\":{},\"file_frames\":{},\"file_skipped_lines\":{}}}",
+        routed, legacy, frames, malformed_sent, limiter.used_total(now_ms), cfg.weight_limit, c.http_429, c.http_418,
+        c.bans, stalled_list, legacy_everywhere, mkt.usdm_count(), file_frames, file_skipped);
+}
+
+asio::awaitable<void> server::impl::market_loop()
+{
+    using clock = std::chrono::steady_clock;
+    const auto interval = std::chrono::milliseconds(std::max(cfg.mark_interval_ms, 10));
+    asio::steady_timer timer(ioc);
+    auto next = clock::now();
+    std::int64_t last_ms = vs::realtime_ms();
+    std::set<std::string, std::less<>> per_symbol;
+    while (!stopping) {
+        next += interval;
+        if (next < clock::now() - interval) {
+            next = clock::now();  // starved: do not burst to catch up
+        }
+        timer.expires_at(next);
+        co_await timer.async_wait(nothrow);
+        if (stopping) {
+            break;
+        }
+        const std::int64_t now = vs::realtime_ms();
+        const double dt = static_cast<double>(now - last_ms) / 1000.0;
+        last_ms = now;
+        mkt.step(now);
+        vs::sd::notify_watchdog();
+        if (!cfg.file.empty()) {
+            continue;  // the file provides the stream data; the market serves REST
+        }
+        const bool plain_due = mark_tick++ % 3 == 0;
+        if (!stalled("!markPrice@arr@1s", now) || (plain_due && !stalled("!markPrice@arr", now))) {
+            for (const auto& frame : mkt.mark_price_frames(now)) {
+                publish("!markPrice@arr@1s", frame);
+                if (plain_due) {
+                    publish("!markPrice@arr", frame);
+                }
+            }
+        }
+        if (auto fo = mkt.maybe_force_order(now, dt)) {
+            publish("!forceOrder@arr", *fo);
+        }
+        per_symbol.clear();
+        for (const auto& s : sessions) {
+            if (!s->routed() || s->closed()) {
+                continue;
+            }
+            for (const auto& name : s->subscriptions()) {
+                if (ends_with(name, "@aggTrade") || ends_with(name, "@kline_1h")) {
+                    per_symbol.insert(name);
+                }
+            }
+        }
+        for (const auto& name : per_symbol) {
+            auto at = name.find('@');
+            auto k = mkt.find_stream_symbol(std::string_view(name).substr(0, at));
+            if (!k) {
+                continue;
+            }
+            if (ends_with(name, "@aggTrade")) {
+                if (auto trade = mkt.agg_trade(*k, now)) {
+                    publish(name, *trade);
+                }
+            } else {
+                if (const auto& closed = mkt.symbols()[*k].just_closed) {
+                    publish(name, mkt.kline_1h(*k, now, &*closed));
+                }
+                publish(name, mkt.kline_1h(*k, now));
+            }
+        }
+    }
+}
+
+asio::awaitable<void> server::impl::ticker_loop()
+{
+    using clock = std::chrono::steady_clock;
+    const auto interval = std::chrono::milliseconds(std::max(cfg.ticker_interval_ms, 10));
+    asio::steady_timer timer(ioc);
+    auto next = clock::now();
+    while (!stopping) {
+        next += interval;
+        if (next < clock::now() - interval) {
+            next = clock::now();
+        }
+        timer.expires_at(next);
+        co_await timer.async_wait(nothrow);
+        if (stopping) {
+            break;
+        }
+        const std::int64_t now = vs::realtime_ms();
+        if (!cfg.file.empty() || stalled("!ticker@arr", now)) {
+            continue;
+        }
+        auto data = mkt.ticker_frame(now);
+        if (!data.empty()) {
+            publish("!ticker@arr", data);
+        }
+    }
+}
+
+asio::awaitable<void> server::impl::file_loop()
+{
+    using clock = std::chrono::steady_clock;
+    asio::steady_timer timer(ioc);
+    const double speed = cfg.speed > 0 ? cfg.speed : 1.0;
+    for (;;) {
+        std::ifstream in(cfg.file);
+        if (!in) {
+            spdlog::error("cannot open recorded file {}", cfg.file);
+            co_return;
+        }
+        std::string line;
+        bool have_base = false;
+        std::int64_t base_ns = 0;
+        auto base_wall = clock::now();
+        long long good = 0;
+        while (!stopping && std::getline(in, line)) {
+            auto f = parse_recorded_line(line);
+            if (!f) {
+                if (!line.empty()) {
+                    ++file_skipped;
+                    spdlog::warn("recorded file: skipping an unparsable line ({} so far)", file_skipped);
+                }
+                continue;
+            }
+            if (!have_base) {
+                base_ns = f->recv_ns;
+                base_wall = clock::now();
+                have_base = true;
+            }
+            auto offset_ns = static_cast<std::int64_t>(static_cast<double>(f->recv_ns - base_ns) / speed);
+            auto due = base_wall + std::chrono::nanoseconds(std::max<std::int64_t>(offset_ns, 0));
+            if (due > clock::now()) {
+                timer.expires_at(due);
+                co_await timer.async_wait(nothrow);
+                if (stopping) {
+                    co_return;
+                }
+            }
+            publish(f->stream, f->data, &f->text);
+            ++file_frames;
+            ++good;
+        }
+        spdlog::info("recorded file: end after {} frames ({} lines skipped)", good, file_skipped);
+        if (!cfg.loop || good == 0 || stopping) {
+            break;
+        }
+    }
+}
+
+asio::awaitable<void> server::impl::scenario_action(std::chrono::steady_clock::time_point at, std::string action,
+                                                    std::map<std::string, std::string> params)
+{
+    asio::steady_timer timer(ioc, at);
+    co_await timer.async_wait(nothrow);
+    if (stopping) {
+        co_return;
+    }
+    request_target t;
+    t.ok = true;
+    t.path = "/_control/" + action;
+    t.params = std::move(params);
+    auto r = control(action, t, true);
+    spdlog::info("scenario: {} -> {} {}", action, r.status, r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+server::server(server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+server::~server()
+{
+    if (impl_) {
+        impl_->stopping = true;
+        for (auto& s : impl_->sessions) {
+            s->close_now(false);
+        }
+        impl_->sessions.clear();
+    }
+}
+
+unsigned short server::start()
+{
+    auto& m = *impl_;
+    const std::string& listen = m.cfg.listen;
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+        throw std::runtime_error("--listen must be ADDR:PORT, got '" + listen + "'");
+    }
+    boost::system::error_code ec;
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+        throw std::runtime_error("cannot parse listen address '" + host + "': " + ec.message());
+    }
+    int port = 0;
+    try {
+        port = std::stoi(listen.substr(colon + 1));
+    } catch (const std::exception&) {
+        port = -1;
+    }
+    if (port < 0 || port > 65535) {
+        throw std::runtime_error("--listen port must be 0..65535, got '" + listen.substr(colon + 1) + "'");
+    }
+    tcp::endpoint ep{addr, static_cast<unsigned short>(port)};
+    m.acceptor.open(ep.protocol(), ec);
+    if (!ec) {
+        m.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        m.acceptor.bind(ep, ec);
+    }
+    if (!ec) {
+        m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::runtime_error("cannot listen on " + listen + ": " + ec.message());
+    }
+    auto local = m.acceptor.local_endpoint();
+    m.bound_address = local.address().to_string();
+    m.bound_port = local.port();
+
+    auto log_end = [](const char* what) { return [what](std::exception_ptr e) { log_exception(e, what); }; };
+    asio::co_spawn(m.ioc, m.accept_loop(), log_end("accept loop"));
+    asio::co_spawn(m.ioc, m.market_loop(), log_end("market loop"));
+    asio::co_spawn(m.ioc, m.ticker_loop(), log_end("ticker loop"));
+    if (!m.cfg.file.empty()) {
+        asio::co_spawn(m.ioc, m.file_loop(), log_end("file replay"));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& [at_s, act] : m.scenario) {
+        auto at = t0 + std::chrono::milliseconds(static_cast<std::int64_t>(at_s * 1000.0));
+        asio::co_spawn(m.ioc, m.scenario_action(at, act.first, act.second), log_end("scenario"));
+    }
+    if (m.cfg.handle_signals) {
+        m.signals.emplace(m.ioc, SIGINT, SIGTERM);
+        m.signals->async_wait([&m](const boost::system::error_code& sec, int sig) {
+            if (!sec) {
+                spdlog::info("signal {}: stopping", sig);
+                m.shutdown_now();
+            }
+        });
+    }
+    spdlog::info("listening on {}:{} ({} symbols, {})", m.bound_address, m.bound_port, m.mkt.usdm_count(),
+                 m.cfg.file.empty() ? std::string{"synthetic"} : "file " + m.cfg.file);
+    return m.bound_port;
+}
+
+void server::run() { impl_->ioc.run(); }
+
+void server::stop()
+{
+    asio::post(impl_->ioc, [m = impl_.get()] { m->shutdown_now(); });
+}
+
+std::string server::address() const { return impl_->bound_address; }
+
+unsigned short server::port() const { return impl_->bound_port; }
+
+}  // namespace vs::replay
