@@ -29,43 +29,43 @@ constexpr const char* err_row_shape = "row is not an object";
 constexpr const char* err_unknown_event = "unknown event type";
 constexpr const char* err_exchange = "exchange error";
 
-/// The value of one key, as the record builder reads it. Containers are only noted.
-raw_value scalar_of(dom::element v) noexcept
+/// Stores the value of one key as the record builder reads it. Containers are only noted.
+void fill(raw_value& out, dom::element v) noexcept
 {
-    raw_value out;
     switch (v.type()) {
     case dom::element_type::STRING:
         out.kind = value_kind::string;
         out.text = v.get_string().value_unsafe();
-        break;
+        return;
     case dom::element_type::INT64:
         out.kind = value_kind::number;
         out.integral = true;
         out.integer = v.get_int64().value_unsafe();
         out.number = static_cast<double>(out.integer);
-        break;
+        return;
     case dom::element_type::UINT64:
         // Above INT64_MAX: a number, but no integer field can hold it.
         out.kind = value_kind::number;
+        out.integral = false;
         out.number = static_cast<double>(v.get_uint64().value_unsafe());
-        break;
+        return;
     case dom::element_type::DOUBLE:
         out.kind = value_kind::number;
+        out.integral = false;
         out.number = v.get_double().value_unsafe();
-        break;
+        return;
     case dom::element_type::BOOL:
         out.kind = value_kind::boolean;
         out.text = v.get_bool().value_unsafe() ? std::string_view{"true"} : std::string_view{"false"};
-        break;
+        return;
     case dom::element_type::NULL_VALUE:
         out.kind = value_kind::null;
-        break;
+        return;
     case dom::element_type::ARRAY:
     case dom::element_type::OBJECT:
         out.kind = value_kind::other;
-        break;
+        return;
     }
-    return out;
 }
 
 /// Collects the keys of `obj` the parser knows. A nested object under "o" (forceOrder) or
@@ -83,7 +83,7 @@ void collect(dom::object obj, row_fields& fields, row* r) noexcept
             r->has_inner = true;
             continue;
         }
-        fields.set(k, scalar_of(kv.value));
+        fill(fields.slot(k), kv.value);
     }
 }
 
@@ -245,7 +245,7 @@ void frame_parser::impl::top_object(dom::object obj)
         default:
             break;
         }
-        f.set(k, scalar_of(kv.value));
+        fill(f.slot(k), kv.value);
     }
 
     if (has_data) {

@@ -1,6 +1,8 @@
 #include "record_builder.hpp"
 
+#include <bit>
 #include <charconv>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <system_error>
@@ -43,6 +45,87 @@ bool absent(const raw_value* v) noexcept
            (v->kind == value_kind::string && v->text.empty());
 }
 
+bool eight_digits(std::uint64_t v) noexcept
+{
+    return (((v & 0xF0F0F0F0F0F0F0F0u) | (((v + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) ==
+            0x3333333333333333u);
+}
+
+/// Eight ASCII digits (little-endian load) to their value, in a few multiplications
+/// (the SWAR trick of fast_float and simdjson).
+std::uint32_t eight_digits_value(std::uint64_t v) noexcept
+{
+    constexpr std::uint64_t mask = 0x000000FF000000FFu;
+    constexpr std::uint64_t mul1 = 0x000F424000000064u;  // 100 + (1000000ULL << 32)
+    constexpr std::uint64_t mul2 = 0x0000271000000001u;  // 1 + (10000ULL << 32)
+    v -= 0x3030303030303030u;
+    v = (v * 10) + (v >> 8);
+    v = (((v & mask) * mul1) + (((v >> 16) & mask) * mul2)) >> 32;
+    return static_cast<std::uint32_t>(v);
+}
+
+/// Appends the digits at p to m, eight at a time while possible.
+const char* take_digits(const char* p, const char* end, std::uint64_t& m) noexcept
+{
+    while (end - p >= 8) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, p, 8);
+        if (!eight_digits(v)) {
+            break;
+        }
+        m = m * 100000000u + eight_digits_value(v);
+        p += 8;
+    }
+    while (p != end && static_cast<unsigned>(*p - '0') < 10u) {
+        m = m * 10 + static_cast<unsigned>(*p - '0');
+        ++p;
+    }
+    return p;
+}
+
+/// Binance's decimal strings ("83084.30000000"): digits, an optional point, digits. When
+/// the digits form an integer m <= 2^53 and there are k <= 22 decimals, m and 10^k are exact
+/// doubles and one IEEE division rounds correctly (Clinger's fast path), so the result
+/// equals a full decimal-to-double conversion. False (not an error) for anything else.
+bool decimal_fast(std::string_view s, double& out) noexcept
+{
+    static_assert(std::endian::native == std::endian::little, "eight_digits_value reads little-endian");
+    static constexpr double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    const bool negative = p != end && *p == '-';
+    p += negative ? 1 : 0;
+    const char* const start = p;
+    std::uint64_t m = 0;
+    p = take_digits(p, end, m);
+    const auto integer_digits = p - start;
+    std::ptrdiff_t decimals = 0;
+    if (p != end && *p == '.') {
+        const char* const fraction = ++p;
+        p = take_digits(p, end, m);
+        decimals = p - fraction;
+    }
+    // More than 19 digits may have wrapped m; the general parser takes those.
+    if (p != end || integer_digits + decimals == 0 || integer_digits + decimals > 19 ||
+        m > (std::uint64_t{1} << 53) || decimals > 22) {
+        return false;
+    }
+    const double d = static_cast<double>(m) / pow10[decimals];
+    out = negative ? -d : d;
+    return true;
+}
+
+/// Any other decimal text. libstdc++ 12's from_chars is exact (fast_float); it also reads
+/// "nan" and "inf", which the callers' finiteness checks turn away.
+bool decimal_general(std::string_view s, double& out) noexcept
+{
+    const char* first = s.data();
+    const char* last = first + s.size();
+    const auto [ptr, ec] = std::from_chars(first, last, out);
+    return ec == std::errc{} && ptr == last;
+}
+
 /// Converts with a sticky first error, so that each builder reads as a list of fields.
 class converter {
 public:
@@ -58,12 +141,7 @@ public:
         if (v->kind == value_kind::number) {
             d = v->number;
         } else if (v->kind == value_kind::string) {
-            // libstdc++ 12's from_chars is exact (fast_float); it also reads "nan" and "inf",
-            // which the finiteness check below turns away.
-            const char* first = v->text.data();
-            const char* last = first + v->text.size();
-            const auto [ptr, ec] = std::from_chars(first, last, d);
-            if (ec != std::errc{} || ptr != last) {
+            if (!decimal_fast(v->text, d) && !decimal_general(v->text, d)) {
                 fail(bad);
                 return nan_value;
             }

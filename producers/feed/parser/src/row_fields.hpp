@@ -67,6 +67,13 @@ struct row_fields {
         present[i >> 6] |= std::uint64_t{1} << (i & 63u);
         values[i] = v;
     }
+    /// Marks `k` present and returns its slot to fill in place.
+    raw_value& slot(key k) noexcept
+    {
+        const auto i = static_cast<unsigned>(k);
+        present[i >> 6] |= std::uint64_t{1} << (i & 63u);
+        return values[i];
+    }
     const raw_value& get(key k) const noexcept { return values[static_cast<unsigned>(k)]; }
     bool empty() const noexcept { return (present[0] | present[1]) == 0; }
 };
