@@ -1,0 +1,28 @@
+#pragma once
+// The production data_source: one bus reader per channel, owned by one worker thread.
+#include <array>
+#include <string>
+
+#include "vs/api/source.hpp"
+#include "vs/bus/channel.hpp"
+
+namespace vs::api {
+
+class bus_source final : public data_source {
+public:
+    /// Readers are not registered (a request only reads tables and the header).
+    bus_source(const std::string& prefix, const std::string& market_channel, const std::string& oi_channel);
+
+    bus::read_status latest(channel_id ch, bus::record_type type, std::string_view symbol,
+                            record_fn fn) override;
+    std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) override;
+    bus::channel_status status(channel_id ch) override;
+    std::string_view name(channel_id ch) const override;
+
+private:
+    bus::reader& ready(channel_id ch);
+    std::array<std::string, channel_count> names_;
+    std::array<bus::reader, channel_count> readers_;
+};
+
+}  // namespace vs::api

@@ -1,0 +1,73 @@
+#pragma once
+// A small streaming JSON writer that appends to a caller-owned std::string (reused between
+// requests so that a response costs no allocation once the buffer has grown). It is a real
+// serializer: strings are escaped (quotes, backslashes, control characters, and <, >, & so
+// that output can be embedded in HTML), invalid UTF-8 is replaced by U+FFFD, and doubles are
+// printed with the shortest round-trip representation (NaN and infinities become null).
+//
+// Threads: one writer per thread. Errors: none (nesting deeper than max_depth is a bug,
+// checked by an assertion in debug builds).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vs::api {
+
+class json_writer {
+public:
+    static constexpr std::size_t max_depth = 16;
+
+    explicit json_writer(std::string& out) noexcept : out_(out) {}
+
+    void begin_object();
+    void end_object();
+    void begin_array();
+    void end_array();
+
+    /// An object member name; the next value call writes its value.
+    void key(std::string_view name);
+
+    void value(std::string_view s);
+    void value(const char* s) { value(std::string_view{s}); }
+    void value(double d);
+    void value(std::int64_t i);
+    void value(std::uint64_t u);
+    void value(int i) { value(static_cast<std::int64_t>(i)); }
+    void value(unsigned u) { value(static_cast<std::uint64_t>(u)); }
+    void value(bool b);
+    void null();
+    /// Inserts an already serialized JSON value (e.g. a cached fragment).
+    void raw(std::string_view json);
+
+    /// `"key": value` in one call.
+    template <class T>
+    void member(std::string_view name, const T& v)
+    {
+        key(name);
+        value(v);
+    }
+
+    std::string& str() noexcept { return out_; }
+
+private:
+    void before_value();
+    void open(char c);
+    void close(char c);
+
+    std::string& out_;
+    std::size_t depth_ = 0;
+    bool need_comma_[max_depth + 1] = {};
+    bool after_key_ = false;
+};
+
+/// Appends `s` as a JSON string literal (with quotes), escaped as described above.
+void append_json_string(std::string& out, std::string_view s);
+
+/// Appends the shortest round-trip decimal form of `d`, or `null` when not finite.
+void append_json_number(std::string& out, double d);
+
+/// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool valid_utf8(std::string_view s) noexcept;
+
+}  // namespace vs::api

@@ -1,0 +1,64 @@
+#pragma once
+// The HTTP/1.1 server: Boost.Beast with keep-alive, one io_context and one thread per worker
+// (each with its own bus readers and router), one acceptor that hands connections to the
+// workers in turn, the /events hub, and the limits that keep junk from stalling it (header and
+// body caps, a per-request timeout against slowloris, a maximum connection count).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "vs/api/metrics.hpp"
+
+namespace vs::api {
+
+struct server_config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8888;                ///< 0: any free port (tests), see server::port()
+    bool allow_remote = false;                ///< required to listen on a non-loopback address
+    std::size_t threads = 0;                  ///< 0: one per core
+    std::size_t max_connections = 1024;
+    double stale_seconds = 180.0;
+    std::size_t max_batch = 1000;
+    std::string bus_prefix = "volspike";
+    std::string market_channel = "market";
+    std::string oi_channel = "oi";
+    std::chrono::milliseconds request_timeout{15000};   ///< whole request, incl. keep-alive idle
+    std::chrono::milliseconds write_timeout{10000};
+    std::size_t header_limit = 64 * 1024;     ///< request line + headers (1,000 symbols fit)
+    std::size_t body_limit = 4 * 1024;
+    std::size_t events_queue_bytes = 4u << 20;   ///< per /events client before a resync
+    std::chrono::milliseconds events_interval{1000};
+};
+
+/// Parses "HOST:PORT" / "[V6]:PORT" ("localhost" = 127.0.0.1). False when malformed.
+bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port);
+/// True for 127.0.0.0/8 and ::1 (and their v4-mapped form).
+bool is_loopback(std::string_view host);
+
+class server {
+public:
+    /// Binds and listens (throws std::runtime_error with the cause: bad address, non-loopback
+    /// without allow_remote, port in use). Does not serve until start().
+    explicit server(server_config config);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// The bound port (useful with port 0).
+    std::uint16_t port() const noexcept;
+    /// Starts the worker threads and the event hub.
+    void start();
+    /// Stops accepting, stops the hub and the workers, joins. Idempotent.
+    void stop();
+
+    metrics_registry& metrics() noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace vs::api

@@ -1,0 +1,52 @@
+#pragma once
+// Where the router reads records: the latest-value tables of the bus channels. Each worker
+// thread owns one source (a bus reader belongs to one thread). The production source reads
+// the shared-memory tables directly on every call (no cache, no copy of the market); tests
+// and the fuzz target may use memory_source.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "vs/bus/channel.hpp"
+
+namespace vs::api {
+
+/// The channels vs-api reads.
+enum class channel_id : std::uint8_t { market = 0, oi = 1 };
+inline constexpr std::size_t channel_count = 2;
+
+/// A non-owning reference to a callable `void(const bus::record_view&)`, valid for the call.
+class record_fn {
+public:
+    template <class F>
+        requires(!std::is_same_v<std::remove_cvref_t<F>, record_fn>)
+    record_fn(F&& f) noexcept   // NOLINT: implicit by design, like std::function_ref
+        : ctx_(const_cast<void*>(static_cast<const void*>(&f))),
+          call_([](void* c, const bus::record_view& r) { (*static_cast<std::remove_reference_t<F>*>(c))(r); })
+    {
+    }
+    void operator()(const bus::record_view& r) const { call_(ctx_, r); }
+
+private:
+    void* ctx_;
+    void (*call_)(void*, const bus::record_view&);
+};
+
+class data_source {
+public:
+    virtual ~data_source() = default;
+    /// Hands the latest (type, symbol) record to fn.
+    virtual bus::read_status latest(channel_id ch, bus::record_type type, std::string_view symbol,
+                                    record_fn fn) = 0;
+    /// Hands every latest record of `type` to fn; returns how many.
+    virtual std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) = 0;
+    /// The channel header (writer liveness, generation, counters).
+    virtual bus::channel_status status(channel_id ch) = 0;
+    /// The channel's configured name ("market", "oi").
+    virtual std::string_view name(channel_id ch) const = 0;
+};
+
+}  // namespace vs::api

@@ -1,0 +1,63 @@
+#include "vs/api/bus_source.hpp"
+
+namespace vs::api {
+namespace {
+
+bus::reader make_reader(const std::string& prefix, const std::string& name)
+{
+    bus::channel_config c;
+    c.prefix = prefix;
+    c.name = name;
+    bus::reader_options o;
+    o.register_reader = false;
+    o.name = "vs-api";
+    return bus::reader{c, o};
+}
+
+}  // namespace
+
+bus_source::bus_source(const std::string& prefix, const std::string& market_channel,
+                       const std::string& oi_channel)
+    : names_{market_channel, oi_channel},
+      readers_{make_reader(prefix, market_channel), make_reader(prefix, oi_channel)}
+{
+}
+
+bus::reader& bus_source::ready(channel_id ch)
+{
+    auto& r = readers_[static_cast<std::size_t>(ch)];
+    r.attach();   // cheap once ready; follows a writer that re-created the segment
+    return r;
+}
+
+bus::read_status bus_source::latest(channel_id ch, bus::record_type type, std::string_view symbol,
+                                    record_fn fn)
+{
+    auto& r = ready(ch);
+    if (r.state() != bus::attach_state::ready) {
+        return bus::read_status::not_ready;
+    }
+    return r.latest(type, symbol, fn);
+}
+
+std::size_t bus_source::for_each_latest(channel_id ch, bus::record_type type, record_fn fn)
+{
+    auto& r = ready(ch);
+    if (r.state() != bus::attach_state::ready) {
+        return 0;
+    }
+    return r.for_each_latest(type, fn);
+}
+
+bus::channel_status bus_source::status(channel_id ch)
+{
+    auto& r = ready(ch);
+    if (r.state() != bus::attach_state::ready) {
+        return {};
+    }
+    return r.status();
+}
+
+std::string_view bus_source::name(channel_id ch) const { return names_[static_cast<std::size_t>(ch)]; }
+
+}  // namespace vs::api

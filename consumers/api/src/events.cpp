@@ -1,0 +1,353 @@
+#include "vs/api/events.hpp"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "vs/api/bus_source.hpp"
+#include "vs/api/json_writer.hpp"
+#include "vs/api/render.hpp"
+#include "vs/common/clock.hpp"
+
+namespace vs::api {
+namespace {
+
+constexpr auto mark_type = static_cast<bus::record_type>(schema::RecordType::MarkPrice);
+constexpr auto ticker_type = static_cast<bus::record_type>(schema::RecordType::Ticker24h);
+
+bool wanted(const std::vector<std::string>& filter, std::string_view symbol)
+{
+    return filter.empty() || std::binary_search(filter.begin(), filter.end(), symbol, std::less<>{});
+}
+
+void begin_message(std::string& out, std::string_view event, json_writer& w, double stale_seconds)
+{
+    out.append("event: ");
+    out.append(event);
+    out.append("\ndata: ");
+    w.begin_object();
+    w.member("type", event);
+    w.member("serverTime", static_cast<double>(realtime_ns()) * 1e-9);
+    w.member("staleSeconds", stale_seconds);
+}
+
+// A rendered changed record: one member of "funding" or "tickers".
+struct fragment {
+    bool ticker = false;
+    std::string symbol;
+    std::string json;   // the object
+};
+
+}  // namespace
+
+void render_snapshot_event(data_source& src, const std::vector<std::string>& filter, double stale_seconds,
+                           std::int64_t started_ns, std::string& out)
+{
+    out.clear();
+    json_writer w{out};
+    begin_message(out, "snapshot", w, stale_seconds);
+    const auto now = realtime_ns();
+    w.key("funding");
+    w.begin_object();
+    src.for_each_latest(channel_id::market, mark_type, [&](const bus::record_view& r) {
+        const auto* m = verified_as<schema::MarkPrice>(r.data);
+        if (m == nullptr || !is_usd_m(m->market(), r.symbol) || !wanted(filter, r.symbol)) {
+            return;
+        }
+        w.key(r.symbol);
+        w.begin_object();
+        write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    w.key("tickers");
+    w.begin_object();
+    src.for_each_latest(channel_id::market, ticker_type, [&](const bus::record_view& r) {
+        const auto* t = verified_as<schema::Ticker24h>(r.data);
+        if (t == nullptr || !is_usd_m(t->market(), r.symbol) || !wanted(filter, r.symbol)) {
+            return;
+        }
+        w.key(r.symbol);
+        w.begin_object();
+        write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    w.key("health");
+    write_health(w, src, now, started_ns, stale_seconds);
+    w.end_object();
+    out.append("\n\n");
+}
+
+event_client::event_client(boost::asio::any_io_executor ex, std::vector<std::string> filter,
+                           std::size_t max_queued_bytes)
+    : timer_(std::move(ex)), filter_(std::move(filter)), max_queued_bytes_(max_queued_bytes)
+{
+    std::sort(filter_.begin(), filter_.end());
+}
+
+bool event_client::push(std::shared_ptr<const std::string> msg)
+{
+    bool ok = true;
+    {
+        std::lock_guard lock{mu_};
+        if (queued_bytes_ + msg->size() > max_queued_bytes_) {
+            queue_.clear();
+            queued_bytes_ = 0;
+            resync_ = true;
+            ok = false;
+        } else if (!resync_) {
+            queued_bytes_ += msg->size();
+            queue_.push_back(std::move(msg));
+        }
+    }
+    wake();
+    return ok;
+}
+
+void event_client::request_resync()
+{
+    {
+        std::lock_guard lock{mu_};
+        queue_.clear();
+        queued_bytes_ = 0;
+        resync_ = true;
+    }
+    wake();
+}
+
+void event_client::take(std::deque<std::shared_ptr<const std::string>>& out, bool& resync)
+{
+    std::lock_guard lock{mu_};
+    out.swap(queue_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    resync = resync_;
+    resync_ = false;
+}
+
+void event_client::wake()
+{
+    // The timer belongs to the client's worker thread: cancel it there. The client's
+    // coroutine checks its queue and starts waiting within one handler on that single
+    // thread, so this cancel can only arrive before the check or during the wait.
+    boost::asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+}
+
+event_hub::event_hub(event_hub_config config, metrics_registry& metrics)
+    : config_(std::move(config)), metrics_(metrics)
+{
+}
+
+event_hub::~event_hub() { stop(); }
+
+void event_hub::start()
+{
+    stop_.store(false, std::memory_order_relaxed);   // relaxed: the thread starts after this store
+    thread_ = std::thread{[this] { run(); }};
+}
+
+void event_hub::stop()
+{
+    // Release/acquire pair with run()'s load: nothing else is published through it, but the
+    // hub must see it promptly; relaxed would also be correct.
+    stop_.store(true, std::memory_order_release);
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void event_hub::add(const std::shared_ptr<event_client>& c)
+{
+    std::lock_guard lock{mu_};
+    clients_.push_back(c);
+    metrics_.events_clients.fetch_add(1, std::memory_order_relaxed);   // relaxed: a gauge
+}
+
+void event_hub::remove(const event_client* c)
+{
+    std::lock_guard lock{mu_};
+    const auto it = std::find_if(clients_.begin(), clients_.end(), [&](const auto& p) { return p.get() == c; });
+    if (it != clients_.end()) {
+        clients_.erase(it);
+        metrics_.events_clients.fetch_sub(1, std::memory_order_relaxed);   // relaxed: a gauge
+    }
+}
+
+void event_hub::run()
+{
+    bus::channel_config cc;
+    cc.prefix = config_.bus_prefix;
+    cc.name = config_.market_channel;
+    bus::reader_options ro;
+    ro.register_reader = true;
+    ro.name = "vs-api-events";
+    std::unique_ptr<bus::reader> follower;
+    std::unique_ptr<bus_source> src;
+    try {
+        follower = std::make_unique<bus::reader>(cc, ro);
+        src = std::make_unique<bus_source>(config_.bus_prefix, config_.market_channel, config_.oi_channel);
+    } catch (const std::exception& e) {
+        spdlog::error("events: cannot open the bus: {}", e.what());
+        return;
+    }
+
+    bool positioned = false;
+    bool resync_all = false;
+    std::uint64_t generation = 0;
+    std::uint64_t laps = 0;
+    std::set<std::pair<bus::record_type, std::string>> changed;
+    std::vector<fragment> fragments;
+    std::string health_json;
+    std::string full;
+    std::vector<std::shared_ptr<event_client>> clients;
+    auto next_tick = std::chrono::steady_clock::now() + config_.interval;
+
+    while (!stop_.load(std::memory_order_acquire)) {   // acquire: pairs with stop()
+        const bool ready = follower->attach() == bus::attach_state::ready;
+        if (ready) {
+            if (!positioned) {
+                follower->seek_to_tail();
+                positioned = true;
+                generation = follower->generation();
+                laps = follower->laps();
+            }
+            follower->poll([&](const bus::record_view& r) {
+                if (r.type != mark_type && r.type != ticker_type) {
+                    return;
+                }
+                std::string_view symbol;
+                if (r.type == mark_type) {
+                    if (const auto* m = verified_as<schema::MarkPrice>(r.data); m != nullptr) {
+                        symbol = {m->symbol()->c_str(), m->symbol()->size()};
+                    }
+                } else if (const auto* t = verified_as<schema::Ticker24h>(r.data); t != nullptr) {
+                    symbol = {t->symbol()->c_str(), t->symbol()->size()};
+                }
+                if (!symbol.empty()) {
+                    changed.emplace(r.type, std::string{symbol});
+                }
+            });
+            if (follower->laps() != laps || follower->generation() != generation) {
+                laps = follower->laps();
+                generation = follower->generation();
+                resync_all = true;
+            }
+        }
+
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next_tick) {
+            const auto left = std::min<std::chrono::nanoseconds>(next_tick - now, std::chrono::milliseconds{100});
+            if (ready) {
+                follower->wait(left);
+            } else {
+                std::this_thread::sleep_for(left);
+            }
+            continue;
+        }
+        next_tick += config_.interval;
+        if (next_tick < now) {
+            next_tick = now + config_.interval;
+        }
+
+        {
+            std::lock_guard lock{mu_};
+            clients = clients_;
+        }
+        if (clients.empty()) {
+            changed.clear();
+            resync_all = false;
+            continue;
+        }
+        if (resync_all) {
+            for (const auto& c : clients) {
+                c->request_resync();
+            }
+            resync_all = false;
+            changed.clear();
+            continue;
+        }
+
+        // Render each changed record once, from the latest table (the newest value).
+        const auto now_ns = realtime_ns();
+        fragments.resize(0);
+        for (const auto& [type, symbol] : changed) {
+            src->latest(channel_id::market, type, symbol, [&](const bus::record_view& r) {
+                fragment f;
+                f.ticker = type == ticker_type;
+                f.symbol = symbol;
+                json_writer w{f.json};
+                if (type == mark_type) {
+                    const auto* m = verified_as<schema::MarkPrice>(r.data);
+                    if (m == nullptr || !is_usd_m(m->market(), symbol)) {
+                        return;
+                    }
+                    w.begin_object();
+                    write_funding_members(w, symbol, *m, r.publish_ns, now_ns);
+                    w.end_object();
+                } else {
+                    const auto* t = verified_as<schema::Ticker24h>(r.data);
+                    if (t == nullptr || !is_usd_m(t->market(), symbol)) {
+                        return;
+                    }
+                    w.begin_object();
+                    write_ticker_members(w, symbol, *t, r.publish_ns, now_ns);
+                    w.end_object();
+                }
+                fragments.push_back(std::move(f));
+            });
+        }
+        changed.clear();
+        health_json.clear();
+        {
+            json_writer hw{health_json};
+            write_health(hw, *src, now_ns, config_.started_ns, config_.stale_seconds);
+        }
+
+        const auto assemble = [&](const std::vector<std::string>& filter, std::string& out) {
+            out.clear();
+            json_writer w{out};
+            begin_message(out, "update", w, config_.stale_seconds);
+            for (const bool tickers : {false, true}) {
+                w.key(tickers ? "tickers" : "funding");
+                w.begin_object();
+                for (const auto& f : fragments) {
+                    if (f.ticker == tickers && wanted(filter, f.symbol)) {
+                        w.key(f.symbol);
+                        w.raw(f.json);
+                    }
+                }
+                w.end_object();
+            }
+            w.key("health");
+            w.raw(health_json);
+            w.end_object();
+            out.append("\n\n");
+        };
+        std::shared_ptr<const std::string> shared_full;
+        for (const auto& c : clients) {
+            std::shared_ptr<const std::string> msg;
+            if (c->filter().empty()) {
+                if (!shared_full) {
+                    assemble({}, full);
+                    shared_full = std::make_shared<const std::string>(full);
+                }
+                msg = shared_full;
+            } else {
+                std::string own;
+                assemble(c->filter(), own);
+                msg = std::make_shared<const std::string>(std::move(own));
+            }
+            if (!c->push(std::move(msg))) {
+                metrics_.events_resyncs.fetch_add(1, std::memory_order_relaxed);   // relaxed: a counter
+            }
+            metrics_.events_batches.fetch_add(1, std::memory_order_relaxed);       // relaxed: a counter
+        }
+        clients.clear();
+    }
+}
+
+}  // namespace vs::api

@@ -1,0 +1,210 @@
+#include "vs/api/json_writer.hpp"
+
+#include <cassert>
+#include <charconv>
+#include <cmath>
+
+namespace vs::api {
+namespace {
+
+// Length of the well-formed UTF-8 sequence at s[i], or 0 when it is malformed.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept
+{
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    const auto cont = [&](std::size_t k) {
+        return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0u) == 0x80u;
+    };
+    if (b0 < 0x80u) {
+        return 1;
+    }
+    if (b0 >= 0xC2u && b0 <= 0xDFu) {
+        return cont(1) ? 2 : 0;
+    }
+    if (b0 >= 0xE0u && b0 <= 0xEFu) {
+        if (!cont(1) || !cont(2)) {
+            return 0;
+        }
+        const auto b1 = static_cast<unsigned char>(s[i + 1]);
+        if ((b0 == 0xE0u && b1 < 0xA0u) || (b0 == 0xEDu && b1 >= 0xA0u)) {
+            return 0;   // overlong, or a UTF-16 surrogate
+        }
+        return 3;
+    }
+    if (b0 >= 0xF0u && b0 <= 0xF4u) {
+        if (!cont(1) || !cont(2) || !cont(3)) {
+            return 0;
+        }
+        const auto b1 = static_cast<unsigned char>(s[i + 1]);
+        if ((b0 == 0xF0u && b1 < 0x90u) || (b0 == 0xF4u && b1 >= 0x90u)) {
+            return 0;   // overlong, or beyond U+10FFFF
+        }
+        return 4;
+    }
+    return 0;
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) noexcept
+{
+    for (std::size_t i = 0; i < s.size();) {
+        const auto n = utf8_sequence_length(s, i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+void append_json_string(std::string& out, std::string_view s)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t i = 0;
+    while (i < s.size()) {
+        // Copy the longest run that needs no escaping in one append.
+        std::size_t run = i;
+        while (run < s.size()) {
+            const auto c = static_cast<unsigned char>(s[run]);
+            if (c < 0x20u || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80u) {
+                break;
+            }
+            ++run;
+        }
+        out.append(s.data() + i, run - i);
+        i = run;
+        if (i == s.size()) {
+            break;
+        }
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80u) {
+            const auto n = utf8_sequence_length(s, i);
+            if (n == 0) {
+                out.append("\\ufffd");
+                ++i;
+            } else {
+                out.append(s.data() + i, n);
+                i += n;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': out.append("\\\""); break;
+        case '\\': out.append("\\\\"); break;
+        case '\n': out.append("\\n"); break;
+        case '\r': out.append("\\r"); break;
+        case '\t': out.append("\\t"); break;
+        default: {
+            const char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4u], hex[c & 0xFu]};
+            out.append(esc, sizeof esc);
+            break;
+        }
+        }
+        ++i;
+    }
+    out.push_back('"');
+}
+
+void append_json_number(std::string& out, double d)
+{
+    if (!std::isfinite(d)) {
+        out.append("null");
+        return;
+    }
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, d);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+void json_writer::before_value()
+{
+    if (after_key_) {
+        after_key_ = false;
+        return;
+    }
+    if (need_comma_[depth_]) {
+        out_.push_back(',');
+    }
+    need_comma_[depth_] = true;
+}
+
+void json_writer::open(char c)
+{
+    before_value();
+    out_.push_back(c);
+    assert(depth_ < max_depth);
+    ++depth_;
+    need_comma_[depth_] = false;
+}
+
+void json_writer::close(char c)
+{
+    assert(depth_ > 0);
+    --depth_;
+    out_.push_back(c);
+}
+
+void json_writer::begin_object() { open('{'); }
+void json_writer::end_object() { close('}'); }
+void json_writer::begin_array() { open('['); }
+void json_writer::end_array() { close(']'); }
+
+void json_writer::key(std::string_view name)
+{
+    if (need_comma_[depth_]) {
+        out_.push_back(',');
+    }
+    need_comma_[depth_] = true;
+    append_json_string(out_, name);
+    out_.push_back(':');
+    after_key_ = true;
+}
+
+void json_writer::value(std::string_view s)
+{
+    before_value();
+    append_json_string(out_, s);
+}
+
+void json_writer::value(double d)
+{
+    before_value();
+    append_json_number(out_, d);
+}
+
+void json_writer::value(std::int64_t i)
+{
+    before_value();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, i);
+    out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+void json_writer::value(std::uint64_t u)
+{
+    before_value();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, u);
+    out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+void json_writer::value(bool b)
+{
+    before_value();
+    out_.append(b ? "true" : "false");
+}
+
+void json_writer::null()
+{
+    before_value();
+    out_.append("null");
+}
+
+void json_writer::raw(std::string_view json)
+{
+    before_value();
+    out_.append(json);
+}
+
+}  // namespace vs::api

@@ -1,0 +1,70 @@
+// vs-api: the localhost HTTP API over the bus (funding, tickers, OI, health, metrics, the
+// /events push stream and the /dashboard page).
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "vs/api/server.hpp"
+#include "vs/common/cli.hpp"
+#include "vs/common/shutdown.hpp"
+#include "vs/common/systemd.hpp"
+
+int main(int argc, char** argv)
+{
+    vs::cli::parser cli{"vs-api",
+                        "Serves the bus's latest market records over HTTP on localhost: /funding/health, "
+                        "/funding/{symbol}, /funding/batch?symbols=, /funding, /tickers, /oi, /universe, "
+                        "/metrics, /events (Server-Sent Events) and /dashboard.",
+                        "vs-api --listen 127.0.0.1:8888\n  curl -s localhost:8888/funding/BTCUSDT"};
+    vs::cli::add_common_options(cli);
+    cli.option("listen", "HOST:PORT", "127.0.0.1:8888", "address to listen on", {"VS_API_LISTEN"});
+    cli.flag("allow-remote", "allow a non-loopback --listen address");
+    cli.option("threads", "N", "0", "worker threads (0 = one per core)", {"VS_API_THREADS"});
+    cli.option("stale-seconds", "S", "180", "records older than this are stale (503)", {"VS_API_STALE_SECONDS"});
+    cli.option("channel", "NAME", "market", "market channel (MarkPrice, Ticker24h, FeedStatus)");
+    cli.option("oi-channel", "NAME", "oi", "open-interest channel (OpenInterest, LiquidUniverse)");
+    cli.option("max-connections", "N", "1024", "open connections beyond this get 503 and are closed",
+               {"VS_API_MAX_CONNECTIONS"});
+    cli.option("max-batch", "N", "1000", "most symbols in one /funding/batch request");
+    cli.option("request-timeout", "S", "15", "seconds a client has to send a whole request (idle keep-alive included)");
+    cli.option("events-interval-ms", "MS", "1000", "period of /events batches");
+
+    return vs::cli::run(cli, argc, argv, [&] {
+        vs::api::server_config c;
+        if (!vs::api::parse_listen(cli.get("listen"), c.host, c.port)) {
+            throw vs::cli::usage_error{"--listen: expected HOST:PORT or [IPV6]:PORT, got '" + cli.get("listen") + "'"};
+        }
+        c.allow_remote = cli.is_set("allow-remote");
+        if (!c.allow_remote && !vs::api::is_loopback(c.host)) {
+            throw vs::cli::usage_error{"--listen " + cli.get("listen") +
+                                       " is not a loopback address; add --allow-remote to serve other hosts"};
+        }
+        c.threads = static_cast<std::size_t>(cli.get_int("threads", 0, 256));
+        c.stale_seconds = cli.get_double("stale-seconds", 0.001, 1e9);
+        c.bus_prefix = cli.get("bus-prefix");
+        c.market_channel = cli.get("channel");
+        c.oi_channel = cli.get("oi-channel");
+        c.max_connections = static_cast<std::size_t>(cli.get_int("max-connections", 1, 1'000'000));
+        c.max_batch = static_cast<std::size_t>(cli.get_int("max-batch", 1, 100'000));
+        c.request_timeout = std::chrono::milliseconds{
+            static_cast<long long>(cli.get_double("request-timeout", 0.05, 3600) * 1000.0)};
+        c.events_interval = std::chrono::milliseconds{cli.get_int("events-interval-ms", 50, 60'000)};
+
+        vs::shutdown::install_handlers();
+        vs::api::server srv{c};
+        srv.start();
+        spdlog::info("listening on {}:{} (bus prefix '{}', channels '{}' and '{}', stale after {} s)", c.host,
+                     srv.port(), c.bus_prefix, c.market_channel, c.oi_channel, c.stale_seconds);
+        vs::sd::notify_ready();
+        vs::sd::notify_status("serving");
+        while (!vs::shutdown::wait_for(std::chrono::seconds{1})) {
+            vs::sd::notify_watchdog();
+        }
+        spdlog::info("stopping (signal {})", vs::shutdown::signal_number());
+        vs::sd::notify_stopping();
+        srv.stop();
+        return vs::cli::exit_ok;
+    });
+}

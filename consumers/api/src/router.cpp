@@ -1,0 +1,811 @@
+#include "vs/api/router.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "vs/api/json_writer.hpp"
+#include "vs/api/render.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/common/clock.hpp"
+#include "vs/common/version.hpp"
+
+namespace vs::api {
+namespace {
+
+constexpr auto mark_type = static_cast<bus::record_type>(schema::RecordType::MarkPrice);
+constexpr auto ticker_type = static_cast<bus::record_type>(schema::RecordType::Ticker24h);
+constexpr auto oi_type = static_cast<bus::record_type>(schema::RecordType::OpenInterest);
+constexpr auto universe_type = static_cast<bus::record_type>(schema::RecordType::LiquidUniverse);
+constexpr auto feed_type = static_cast<bus::record_type>(schema::RecordType::FeedStatus);
+
+int hex_value(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool symbol_char_ok(unsigned char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c >= 0x80u;
+}
+
+std::string_view as_view(const flatbuffers::String* s) noexcept
+{
+    return s == nullptr ? std::string_view{} : std::string_view{s->c_str(), s->size()};
+}
+
+// Decodes a raw path or query fragment for echoing in an error body (invalid escapes kept).
+std::string_view echo(std::string_view raw, std::string& scratch)
+{
+    scratch.clear();
+    for (std::size_t i = 0; i < raw.size() && scratch.size() < 256; ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 &&
+            hex_value(raw[i + 2]) >= 0) {
+            scratch.push_back(static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2])));
+            i += 2;
+        } else {
+            scratch.push_back(raw[i]);
+        }
+    }
+    return scratch;
+}
+
+}  // namespace
+
+bool percent_decode(std::string_view raw, std::string& out)
+{
+    out.clear();
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '%') {
+            out.push_back(raw[i]);
+            continue;
+        }
+        if (i + 2 >= raw.size()) {
+            return false;
+        }
+        const int hi = hex_value(raw[i + 1]);
+        const int lo = hex_value(raw[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+    }
+    return true;
+}
+
+bool normalize_decoded_symbol(std::string_view s, std::string& out)
+{
+    out.clear();
+    if (s.empty() || s.size() > bus::max_symbol_bytes) {
+        return false;
+    }
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (!symbol_char_ok(u)) {
+            return false;
+        }
+        out.push_back(u >= 'a' && u <= 'z' ? static_cast<char>(u - 'a' + 'A') : c);
+    }
+    return valid_utf8(out);
+}
+
+bool normalize_symbol(std::string_view raw, std::string& out)
+{
+    if (raw.empty() || raw.size() > 3 * bus::max_symbol_bytes) {
+        out.clear();
+        return false;
+    }
+    char buf[3 * bus::max_symbol_bytes];
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '%') {
+            buf[n++] = raw[i];
+            continue;
+        }
+        if (i + 2 >= raw.size() || hex_value(raw[i + 1]) < 0 || hex_value(raw[i + 2]) < 0) {
+            out.clear();
+            return false;
+        }
+        buf[n++] = static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+        i += 2;
+    }
+    return normalize_decoded_symbol(std::string_view{buf, n}, out);
+}
+
+std::pair<bool, std::string_view> query_param(std::string_view query, std::string_view name) noexcept
+{
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto part = query.substr(0, amp);
+        const auto eq = part.find('=');
+        if (part.substr(0, eq) == name) {
+            return {true, eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1)};
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        query.remove_prefix(amp + 1);
+    }
+    return {false, {}};
+}
+
+std::pair<bool, std::string_view> parse_symbol_list(std::string_view raw, std::string& decoded,
+                                                    std::vector<std::string>& symbols, std::size_t max_items,
+                                                    bool& too_many)
+{
+    symbols.clear();
+    too_many = false;
+    if (!percent_decode(raw, decoded)) {
+        return {false, raw};
+    }
+    std::string_view rest = decoded;
+    std::string one;
+    while (true) {
+        const auto comma = rest.find(',');
+        const auto item = rest.substr(0, comma);
+        if (!item.empty()) {
+            if (symbols.size() >= max_items) {
+                too_many = true;
+                return {true, {}};
+            }
+            if (!normalize_decoded_symbol(item, one)) {
+                return {false, item};
+            }
+            symbols.push_back(one);
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    // Deduplicate, keeping the first occurrence and the request order.
+    if (symbols.size() > 1) {
+        std::vector<std::uint32_t> order(symbols.size());
+        std::iota(order.begin(), order.end(), 0u);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::uint32_t a, std::uint32_t b) { return symbols[a] < symbols[b]; });
+        std::vector<bool> dup(symbols.size(), false);
+        bool any = false;
+        for (std::size_t i = 1; i < order.size(); ++i) {
+            if (symbols[order[i]] == symbols[order[i - 1]]) {
+                dup[order[i]] = true;
+                any = true;
+            }
+        }
+        if (any) {
+            std::size_t w = 0;
+            for (std::size_t i = 0; i < symbols.size(); ++i) {
+                if (!dup[i]) {
+                    if (w != i) {
+                        symbols[w] = std::move(symbols[i]);
+                    }
+                    ++w;
+                }
+            }
+            symbols.resize(w);
+        }
+    }
+    return {true, {}};
+}
+
+void error_response(response& out, unsigned status, std::string_view message, std::string_view extra_key,
+                    std::string_view extra_value)
+{
+    out.status = status;
+    out.content_type = "application/json";
+    out.static_body = {};
+    out.body.clear();
+    json_writer w{out.body};
+    w.begin_object();
+    w.member("error", message);
+    if (!extra_key.empty()) {
+        w.member(extra_key, extra_value);
+    }
+    w.end_object();
+}
+
+router::router(router_config config, data_source& source, const metrics_registry* metrics)
+    : config_(config), source_(source), metrics_(metrics)
+{
+    symbol_.reserve(64);
+    scratch_.reserve(256);
+}
+
+void router::handle(const request_view& req, response& out)
+{
+    out.reset();
+    auto target = req.target;
+    if (target.empty() || target.front() != '/') {
+        out.matched = route::bad_request;
+        error_response(out, 400, "Bad request target");
+        return;
+    }
+    const auto q = target.find('?');
+    const auto path = target.substr(0, q);
+    const auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+
+    const bool get = req.method == "GET";
+    const bool head = req.method == "HEAD";
+    out.head = head;
+
+    // Route by the raw path; only a symbol segment is decoded.
+    constexpr std::string_view funding_prefix = "/funding/";
+    constexpr std::string_view tickers_prefix = "/tickers/";
+    constexpr std::string_view oi_prefix = "/oi/";
+    const auto segment_after = [&](std::string_view prefix) -> std::pair<bool, std::string_view> {
+        if (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix &&
+            path.find('/', prefix.size()) == std::string_view::npos) {
+            return {true, path.substr(prefix.size())};
+        }
+        return {false, {}};
+    };
+
+    route r = route::not_found;
+    std::string_view symbol_raw;
+    if (path == "/") {
+        r = route::root;
+    } else if (path == "/funding/health") {
+        r = route::health;
+    } else if (path == "/funding/batch") {
+        r = route::funding_batch;
+    } else if (path == "/funding" || path == "/funding/") {
+        r = route::funding_all;
+    } else if (auto [ok, seg] = segment_after(funding_prefix); ok) {
+        r = route::funding_one;
+        symbol_raw = seg;
+    } else if (path == "/tickers" || path == "/tickers/") {
+        r = route::tickers_all;
+    } else if (auto [ok2, seg2] = segment_after(tickers_prefix); ok2) {
+        r = route::tickers_one;
+        symbol_raw = seg2;
+    } else if (path == "/oi" || path == "/oi/") {
+        r = route::oi_all;
+    } else if (auto [ok3, seg3] = segment_after(oi_prefix); ok3) {
+        r = route::oi_one;
+        symbol_raw = seg3;
+    } else if (path == "/universe") {
+        r = route::universe;
+    } else if (path == "/metrics") {
+        r = route::metrics;
+    } else if (path == "/events") {
+        r = route::events;
+    } else if (path == "/dashboard" || path == "/dashboard/") {
+        r = route::dashboard;
+    }
+    out.matched = r;
+
+    if (!get && !head) {
+        out.allow = "GET, HEAD";
+        error_response(out, 405, "Method not allowed", "method", echo(req.method.substr(0, 32), scratch_));
+        return;
+    }
+
+    switch (r) {
+    case route::root: root(out); break;
+    case route::health: health(out); break;
+    case route::funding_batch: funding_batch(query, out); break;
+    case route::funding_all: funding_all(out); break;
+    case route::funding_one: funding_one(symbol_raw, out); break;
+    case route::tickers_all: tickers_all(out); break;
+    case route::tickers_one: tickers_one(symbol_raw, out); break;
+    case route::oi_all: oi_all(out); break;
+    case route::oi_one: oi_one(symbol_raw, out); break;
+    case route::universe: universe(out); break;
+    case route::metrics: metrics(out); break;
+    case route::events: events(query, out); break;
+    case route::dashboard:
+        out.content_type = "text/html; charset=utf-8";
+        out.static_body = dashboard_html();
+        break;
+    case route::not_found:
+    case route::bad_request:
+    case route::count_: error_response(out, 404, "Not found", "path", echo(path, scratch_)); break;
+    }
+}
+
+void router::root(response& out)
+{
+    json_writer w{out.body};
+    w.begin_object();
+    w.member("name", "vs-api");
+    w.member("description", "VolSpike market API on the volspike bus (funding, tickers, open interest)");
+    w.member("version", VS_VERSION);
+    w.key("endpoints");
+    w.begin_object();
+    w.member("/", "API information");
+    w.member("/funding/health", "Feed and data health (200 healthy, 503 unhealthy)");
+    w.member("/funding/{symbol}", "Funding and mark price of one USD-M symbol");
+    w.member("/funding/batch?symbols=A,B", "Funding of up to 1000 symbols");
+    w.member("/funding", "Funding of every USD-M symbol");
+    w.member("/tickers/{symbol}", "24 h ticker of one symbol");
+    w.member("/tickers", "24 h tickers of every USD-M symbol");
+    w.member("/oi/{symbol}", "Open interest of one symbol");
+    w.member("/oi", "Open interest of every polled symbol");
+    w.member("/universe", "The liquid universe polled for open interest");
+    w.member("/metrics", "Prometheus metrics");
+    w.member("/events?symbols=A,B", "Server-Sent Events: changed records, at most one batch per second");
+    w.member("/dashboard", "Live dashboard page");
+    w.end_object();
+    w.end_object();
+}
+
+void router::health(response& out)
+{
+    json_writer w{out.body};
+    const auto rep = write_health(w, source_, realtime_ns(), config_.started_ns, config_.stale_seconds);
+    out.status = rep.healthy ? 200 : 503;
+}
+
+void router::funding_one(std::string_view raw_symbol, response& out)
+{
+    if (!normalize_symbol(raw_symbol, symbol_)) {
+        error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
+        return;
+    }
+    const auto now = realtime_ns();
+    bool found = false;
+    bool corrupt = false;
+    const auto st = source_.latest(channel_id::market, mark_type, symbol_, [&](const bus::record_view& r) {
+        const auto* m = verified_as<schema::MarkPrice>(r.data);
+        if (m == nullptr) {
+            corrupt = true;
+            return;
+        }
+        if (!is_usd_m(m->market(), symbol_)) {
+            return;
+        }
+        found = true;
+        const double age = age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns));
+        json_writer w{out.body};
+        w.begin_object();
+        if (age > config_.stale_seconds) {
+            out.status = 503;
+            w.member("error", "Data stale");
+        } else if (const auto cs = source_.status(channel_id::market); !cs.writer_alive) {
+            out.status = 503;
+            w.member("error", "Feed writer not alive");
+        }
+        write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+        w.end_object();
+    });
+    if (st == bus::read_status::not_ready) {
+        error_response(out, 503, "Market channel not available", "symbol", symbol_);
+    } else if (st == bus::read_status::unavailable || corrupt) {
+        error_response(out, 503, "Record unavailable, retry", "symbol", symbol_);
+    } else if (!found) {
+        error_response(out, 404, "Symbol not found", "symbol", echo(raw_symbol, scratch_));
+    }
+}
+
+void router::funding_batch(std::string_view query, response& out)
+{
+    const auto [present, raw] = query_param(query, "symbols");
+    if (!present || raw.empty()) {
+        error_response(out, 400, "Missing symbols parameter (symbols=A,B,...)");
+        return;
+    }
+    bool too_many = false;
+    const auto [ok, bad] = parse_symbol_list(raw, decoded_, symbols_, config_.max_batch, too_many);
+    if (too_many) {
+        error_response(out, 400, fmt::format("Too many symbols (max {})", config_.max_batch));
+        return;
+    }
+    if (!ok) {
+        error_response(out, 400, "Malformed symbol", "symbol", bad);
+        return;
+    }
+    if (symbols_.empty()) {
+        error_response(out, 400, "Empty symbols parameter");
+        return;
+    }
+    const auto now = realtime_ns();
+    const auto cs = source_.status(channel_id::market);
+    missing_.clear();
+    stale_.clear();
+    json_writer w{out.body};
+    w.begin_object();
+    w.key("data");
+    w.begin_object();
+    for (std::size_t i = 0; i < symbols_.size(); ++i) {
+        bool found = false;
+        source_.latest(channel_id::market, mark_type, symbols_[i], [&](const bus::record_view& r) {
+            const auto* m = verified_as<schema::MarkPrice>(r.data);
+            if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
+                return;
+            }
+            found = true;
+            const double age = age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns));
+            if (age > config_.stale_seconds || !cs.writer_alive) {
+                stale_.push_back(i);
+            }
+            w.key(r.symbol);
+            w.begin_object();
+            write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+            w.end_object();
+        });
+        if (!found) {
+            missing_.push_back(i);
+        }
+    }
+    w.end_object();
+    w.key("missing");
+    w.begin_array();
+    for (const auto i : missing_) {
+        w.value(symbols_[i]);
+    }
+    w.end_array();
+    w.key("stale");
+    w.begin_array();
+    for (const auto i : stale_) {
+        w.value(symbols_[i]);
+    }
+    w.end_array();
+    w.member("writerAlive", cs.writer_alive);
+    w.end_object();
+}
+
+void router::funding_all(response& out)
+{
+    const auto now = realtime_ns();
+    const auto cs = source_.status(channel_id::market);
+    if (!cs.attached) {
+        error_response(out, 503, "Market channel not available");
+        return;
+    }
+    scratch_.clear();   // stale symbols as a pre-rendered JSON array body
+    json_writer stale_w{scratch_};
+    stale_w.begin_array();
+    std::uint64_t count = 0;
+    json_writer w{out.body};
+    w.begin_object();
+    w.key("data");
+    w.begin_object();
+    source_.for_each_latest(channel_id::market, mark_type, [&](const bus::record_view& r) {
+        const auto* m = verified_as<schema::MarkPrice>(r.data);
+        if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
+            return;
+        }
+        ++count;
+        if (age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||
+            !cs.writer_alive) {
+            stale_w.value(r.symbol);
+        }
+        w.key(r.symbol);
+        w.begin_object();
+        write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    stale_w.end_array();
+    w.member("count", count);
+    w.key("stale");
+    w.raw(scratch_);
+    w.member("writerAlive", cs.writer_alive);
+    w.end_object();
+}
+
+void router::tickers_one(std::string_view raw_symbol, response& out)
+{
+    if (!normalize_symbol(raw_symbol, symbol_)) {
+        error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
+        return;
+    }
+    const auto now = realtime_ns();
+    bool found = false;
+    const auto st = source_.latest(channel_id::market, ticker_type, symbol_, [&](const bus::record_view& r) {
+        const auto* t = verified_as<schema::Ticker24h>(r.data);
+        if (t == nullptr || !is_usd_m(t->market(), r.symbol)) {
+            return;
+        }
+        found = true;
+        const double age = age_seconds(now, updated_ns(t->recv_time_ns(), r.publish_ns));
+        json_writer w{out.body};
+        w.begin_object();
+        if (age > config_.stale_seconds) {
+            out.status = 503;
+            w.member("error", "Data stale");
+        } else if (const auto cs = source_.status(channel_id::market); !cs.writer_alive) {
+            out.status = 503;
+            w.member("error", "Feed writer not alive");
+        }
+        write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
+        w.end_object();
+    });
+    if (st == bus::read_status::not_ready) {
+        error_response(out, 503, "Market channel not available", "symbol", symbol_);
+    } else if (!found) {
+        error_response(out, st == bus::read_status::unavailable ? 503 : 404,
+                       st == bus::read_status::unavailable ? "Record unavailable, retry" : "Symbol not found",
+                       "symbol", echo(raw_symbol, scratch_));
+    }
+}
+
+void router::tickers_all(response& out)
+{
+    const auto now = realtime_ns();
+    const auto cs = source_.status(channel_id::market);
+    if (!cs.attached) {
+        error_response(out, 503, "Market channel not available");
+        return;
+    }
+    scratch_.clear();
+    json_writer stale_w{scratch_};
+    stale_w.begin_array();
+    std::uint64_t count = 0;
+    json_writer w{out.body};
+    w.begin_object();
+    w.key("data");
+    w.begin_object();
+    source_.for_each_latest(channel_id::market, ticker_type, [&](const bus::record_view& r) {
+        const auto* t = verified_as<schema::Ticker24h>(r.data);
+        if (t == nullptr || !is_usd_m(t->market(), r.symbol)) {
+            return;
+        }
+        ++count;
+        if (age_seconds(now, updated_ns(t->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||
+            !cs.writer_alive) {
+            stale_w.value(r.symbol);
+        }
+        w.key(r.symbol);
+        w.begin_object();
+        write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    stale_w.end_array();
+    w.member("count", count);
+    w.key("stale");
+    w.raw(scratch_);
+    w.member("writerAlive", cs.writer_alive);
+    w.end_object();
+}
+
+void router::oi_one(std::string_view raw_symbol, response& out)
+{
+    if (!normalize_symbol(raw_symbol, symbol_)) {
+        error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
+        return;
+    }
+    const auto now = realtime_ns();
+    bool found = false;
+    const auto st = source_.latest(channel_id::oi, oi_type, symbol_, [&](const bus::record_view& r) {
+        const auto* o = verified_as<schema::OpenInterest>(r.data);
+        if (o == nullptr) {
+            return;
+        }
+        found = true;
+        const double age = age_seconds(now, updated_ns(o->recv_time_ns(), r.publish_ns));
+        json_writer w{out.body};
+        w.begin_object();
+        if (age > config_.stale_seconds) {
+            out.status = 503;
+            w.member("error", "Data stale");
+        } else if (const auto cs = source_.status(channel_id::oi); !cs.writer_alive) {
+            out.status = 503;
+            w.member("error", "OI writer not alive");
+        }
+        write_oi_members(w, r.symbol, *o, r.publish_ns, now);
+        w.end_object();
+    });
+    if (st == bus::read_status::not_ready) {
+        error_response(out, 503, "OI channel not available", "symbol", symbol_);
+    } else if (!found) {
+        error_response(out, 404, "Symbol not found", "symbol", echo(raw_symbol, scratch_));
+    }
+}
+
+void router::oi_all(response& out)
+{
+    const auto now = realtime_ns();
+    const auto cs = source_.status(channel_id::oi);
+    if (!cs.attached) {
+        error_response(out, 503, "OI channel not available");
+        return;
+    }
+    std::uint64_t count = 0;
+    json_writer w{out.body};
+    w.begin_object();
+    w.key("data");
+    w.begin_object();
+    source_.for_each_latest(channel_id::oi, oi_type, [&](const bus::record_view& r) {
+        const auto* o = verified_as<schema::OpenInterest>(r.data);
+        if (o == nullptr) {
+            return;
+        }
+        ++count;
+        w.key(r.symbol);
+        w.begin_object();
+        write_oi_members(w, r.symbol, *o, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    w.member("count", count);
+    w.member("writerAlive", cs.writer_alive);
+    w.end_object();
+}
+
+void router::universe(response& out)
+{
+    const auto now = realtime_ns();
+    bool found = false;
+    const auto st = source_.latest(channel_id::oi, universe_type, "", [&](const bus::record_view& r) {
+        const auto* u = verified_as<schema::LiquidUniverse>(r.data);
+        if (u == nullptr) {
+            return;
+        }
+        found = true;
+        const auto upd = updated_ns(u->recv_time_ns(), r.publish_ns);
+        json_writer w{out.body};
+        const auto list = [&](std::string_view key, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+            w.key(key);
+            w.begin_array();
+            if (v != nullptr) {
+                for (const auto* s : *v) {
+                    w.value(as_view(s));
+                }
+            }
+            w.end_array();
+        };
+        w.begin_object();
+        list("symbols", u->symbols());
+        list("added", u->added());
+        list("removed", u->removed());
+        w.member("enterQuoteVolumeUsd", u->enter_quote_volume_usd());
+        w.member("exitQuoteVolumeUsd", u->exit_quote_volume_usd());
+        w.member("updatedAt", static_cast<double>(upd) * 1e-9);
+        w.member("ageSeconds", age_seconds(now, upd));
+        w.end_object();
+    });
+    if (st == bus::read_status::not_ready) {
+        error_response(out, 503, "OI channel not available");
+    } else if (!found) {
+        error_response(out, 404, "No liquid universe published yet");
+    }
+}
+
+void router::metrics(response& out)
+{
+    out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    auto it = std::back_inserter(out.body);
+    const auto label = [&](std::string_view v) {
+        // Prometheus label escaping: backslash, quote, newline.
+        for (const char c : v) {
+            if (c == '\\' || c == '"') {
+                out.body.push_back('\\');
+                out.body.push_back(c);
+            } else if (c == '\n') {
+                out.body.append("\\n");
+            } else {
+                out.body.push_back(c);
+            }
+        }
+    };
+    struct gauge {
+        const char* name;
+        const char* type;
+        const char* help;
+    };
+    static constexpr gauge bus_metrics[] = {
+        {"vs_bus_attached", "gauge", "1 when the channel segment is mapped and compatible."},
+        {"vs_bus_writer_alive", "gauge", "1 when the channel's writer holds its lock and heartbeats."},
+        {"vs_bus_writer_heartbeat_age_seconds", "gauge", "Age of the writer's heartbeat (-1 never)."},
+        {"vs_bus_writer_generation", "gauge", "Generation of the writer (changes at every writer start)."},
+        {"vs_bus_records_published_total", "counter", "Records published on the channel."},
+        {"vs_bus_records_dropped_total", "counter", "Records the writer dropped (too large, bad symbol, table full)."},
+        {"vs_bus_reader_laps_total", "counter", "Times registered readers were lapped by the writer."},
+        {"vs_bus_readers", "gauge", "Live registered readers."},
+        {"vs_bus_table_used", "gauge", "Filled latest-table slots."},
+    };
+    bus::channel_status st[channel_count];
+    for (std::size_t c = 0; c < channel_count; ++c) {
+        st[c] = source_.status(static_cast<channel_id>(c));
+    }
+    for (std::size_t g = 0; g < std::size(bus_metrics); ++g) {
+        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", bus_metrics[g].name, bus_metrics[g].help,
+                       bus_metrics[g].name, bus_metrics[g].type);
+        for (std::size_t c = 0; c < channel_count; ++c) {
+            const auto& s = st[c];
+            fmt::format_to(it, "{}{{channel=\"", bus_metrics[g].name);
+            label(source_.name(static_cast<channel_id>(c)));
+            out.body.append("\"} ");
+            switch (g) {
+            case 0: fmt::format_to(it, "{}", s.attached ? 1 : 0); break;
+            case 1: fmt::format_to(it, "{}", s.writer_alive ? 1 : 0); break;
+            case 2: fmt::format_to(it, "{}", s.heartbeat_age_ns < 0 ? -1.0 : static_cast<double>(s.heartbeat_age_ns) * 1e-9); break;
+            case 3: fmt::format_to(it, "{}", s.generation); break;
+            case 4: fmt::format_to(it, "{}", s.records_published); break;
+            case 5: fmt::format_to(it, "{}", s.records_dropped); break;
+            case 6: fmt::format_to(it, "{}", s.reader_laps); break;
+            case 7: fmt::format_to(it, "{}", s.readers); break;
+            default: fmt::format_to(it, "{}", s.table_used); break;
+            }
+            out.body.push_back('\n');
+        }
+    }
+
+    // The feed's status record.
+    const auto now = realtime_ns();
+    source_.latest(channel_id::market, feed_type, "", [&](const bus::record_view& r) {
+        const auto* f = verified_as<schema::FeedStatus>(r.data);
+        if (f == nullptr) {
+            return;
+        }
+        fmt::format_to(it,
+                       "# HELP vs_feed_connected 1 when the feed's WebSocket is connected.\n# TYPE vs_feed_connected gauge\n"
+                       "vs_feed_connected {}\n"
+                       "# HELP vs_feed_healthy 1 when the feed reports every price stream fresh.\n# TYPE vs_feed_healthy gauge\n"
+                       "vs_feed_healthy {}\n"
+                       "# HELP vs_feed_messages_received_total WebSocket messages the feed received.\n"
+                       "# TYPE vs_feed_messages_received_total counter\nvs_feed_messages_received_total {}\n"
+                       "# HELP vs_feed_reconnect_attempts_total Reconnect attempts of the feed.\n"
+                       "# TYPE vs_feed_reconnect_attempts_total counter\nvs_feed_reconnect_attempts_total {}\n"
+                       "# HELP vs_feed_symbols Symbols the feed tracks.\n# TYPE vs_feed_symbols gauge\nvs_feed_symbols {}\n"
+                       "# HELP vs_feed_status_age_seconds Age of the feed's status record.\n"
+                       "# TYPE vs_feed_status_age_seconds gauge\nvs_feed_status_age_seconds {}\n",
+                       f->connected() ? 1 : 0, f->healthy() ? 1 : 0, f->messages_received(), f->reconnect_attempts(),
+                       f->symbol_count(), age_seconds(now, updated_ns(f->recv_time_ns(), r.publish_ns)));
+        if (f->streams() == nullptr) {
+            return;
+        }
+        out.body.append("# HELP vs_feed_stream_stale 1 when a stream that must not be quiet is silent.\n"
+                        "# TYPE vs_feed_stream_stale gauge\n");
+        for (const auto* s : *f->streams()) {
+            out.body.append("vs_feed_stream_stale{stream=\"");
+            label(as_view(s->name()));
+            fmt::format_to(it, "\"}} {}\n", s->stale() ? 1 : 0);
+        }
+        out.body.append("# HELP vs_feed_stream_frames_total Frames received per stream.\n"
+                        "# TYPE vs_feed_stream_frames_total counter\n");
+        for (const auto* s : *f->streams()) {
+            out.body.append("vs_feed_stream_frames_total{stream=\"");
+            label(as_view(s->name()));
+            fmt::format_to(it, "\"}} {}\n", s->frames());
+        }
+        out.body.append("# HELP vs_feed_stream_last_frame_age_seconds Age of each stream's last frame (-1 never).\n"
+                        "# TYPE vs_feed_stream_last_frame_age_seconds gauge\n");
+        for (const auto* s : *f->streams()) {
+            out.body.append("vs_feed_stream_last_frame_age_seconds{stream=\"");
+            label(as_view(s->name()));
+            fmt::format_to(it, "\"}} {}\n", s->last_frame_ns() > 0 ? age_seconds(now, s->last_frame_ns()) : -1.0);
+        }
+    });
+
+    if (metrics_ != nullptr) {
+        metrics_->render(out.body);
+    }
+}
+
+void router::events(std::string_view query, response& out)
+{
+    symbols_.clear();
+    const auto [present, raw] = query_param(query, "symbols");
+    if (present) {
+        bool too_many = false;
+        const auto [ok, bad] = parse_symbol_list(raw, decoded_, symbols_, config_.max_batch, too_many);
+        if (too_many) {
+            error_response(out, 400, fmt::format("Too many symbols (max {})", config_.max_batch));
+            return;
+        }
+        if (!ok) {
+            error_response(out, 400, "Malformed symbol", "symbol", bad);
+            return;
+        }
+    }
+    // The server takes over the connection (see server.cpp).
+    out.status = 200;
+    out.content_type = "text/event-stream";
+}
+
+}  // namespace vs::api

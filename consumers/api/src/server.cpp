@@ -1,0 +1,458 @@
+#include "vs/api/server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <deque>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "vs/api/bus_source.hpp"
+#include "vs/api/events.hpp"
+#include "vs/api/router.hpp"
+#include "vs/common/clock.hpp"
+
+namespace vs::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
+{
+    std::string_view h;
+    std::string_view p;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find("]:");
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        h = text.substr(1, close - 1);
+        p = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos || text.find(':') != colon) {
+            return false;
+        }
+        h = text.substr(0, colon);
+        p = text.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto r = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (h.empty() || p.empty() || r.ec != std::errc{} || r.ptr != p.data() + p.size() || value > 65535) {
+        return false;
+    }
+    host = h == "localhost" ? std::string{"127.0.0.1"} : std::string{h};
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    if (ec) {
+        return false;
+    }
+    port = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+bool is_loopback(std::string_view host)
+{
+    boost::system::error_code ec;
+    const auto a = asio::ip::make_address(std::string{host}, ec);
+    if (ec) {
+        return false;
+    }
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+    }
+    return a.is_loopback();
+}
+
+namespace {
+
+struct worker {
+    std::size_t index = 0;
+    std::unique_ptr<asio::io_context> ioc;
+    std::unique_ptr<bus_source> source;
+    std::unique_ptr<router> rt;
+    worker_metrics* m = nullptr;
+    std::thread thread;
+};
+
+// The status line and headers of a response, appended to `head`.
+void write_head(std::string& head, unsigned status, std::string_view content_type, std::size_t length,
+                std::string_view allow, bool keep_alive, unsigned version)
+{
+    head.clear();
+    auto it = std::back_inserter(head);
+    const auto reason = http::obsolete_reason(http::int_to_status(status));
+    fmt::format_to(it, "HTTP/1.1 {} {}\r\nServer: vs-api\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+                       "Cache-Control: no-store\r\n",
+                   status, std::string_view{reason.data(), reason.size()}, content_type, length);
+    if (!allow.empty()) {
+        fmt::format_to(it, "Allow: {}\r\n", allow);
+    }
+    if (!keep_alive) {
+        head.append("Connection: close\r\n");
+    } else if (version < 11) {
+        head.append("Connection: keep-alive\r\n");
+    }
+    head.append("\r\n");
+}
+
+}  // namespace
+
+struct server::impl {
+    explicit impl(server_config c) : config(std::move(c)), metrics(threads_of(config)), hub(hub_config(), metrics) {}
+
+    static std::size_t threads_of(const server_config& c)
+    {
+        if (c.threads > 0) {
+            return c.threads;
+        }
+        return std::max(1u, std::thread::hardware_concurrency());
+    }
+    event_hub_config hub_config() const
+    {
+        event_hub_config h;
+        h.bus_prefix = config.bus_prefix;
+        h.market_channel = config.market_channel;
+        h.oi_channel = config.oi_channel;
+        h.stale_seconds = config.stale_seconds;
+        h.started_ns = started_ns;
+        h.interval = config.events_interval;
+        return h;
+    }
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> session(worker& w, tcp::socket socket);
+    asio::awaitable<void> reject(tcp::socket socket);
+    asio::awaitable<void> events_session(worker& w, beast::tcp_stream& stream, std::vector<std::string> filter);
+
+    server_config config;
+    std::int64_t started_ns = realtime_ns();
+    metrics_registry metrics;
+    event_hub hub;
+    std::vector<std::unique_ptr<worker>> workers;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::atomic<bool> stopping{false};
+    bool started = false;
+    std::size_t next_worker = 0;
+};
+
+asio::awaitable<void> server::impl::accept_loop()
+{
+    for (;;) {
+        auto& target = *workers[next_worker];
+        next_worker = (next_worker + 1) % workers.size();
+        auto [ec, socket] = co_await acceptor->async_accept(*target.ioc, use_tuple);
+        if (ec) {
+            if (stopping.load(std::memory_order_relaxed) || ec == asio::error::operation_aborted) {
+                co_return;   // relaxed: only a shutdown hint
+            }
+            spdlog::warn("accept: {}", ec.message());
+            // EMFILE and friends: back off briefly instead of spinning.
+            asio::steady_timer t{co_await asio::this_coro::executor, std::chrono::milliseconds{50}};
+            co_await t.async_wait(use_tuple);
+            continue;
+        }
+        metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);   // relaxed: a counter
+        // relaxed: the limit is approximate by nature (connections open and close concurrently)
+        if (metrics.connections_open.load(std::memory_order_relaxed) >=
+            static_cast<std::int64_t>(config.max_connections)) {
+            metrics.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+            asio::co_spawn(*target.ioc, reject(std::move(socket)), asio::detached);
+            continue;
+        }
+        metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(*target.ioc, session(target, std::move(socket)), asio::detached);
+    }
+}
+
+asio::awaitable<void> server::impl::reject(tcp::socket socket)
+{
+    static constexpr std::string_view body = R"({"error":"Too many connections"})";
+    std::string head;
+    write_head(head, 503, "application/json", body.size(), {}, false, 11);
+    head.append(body);
+    beast::tcp_stream stream{std::move(socket)};
+    stream.expires_after(std::chrono::seconds{2});
+    co_await asio::async_write(stream, asio::buffer(head), use_tuple);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
+{
+    struct open_guard {
+        metrics_registry& m;
+        ~open_guard() { m.connections_open.fetch_sub(1, std::memory_order_relaxed); }   // relaxed: a gauge
+    } guard{metrics};
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay{true}, ignored);
+    beast::tcp_stream stream{std::move(socket)};
+    beast::flat_buffer buffer;
+    response res;
+    std::string head;
+    head.reserve(256);
+
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(config.header_limit));
+        parser.body_limit(config.body_limit);
+        // One deadline for the whole request, idle keep-alive time included: a client that
+        // trickles bytes (slowloris) is cut off after request_timeout.
+        stream.expires_after(config.request_timeout);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        (void)n;
+        if (ec) {
+            if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+                ec == asio::error::operation_aborted) {
+                break;
+            }
+            unsigned status = 0;
+            std::string_view message;
+            if (ec == beast::error::timeout) {
+                if (!parser.got_some()) {
+                    break;   // idle keep-alive connection: just close
+                }
+                status = 408;
+                message = "Request timeout";
+            } else if (ec == http::error::header_limit) {
+                status = 431;
+                message = "Request header too large";
+            } else if (ec == http::error::body_limit) {
+                status = 413;
+                message = "Request body too large";
+            } else if (ec.category() == http::make_error_code(http::error::bad_target).category() ||
+                       ec == http::error::buffer_overflow) {
+                status = 400;
+                message = "Malformed HTTP request";
+            } else {
+                break;   // a socket error: nobody to answer
+            }
+            const auto t0 = monotonic_ns();
+            error_response(res, status, message);
+            write_head(head, status, res.content_type, res.body.size(), {}, false, 11);
+            stream.expires_after(config.write_timeout);
+            std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body)};
+            co_await asio::async_write(stream, bufs, use_tuple);
+            w.m->observe(route::bad_request, status, monotonic_ns() - t0);
+            break;
+        }
+
+        const auto t0 = monotonic_ns();
+        const auto& req = parser.get();
+        const auto method = req.method_string();
+        w.rt->handle(request_view{{method.data(), method.size()}, {req.target().data(), req.target().size()}}, res);
+
+        if (res.matched == route::events && res.status == 200 && !res.head) {
+            w.m->observe(route::events, 200, monotonic_ns() - t0);
+            co_await events_session(w, stream, w.rt->last_symbols());
+            break;
+        }
+
+        const bool keep = req.keep_alive() && !stopping.load(std::memory_order_relaxed);   // relaxed: a hint
+        const auto payload = res.payload();
+        write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version());
+        stream.expires_after(config.write_timeout);
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(payload.data(), res.head ? 0 : payload.size())};
+        auto [wec, wn] = co_await asio::async_write(stream, bufs, use_tuple);
+        (void)wn;
+        w.m->observe(res.matched, res.status, monotonic_ns() - t0);
+        if (wec || !keep) {
+            break;
+        }
+        // Give back memory a huge response (all tickers) grew, but keep a working buffer.
+        if (res.body.capacity() > (1u << 20)) {
+            std::string{}.swap(res.body);
+        }
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+}
+
+asio::awaitable<void> server::impl::events_session(worker& w, beast::tcp_stream& stream,
+                                                   std::vector<std::string> filter)
+{
+    auto client = std::make_shared<event_client>(stream.get_executor(), std::move(filter), config.events_queue_bytes);
+    hub.add(client);
+    struct remove_guard {
+        event_hub& hub;
+        event_client* c;
+        ~remove_guard() { hub.remove(c); }
+    } guard{hub, client.get()};
+
+    std::string out =
+        "HTTP/1.1 200 OK\r\nServer: vs-api\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n\r\nretry: 2000\n\n";
+    {
+        std::string snap;
+        render_snapshot_event(*w.source, client->filter(), config.stale_seconds, started_ns, snap);
+        out += snap;
+    }
+    stream.expires_after(config.write_timeout);
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), use_tuple); ec) {
+        co_return;
+    }
+    stream.expires_never();
+
+    std::deque<std::shared_ptr<const std::string>> batch;
+    std::vector<asio::const_buffer> bufs;
+    while (!stopping.load(std::memory_order_relaxed)) {   // relaxed: a hint
+        bool resync = false;
+        client->take(batch, resync);
+        if (resync) {
+            render_snapshot_event(*w.source, client->filter(), config.stale_seconds, started_ns, out);
+            batch.clear();
+            bufs.assign(1, asio::buffer(out));
+        } else if (!batch.empty()) {
+            bufs.clear();
+            for (const auto& m : batch) {
+                bufs.push_back(asio::buffer(*m));
+            }
+        } else {
+            client->timer().expires_after(std::chrono::seconds{15});
+            auto [tec] = co_await client->timer().async_wait(use_tuple);
+            if (tec) {
+                continue;   // woken by the hub
+            }
+            out = ": keep-alive\n\n";
+            bufs.assign(1, asio::buffer(out));
+        }
+        // A client that does not read blocks only this coroutine; the hub keeps queueing
+        // (bounded) and turns the overflow into a resync.
+        stream.expires_after(config.write_timeout);
+        auto [ec, n] = co_await asio::async_write(stream, bufs, use_tuple);
+        stream.expires_never();
+        batch.clear();
+        if (ec) {
+            co_return;
+        }
+    }
+}
+
+server::server(server_config config) : impl_(std::make_unique<impl>(std::move(config)))
+{
+    auto& c = impl_->config;
+    if (!c.allow_remote && !is_loopback(c.host)) {
+        throw std::runtime_error{fmt::format(
+            "refusing to listen on non-loopback address {} without --allow-remote", c.host)};
+    }
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(c.host, ec);
+    if (ec) {
+        throw std::runtime_error{fmt::format("cannot parse listen address {}: {}", c.host, ec.message())};
+    }
+    const auto n = impl::threads_of(c);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto w = std::make_unique<worker>();
+        w->index = i;
+        w->ioc = std::make_unique<asio::io_context>(1);
+        w->source = std::make_unique<bus_source>(c.bus_prefix, c.market_channel, c.oi_channel);
+        router_config rc;
+        rc.stale_seconds = c.stale_seconds;
+        rc.max_batch = c.max_batch;
+        rc.started_ns = impl_->started_ns;
+        w->rt = std::make_unique<router>(rc, *w->source, &impl_->metrics);
+        w->m = &impl_->metrics.worker(i);
+        impl_->workers.push_back(std::move(w));
+    }
+    auto& acc = impl_->acceptor;
+    acc = std::make_unique<tcp::acceptor>(*impl_->workers[0]->ioc);
+    const tcp::endpoint ep{address, c.port};
+    acc->open(ep.protocol(), ec);
+    if (!ec) {
+        acc->set_option(asio::socket_base::reuse_address{true}, ec);
+        acc->bind(ep, ec);
+    }
+    if (!ec) {
+        acc->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::runtime_error{fmt::format("cannot listen on {}:{}: {}", c.host, c.port, ec.message())};
+    }
+}
+
+server::~server() { stop(); }
+
+std::uint16_t server::port() const noexcept
+{
+    boost::system::error_code ec;
+    const auto ep = impl_->acceptor->local_endpoint(ec);
+    return ec ? 0 : ep.port();
+}
+
+metrics_registry& server::metrics() noexcept { return impl_->metrics; }
+
+void server::start()
+{
+    if (impl_->started) {
+        return;
+    }
+    impl_->started = true;
+    impl_->hub.start();
+    asio::co_spawn(*impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
+    for (auto& w : impl_->workers) {
+        w->thread = std::thread{[io = w->ioc.get()] {
+            for (;;) {
+                try {
+                    io->run();
+                    return;
+                } catch (const std::exception& e) {
+                    spdlog::error("worker: {}", e.what());   // a bug; keep serving
+                }
+            }
+        }};
+    }
+}
+
+void server::stop()
+{
+    if (!impl_ || impl_->stopping.exchange(true, std::memory_order_relaxed)) {   // relaxed: single caller
+        return;
+    }
+    auto& ws = impl_->workers;
+    if (!ws.empty()) {
+        asio::post(*ws[0]->ioc, [this] {
+            boost::system::error_code ignored;
+            impl_->acceptor->close(ignored);
+        });
+    }
+    impl_->hub.stop();
+    for (auto& w : ws) {
+        w->ioc->stop();
+    }
+    for (auto& w : ws) {
+        if (w->thread.joinable()) {
+            w->thread.join();
+        }
+    }
+    // Destroy pending coroutines (sessions) while the hub, metrics and routers still exist.
+    impl_->acceptor.reset();
+    for (auto& w : ws) {
+        w->ioc.reset();
+    }
+}
+
+}  // namespace vs::api
