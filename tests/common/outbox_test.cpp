@@ -1,0 +1,231 @@
+#include "vs/common/outbox.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "test_env.hpp"
+#include "vs/common/clock.hpp"
+
+namespace {
+
+using namespace vs::outbox;
+
+target_set all_four()
+{
+    target_set s;
+    for (auto t : all_targets) {
+        s.add(t);
+    }
+    return s;
+}
+
+alert make_alert(const std::string& text, bool backend = true)
+{
+    alert a;
+    a.kind = "volume";
+    if (backend) {
+        a.backend = backend_call{"/api/volume-alerts/ingest", R"({"symbol":"BTCUSDT"})"};
+    }
+    a.text = text;
+    return a;
+}
+
+std::unique_ptr<outbox> open_all(const vs::test::test_env& env)
+{
+    outbox_options o;
+    o.targets = all_four();
+    return outbox::open(env.state_dir(), o);
+}
+
+TEST(OutboxTest, EnqueueRecordsEveryTargetWithAPayloadAsPending)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    auto id = sut->enqueue(make_alert("hello"));
+    ASSERT_EQ(id.size(), 16u);
+    auto e = sut->get(id);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->targets.size(), 4u);
+    for (const auto& s : e->targets) {
+        EXPECT_EQ(s.st, state::pending);
+    }
+    auto backend_only = sut->enqueue(make_alert(""));
+    EXPECT_EQ(sut->get(backend_only)->targets.size(), 2u);
+    EXPECT_EQ(sut->queue_length(target::prod), 2u);
+    EXPECT_EQ(sut->queue_length(target::telegram), 1u);
+}
+
+TEST(OutboxTest, NothingIsStoredWithoutAnApplicableTarget)
+{
+    vs::test::test_env env;
+    outbox_options o;
+    o.targets = target_set{};
+    auto sut = outbox::open(env.state_dir(), o);
+    EXPECT_TRUE(sut->enqueue(make_alert("x")).empty());
+    EXPECT_TRUE(sut->list({}).empty());
+}
+
+TEST(OutboxTest, TargetsFollowTheEnvironment)
+{
+    ::setenv("VOLSPIKE_API_URL", "http://127.0.0.1:1", 1);
+    ::unsetenv("VOLSPIKE_API_URL_DEV");
+    ::setenv("TELEGRAM_BOT_TOKEN", "t", 1);
+    ::setenv("TELEGRAM_CHANNEL_ID", "-100", 1);
+    ::unsetenv("VS_DISCORD_WEBHOOK_URL");
+    auto s = target_set::from_env();
+    EXPECT_TRUE(s.has(target::prod));
+    EXPECT_FALSE(s.has(target::dev));
+    EXPECT_TRUE(s.has(target::telegram));
+    EXPECT_FALSE(s.has(target::discord));
+    ::unsetenv("VOLSPIKE_API_URL");
+    ::unsetenv("TELEGRAM_BOT_TOKEN");
+    ::unsetenv("TELEGRAM_CHANNEL_ID");
+}
+
+TEST(OutboxTest, QueueIsInIdOrderAndDeliveredEntriesLeaveIt)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(sut->enqueue(make_alert("m" + std::to_string(i))));
+    }
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    auto q = sut->queue(target::prod, 10);
+    ASSERT_EQ(q.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(q[i].id, ids[i]);
+    }
+    sut->mark_delivered(target::prod, {ids[0], ids[1]}, vs::realtime_ms());
+    q = sut->queue(target::prod, 10);
+    ASSERT_EQ(q.size(), 3u);
+    EXPECT_EQ(q[0].id, ids[2]);
+    EXPECT_EQ(sut->get(ids[0])->find(target::prod)->st, state::delivered);
+    EXPECT_EQ(sut->get(ids[0])->find(target::telegram)->st, state::pending);
+    EXPECT_EQ(sut->counters(target::prod).sent, 2u);
+}
+
+TEST(OutboxTest, FailedAttemptKeepsEntryQueuedWithNextAttemptAndError)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    auto id = sut->enqueue(make_alert("x"));
+    sut->mark_failed(target::prod, id, "HTTP 503", 12345);
+    auto s = *sut->get(id)->find(target::prod);
+    EXPECT_EQ(s.st, state::pending);
+    EXPECT_EQ(s.attempts, 1);
+    EXPECT_EQ(s.next_attempt_ms, 12345);
+    EXPECT_EQ(s.last_error, "HTTP 503");
+    EXPECT_EQ(sut->queue_length(target::prod), 1u);
+}
+
+TEST(OutboxTest, DeadEntriesAreListedRetriedAndPurged)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    auto id = sut->enqueue(make_alert(""));
+    sut->mark_dead(target::prod, id, "expired", vs::realtime_ms());
+    EXPECT_EQ(sut->queue_length(target::prod), 0u);
+    EXPECT_EQ(sut->list(list_filter{target::prod, state::dead, 100}).size(), 1u);
+    EXPECT_EQ(sut->counters(target::prod).dead, 1u);
+
+    EXPECT_EQ(sut->retry(target::prod, {}), 1u);
+    EXPECT_EQ(sut->queue_length(target::prod), 1u);
+    EXPECT_EQ(sut->get(id)->find(target::prod)->st, state::pending);
+
+    sut->mark_delivered(target::prod, {id}, vs::realtime_ms());
+    sut->mark_delivered(target::dev, {id}, vs::realtime_ms());
+    EXPECT_EQ(sut->purge(std::nullopt, vs::realtime_ms() - 60'000), 0u);  // too recent
+    EXPECT_EQ(sut->purge(std::nullopt, vs::realtime_ms() + 1), 1u);
+    EXPECT_FALSE(sut->get(id));
+}
+
+TEST(OutboxTest, PurgeNeverDeletesUnfinishedAlertsUnlessNamed)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    auto id = sut->enqueue(make_alert("x"));
+    EXPECT_EQ(sut->purge(std::nullopt, vs::realtime_ms() + 1'000), 0u);
+    EXPECT_EQ(sut->purge(std::nullopt, 0, id), 1u);
+    EXPECT_EQ(sut->queue_length(target::telegram), 0u);
+}
+
+TEST(OutboxTest, RowsAreChunkedByAtMostOneHundred)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    boost::json::array rows;
+    for (int i = 0; i < 250; ++i) {
+        rows.push_back(boost::json::object{{"symbol", "S" + std::to_string(i)}, {"openInterest", i}});
+    }
+    auto ids = sut->enqueue_rows("oi_batch", "/api/market/open-interest/ingest", "data",
+                                 boost::json::serialize(rows), R"({"source":"vs-oi"})");
+    ASSERT_EQ(ids.size(), 3u);
+    std::size_t total = 0;
+    for (const auto& id : ids) {
+        auto e = sut->get(id);
+        ASSERT_TRUE(e && e->a.backend);
+        EXPECT_EQ(e->targets.size(), 2u);  // backend targets only
+        auto body = boost::json::parse(e->a.backend->body).as_object();
+        EXPECT_EQ(body.at("source").as_string(), "vs-oi");
+        EXPECT_LE(body.at("data").as_array().size(), 100u);
+        total += body.at("data").as_array().size();
+    }
+    EXPECT_EQ(total, 250u);
+}
+
+TEST(OutboxTest, ProcessesEnqueueingConcurrentlyGetUniqueOrderedIds)
+{
+    vs::test::test_env env;
+    constexpr int children = 3;
+    constexpr int per_child = 50;
+    std::vector<pid_t> pids;
+    for (int c = 0; c < children; ++c) {
+        pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            int code = 0;
+            try {
+                auto ob = open_all(env);
+                for (int i = 0; i < per_child; ++i) {
+                    if (ob->enqueue(make_alert("c" + std::to_string(c) + "-" + std::to_string(i))).empty()) {
+                        code = 1;
+                    }
+                }
+            } catch (...) {
+                code = 2;
+            }
+            ::_exit(code);
+        }
+        pids.push_back(pid);
+    }
+    for (auto pid : pids) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    auto sut = open_all(env);
+    auto all = sut->list(list_filter{std::nullopt, std::nullopt, 100'000});
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(children * per_child));
+    std::set<std::string> ids;
+    std::map<std::string, int> last_of_child;
+    for (const auto& e : all) {
+        ids.insert(e.id);
+        // Per producer, the order of enqueue is the order of ids.
+        auto child = e.a.text.substr(0, e.a.text.find('-'));
+        int n = std::stoi(e.a.text.substr(e.a.text.find('-') + 1));
+        if (last_of_child.count(child) != 0) {
+            EXPECT_GT(n, last_of_child[child]);
+        }
+        last_of_child[child] = n;
+    }
+    EXPECT_EQ(ids.size(), all.size());
+    EXPECT_EQ(sut->counters(target::prod).enqueued, static_cast<std::uint64_t>(children * per_child));
+}
+
+}  // namespace
