@@ -348,11 +348,24 @@ void deliverer::run_target(target t)
             }
             ready.push_back(std::move(e));
         }
+        // Plenty of room: alerts go out one by one as they come. Scarce room (the backlog
+        // exceeds what the window can take one by one while keeping half of it in reserve):
+        // spread the remaining sends over the time until the oldest send leaves the window,
+        // and let each send carry everything that accumulated meanwhile. The hard cap above
+        // holds either way; this only decides how the cap is spent.
+        const int reserve = per_window / 2;
         std::vector<entry> group;
-        if (ready.size() <= static_cast<std::size_t>(slots) || no_coalesce_once) {
+        if (ready.size() <= static_cast<std::size_t>(std::max(0, slots - reserve)) || no_coalesce_once) {
             group.push_back(std::move(ready.front()));
         } else {
-            // More waiting than the window allows one by one: pack as many as fit.
+            if (!recent.empty()) {
+                const std::int64_t oldest_leaves = recent.front() + cfg_.rate_window.count();
+                const std::int64_t next_ok = recent.back() + (oldest_leaves - recent.back()) / slots;
+                if (now < next_ok) {
+                    shutdown::wait_for(std::min(std::chrono::milliseconds{next_ok - now}, cfg_.poll));
+                    continue;
+                }
+            }
             for (auto& e : ready) {
                 group.push_back(std::move(e));
                 if (group.size() > 1 && compose(group, SIZE_MAX).size() > max_chars) {

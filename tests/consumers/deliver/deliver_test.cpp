@@ -1,0 +1,459 @@
+// vs-deliver as a real process, against the tests' own HTTP server playing the backend
+// (PROD under /, DEV under /dev) and the Telegram Bot API (/bot<token>/sendMessage).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "http_test_server.hpp"
+#include "test_env.hpp"
+#include "vs/common/clock.hpp"
+#include "vs/common/outbox.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using vs::outbox::target;
+using vs::test::http_test_server;
+using vs::test::received_request;
+using vs::test::test_reply;
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout)
+{
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
+
+class process {
+public:
+    process(const std::string& exe, const std::vector<std::string>& args, const std::string& log_path)
+    {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        std::vector<std::string> all{exe};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        // A clean environment: only what the test passes (no operator's VOLSPIKE_* leaking in).
+        std::vector<std::string> env_strings{"PATH=/usr/bin:/bin", "VS_LOG_LEVEL=info"};
+        std::vector<char*> envp;
+        for (auto& e : env_strings) {
+            envp.push_back(e.data());
+        }
+        envp.push_back(nullptr);
+        if (posix_spawn(&pid_, exe.c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) {
+            throw std::runtime_error("cannot spawn " + exe);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    ~process()
+    {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    process(const process&) = delete;
+    process& operator=(const process&) = delete;
+
+    /// SIGTERM, then the exit status (-1 if it did not exit within `timeout`).
+    int terminate(std::chrono::milliseconds timeout = 10s)
+    {
+        ::kill(pid_, SIGTERM);
+        return wait(timeout);
+    }
+    void kill_hard()
+    {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+    int wait(std::chrono::milliseconds timeout)
+    {
+        int status = 0;
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+};
+
+std::string exe(const char* var)
+{
+    const char* p = std::getenv(var);
+    if (p == nullptr) {
+        throw std::runtime_error(std::string{var} + " is not set (run through meson test)");
+    }
+    return p;
+}
+
+// The fake backend + Telegram: records every request, and the decisions it made.
+struct fake_world {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool backend_down = false;
+    bool hold_first = false;      // hold the first PROD request until released
+    bool held = false;
+    bool released = false;
+    int telegram_429s = 0;        // answer the next N sendMessage calls with 429
+    int retry_after_s = 1;
+    std::map<std::string, std::vector<std::string>> accepted_keys;  // per "prod"/"dev": keys answered 2xx
+    std::vector<std::string> telegram_texts;
+    std::vector<std::int64_t> telegram_times;
+    std::int64_t last_429_ms = 0;
+
+    test_reply handle(const received_request& r)
+    {
+        if (r.target.rfind("/bot", 0) == 0) {
+            std::lock_guard lock{mu};
+            if (telegram_429s > 0) {
+                --telegram_429s;
+                last_429_ms = vs::realtime_ms();
+                return test_reply{429, {},
+                                  R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after )" +
+                                      std::to_string(retry_after_s) + R"(","parameters":{"retry_after":)" +
+                                      std::to_string(retry_after_s) + "}}"};
+            }
+            auto body = boost::json::parse(r.body).as_object();
+            telegram_texts.emplace_back(body.at("text").as_string());
+            telegram_times.push_back(r.at_ms);
+            return test_reply{200, {}, R"({"ok":true,"result":{"message_id":1}})"};
+        }
+        const std::string env = r.target.rfind("/dev/", 0) == 0 ? "dev" : "prod";
+        std::unique_lock lock{mu};
+        if (backend_down) {
+            // Half the failures are refused connections, half 503s.
+            if (r.connection % 2 == 0) {
+                return test_reply{503, {{"Retry-After", "0"}}, R"({"error":"down"})", false};
+            }
+            return test_reply{0, {}, {}, true};
+        }
+        if (env == "prod" && hold_first && !held) {
+            held = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return released; });
+        }
+        accepted_keys[env].push_back(r.header("Idempotency-Key").value_or("?"));
+        return test_reply{200, {}, R"({"success":true})"};
+    }
+};
+
+class DeliverTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        server_ = std::make_unique<http_test_server>([this](const received_request& r) { return world_.handle(r); });
+        vs::outbox::outbox_options o;
+        vs::outbox::target_set ts;
+        ts.add(target::prod);
+        ts.add(target::dev);
+        ts.add(target::telegram);
+        o.targets = ts;
+        outbox_ = vs::outbox::outbox::open(env_.state_dir(), o);
+        log_path_ = (env_.state_dir() / "deliver.log").string();
+    }
+    void TearDown() override
+    {
+        {
+            std::lock_guard lock{world_.mu};
+            world_.released = true;
+        }
+        world_.cv.notify_all();
+        deliver_.reset();
+        server_->stop();
+        if (HasFailure()) {
+            std::ifstream in{log_path_};
+            std::cerr << "---- vs-deliver log ----\n" << in.rdbuf() << "\n";
+        }
+    }
+
+    std::vector<std::string> deliver_args(std::vector<std::string> extra = {})
+    {
+        std::vector<std::string> a{"--state-dir",      env_.state_dir().string(),
+                                   "--bus-prefix",     env_.prefix(),
+                                   "--prod-url",       server_->url(),
+                                   "--prod-key",       "prod-key-1",
+                                   "--dev-url",        server_->url() + "/dev",
+                                   "--dev-key",        "dev-key-1",
+                                   "--telegram-api-url", server_->url(),
+                                   "--telegram-token", "123:ABC",
+                                   "--chat-id",        "-1001",
+                                   "--backoff-base-ms", "20",
+                                   "--backoff-max-ms", "200",
+                                   "--poll-ms",        "20",
+                                   "--request-timeout-ms", "3000"};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    }
+    void start_deliver(std::vector<std::string> extra = {})
+    {
+        deliver_ = std::make_unique<process>(exe("VS_DELIVER_EXE"), deliver_args(std::move(extra)), log_path_);
+    }
+    std::string enqueue_backend(int i)
+    {
+        vs::outbox::alert a;
+        a.kind = "volume";
+        a.backend = vs::outbox::backend_call{"/api/volume-alerts/ingest",
+                                             R"({"symbol":"S)" + std::to_string(i) + R"(USDT","volumeRatio":3.3})"};
+        return outbox_->enqueue(a);
+    }
+    bool drained(target t, std::chrono::milliseconds timeout)
+    {
+        return wait_until([&] { return outbox_->queue_length(t) == 0; }, timeout);
+    }
+
+    vs::test::test_env env_;
+    fake_world world_;
+    std::unique_ptr<http_test_server> server_;
+    std::unique_ptr<vs::outbox::outbox> outbox_;
+    std::unique_ptr<process> deliver_;
+    std::string log_path_;
+};
+
+TEST_F(DeliverTest, BackendOutageLosesNothingAndDeliversEachOnceInOrderPerTarget)
+{
+    world_.backend_down = true;
+    start_deliver();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 40; ++i) {
+        ids.push_back(enqueue_backend(i));
+    }
+    // The outage lasts through many retry rounds (backoff 20 ms doubling to 200 ms).
+    ASSERT_TRUE(wait_until([&] { return server_->request_count() >= 30; }, 10s));
+    std::this_thread::sleep_for(1500ms);  // the outage itself: a span of time, not a sync
+    for (int i = 40; i < 60; ++i) {
+        ids.push_back(enqueue_backend(i));
+    }
+    const auto attempts_during_outage = server_->request_count();
+    {
+        std::lock_guard lock{world_.mu};
+        world_.backend_down = false;
+    }
+    ASSERT_TRUE(drained(target::prod, 20s));
+    ASSERT_TRUE(drained(target::dev, 20s));
+
+    std::lock_guard lock{world_.mu};
+    for (std::string env : {"prod", "dev"}) {
+        std::vector<std::string> expected;
+        for (const auto& id : ids) {
+            expected.push_back(id + ":" + env);
+        }
+        // Exactly once each, in enqueue order.
+        EXPECT_EQ(world_.accepted_keys[env], expected) << env;
+    }
+    for (const auto& r : server_->requests()) {
+        if (r.target.rfind("/dev/", 0) == 0) {
+            EXPECT_EQ(r.header("X-API-Key").value_or(""), "dev-key-1");
+            EXPECT_EQ(r.target, "/dev/api/volume-alerts/ingest");
+        } else {
+            EXPECT_EQ(r.header("X-API-Key").value_or(""), "prod-key-1");
+            EXPECT_EQ(r.target, "/api/volume-alerts/ingest");
+        }
+        EXPECT_EQ(r.header("Content-Type").value_or(""), "application/json");
+    }
+    std::printf("measured: 60 alerts x 2 targets through a %.1f s outage: %zu failed attempts during it, "
+                "120 accepted after, 0 lost, 0 duplicated\n",
+                1.5, attempts_during_outage);
+    EXPECT_EQ(deliver_->terminate(), 0);
+}
+
+TEST_F(DeliverTest, KilledBetweenSendAndAckResendsTheSameKeyAndNothingElse)
+{
+    world_.hold_first = true;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(enqueue_backend(i));
+    }
+    start_deliver();
+    {
+        std::unique_lock lock{world_.mu};
+        ASSERT_TRUE(world_.cv.wait_for(lock, 10s, [&] { return world_.held; }));
+    }
+    // The request reached the backend; the acknowledgement never reaches vs-deliver.
+    deliver_->kill_hard();
+    {
+        std::lock_guard lock{world_.mu};
+        world_.released = true;   // the backend processes it (counts it) after all
+    }
+    world_.cv.notify_all();
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock{world_.mu};
+        return world_.accepted_keys["prod"].size() == 1;
+    }, 5s));
+    EXPECT_EQ(outbox_->queue_length(target::prod), 5u);  // nothing was acknowledged
+
+    start_deliver();   // the restart resumes the pending sends
+    ASSERT_TRUE(drained(target::prod, 20s));
+    ASSERT_TRUE(drained(target::dev, 20s));
+    std::lock_guard lock{world_.mu};
+    const auto& seen = world_.accepted_keys["prod"];
+    ASSERT_EQ(seen.size(), 6u);
+    EXPECT_EQ(seen[0], ids[0] + ":prod");
+    EXPECT_EQ(seen[1], ids[0] + ":prod") << "the resend carries the same idempotency key";
+    for (int i = 1; i < 5; ++i) {
+        EXPECT_EQ(seen[static_cast<std::size_t>(i) + 1], ids[static_cast<std::size_t>(i)] + ":prod");
+    }
+    EXPECT_EQ(world_.accepted_keys["dev"].size(), 5u);
+}
+
+TEST_F(DeliverTest, TelegramRetryAfterIsHonoured)
+{
+    world_.telegram_429s = 1;
+    world_.retry_after_s = 1;
+    vs::outbox::alert a;
+    a.kind = "liquidation";
+    a.text = "BTCUSDT long liquidated $1.2M";
+    outbox_->enqueue(a);
+    start_deliver();
+    ASSERT_TRUE(drained(target::telegram, 10s));
+    std::lock_guard lock{world_.mu};
+    ASSERT_EQ(world_.telegram_texts.size(), 1u);
+    EXPECT_EQ(world_.telegram_texts[0], "BTCUSDT long liquidated $1.2M");
+    const auto waited = world_.telegram_times[0] - world_.last_429_ms;
+    EXPECT_GE(waited, 990) << "sent again before retry_after";
+    std::printf("measured: Telegram 429 retry_after=1 s; next send came %lld ms later\n",
+                static_cast<long long>(waited));
+    const auto tg = server_->requests();
+    EXPECT_EQ(tg.front().target, "/bot123:ABC/sendMessage");
+    auto body = boost::json::parse(tg.front().body).as_object();
+    EXPECT_EQ(body.at("chat_id").as_string(), "-1001");
+}
+
+TEST_F(DeliverTest, TelegramBurstOfHundredBecomesAtMostTwentyMessagesLosingNothing)
+{
+    start_deliver();   // real 20 messages per 60 s window
+    for (int i = 0; i < 100; ++i) {
+        vs::outbox::alert a;
+        a.kind = "liquidation";
+        a.label = "liquidations";
+        a.amount_usd = 84'000.0 + i;
+        a.text = "LIQ#" + std::to_string(i) + " BTCUSDT long $84K @ 97,000";
+        outbox_->enqueue(a);
+    }
+    ASSERT_TRUE(drained(target::telegram, 40s));
+    std::lock_guard lock{world_.mu};
+    const auto& msgs = world_.telegram_texts;
+    EXPECT_LE(msgs.size(), 20u);
+    ASSERT_FALSE(msgs.empty());
+    EXPECT_LE(world_.telegram_times.back() - world_.telegram_times.front(), 60'000);
+    std::string all;
+    for (const auto& m : msgs) {
+        all += m + "\n";
+    }
+    for (int i = 0; i < 100; ++i) {
+        const std::string needle = "LIQ#" + std::to_string(i) + " BTCUSDT long $84K @ 97,000\n";
+        auto first = all.find(needle);
+        EXPECT_NE(first, std::string::npos) << "lost alert " << i;
+        EXPECT_EQ(all.find(needle, first + 1), std::string::npos) << "duplicated alert " << i;
+    }
+    bool summary = false;
+    for (const auto& m : msgs) {
+        if (m.find(" liquidations, $") != std::string::npos && m.find(" total:") != std::string::npos) {
+            summary = true;
+        }
+    }
+    EXPECT_TRUE(summary) << "a coalesced message starts with 'N liquidations, $X total:'";
+    std::printf("measured: burst of 100 alerts -> %zu Telegram messages in %lld ms; 100/100 texts present once\n",
+                msgs.size(), static_cast<long long>(world_.telegram_times.back() - world_.telegram_times.front()));
+}
+
+TEST_F(DeliverTest, AlertOlderThanDeadAfterIsDeadLetteredAndCanBeRetried)
+{
+    world_.backend_down = true;
+    auto id = enqueue_backend(1);
+    start_deliver({"--dead-after", "1"});
+    ASSERT_TRUE(drained(target::prod, 10s));
+    auto e = outbox_->get(id);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->find(target::prod)->st, vs::outbox::state::dead);
+    EXPECT_NE(e->find(target::prod)->last_error.find("expired"), std::string::npos);
+    EXPECT_GE(outbox_->counters(target::prod).dead, 1u);
+    EXPECT_EQ(deliver_->terminate(), 0);
+
+    // An operator retries it once the backend is back: it goes out.
+    {
+        std::lock_guard lock{world_.mu};
+        world_.backend_down = false;
+    }
+    EXPECT_EQ(outbox_->retry(target::prod, id), 1u);
+    start_deliver({"--dead-after", "3600"});
+    ASSERT_TRUE(wait_until([&] { return outbox_->get(id)->find(target::prod)->st == vs::outbox::state::delivered; }, 10s));
+}
+
+TEST_F(DeliverTest, StopsCleanlyOnSigtermWithExitZero)
+{
+    start_deliver();
+    ASSERT_TRUE(wait_until([&] {
+        std::ifstream in{log_path_};
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str().find("delivering from") != std::string::npos;
+    }, 10s));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(deliver_->terminate(5s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST_F(DeliverTest, OutboxToolTestMessageReachesEveryConfiguredTarget)
+{
+    // vs-outbox test reads the targets from the environment, like every alerting process.
+    const std::string tool = exe("VS_OUTBOX_EXE");
+    const std::string cmd = "env -i VOLSPIKE_API_URL=" + server_->url() + " VOLSPIKE_API_URL_DEV=" + server_->url() +
+                            "/dev TELEGRAM_TOKEN=123:ABC CHAT_ID=-1001 " + tool + " --state-dir " +
+                            env_.state_dir().string() + " test --text 'hello from the test' > /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    start_deliver();
+    ASSERT_TRUE(drained(target::prod, 10s));
+    ASSERT_TRUE(drained(target::dev, 10s));
+    ASSERT_TRUE(drained(target::telegram, 10s));
+    std::lock_guard lock{world_.mu};
+    EXPECT_EQ(world_.accepted_keys["prod"].size(), 1u);
+    EXPECT_EQ(world_.accepted_keys["dev"].size(), 1u);
+    ASSERT_EQ(world_.telegram_texts.size(), 1u);
+    EXPECT_EQ(world_.telegram_texts[0], "hello from the test");
+    bool health = false;
+    for (const auto& r : server_->requests()) {
+        if (r.target == "/health" && r.method == "GET" && r.header("X-API-Key") == "prod-key-1") {
+            health = true;
+        }
+    }
+    EXPECT_TRUE(health);
+}
+
+}  // namespace
