@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 #include "schemas/market_data_generated.h"
 
@@ -16,6 +18,148 @@ namespace {
 using vs::schema::MarketType;
 
 constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
+
+// Field indexes (schema order) and layouts of the five tables. Each layout is checked against
+// the generated code: vtable slot (VT_*) and accessor type size, so editing market_data.fbs
+// without updating this list fails to compile.
+template <class T>
+constexpr std::size_t flat_size()
+{
+    if constexpr (std::is_same_v<T, const flatbuffers::String*>) {
+        return 4;
+    } else {
+        return sizeof(T);
+    }
+}
+
+#define VS_FLAT_FIELD(Table, fields, layout, name, vt)                                               \
+    static_assert(Table::vt == 4 + 2 * fields::name, #Table "." #name ": vtable slot");             \
+    static_assert(flat_size<decltype(std::declval<const Table&>().name())>() == layout.sizes[fields::name], \
+                  #Table "." #name ": size")
+
+namespace mark_price_field {
+enum : std::size_t {
+    symbol, event_time_ms, recv_time_ns, market, mark_price, index_price, estimated_settle_price,
+    funding_rate, next_funding_time_ms, funding_interval_hours, count
+};
+}
+constexpr auto mark_price_layout = make_flat_layout<mark_price_field::count>({4, 8, 8, 1, 8, 8, 8, 8, 8, 1});
+using vs::schema::MarkPrice;
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, symbol, VT_SYMBOL);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, event_time_ms, VT_EVENT_TIME_MS);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, recv_time_ns, VT_RECV_TIME_NS);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, market, VT_MARKET);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, mark_price, VT_MARK_PRICE);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, index_price, VT_INDEX_PRICE);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, estimated_settle_price, VT_ESTIMATED_SETTLE_PRICE);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, funding_rate, VT_FUNDING_RATE);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, next_funding_time_ms, VT_NEXT_FUNDING_TIME_MS);
+VS_FLAT_FIELD(MarkPrice, mark_price_field, mark_price_layout, funding_interval_hours, VT_FUNDING_INTERVAL_HOURS);
+
+namespace ticker_field {
+enum : std::size_t {
+    symbol, event_time_ms, recv_time_ns, market, pair, price_change, price_change_percent,
+    weighted_avg_price, last_price, last_qty, open_price, high_price, low_price, volume, quote_volume,
+    open_time_ms, close_time_ms, first_trade_id, last_trade_id, trade_count, count
+};
+}
+constexpr auto ticker_layout =
+    make_flat_layout<ticker_field::count>({4, 8, 8, 1, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8});
+using vs::schema::Ticker24h;
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, symbol, VT_SYMBOL);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, event_time_ms, VT_EVENT_TIME_MS);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, recv_time_ns, VT_RECV_TIME_NS);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, market, VT_MARKET);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, pair, VT_PAIR);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, price_change, VT_PRICE_CHANGE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, price_change_percent, VT_PRICE_CHANGE_PERCENT);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, weighted_avg_price, VT_WEIGHTED_AVG_PRICE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, last_price, VT_LAST_PRICE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, last_qty, VT_LAST_QTY);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, open_price, VT_OPEN_PRICE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, high_price, VT_HIGH_PRICE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, low_price, VT_LOW_PRICE);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, volume, VT_VOLUME);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, quote_volume, VT_QUOTE_VOLUME);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, open_time_ms, VT_OPEN_TIME_MS);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, close_time_ms, VT_CLOSE_TIME_MS);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, first_trade_id, VT_FIRST_TRADE_ID);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, last_trade_id, VT_LAST_TRADE_ID);
+VS_FLAT_FIELD(Ticker24h, ticker_field, ticker_layout, trade_count, VT_TRADE_COUNT);
+
+namespace liquidation_field {
+enum : std::size_t {
+    symbol, event_time_ms, recv_time_ns, market, side, order_type, time_in_force, order_status, orig_qty,
+    price, avg_price, last_filled_qty, filled_qty, trade_time_ms, count
+};
+}
+constexpr auto liquidation_layout =
+    make_flat_layout<liquidation_field::count>({4, 8, 8, 1, 1, 4, 4, 4, 8, 8, 8, 8, 8, 8});
+using vs::schema::Liquidation;
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, symbol, VT_SYMBOL);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, event_time_ms, VT_EVENT_TIME_MS);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, recv_time_ns, VT_RECV_TIME_NS);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, market, VT_MARKET);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, side, VT_SIDE);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, order_type, VT_ORDER_TYPE);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, time_in_force, VT_TIME_IN_FORCE);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, order_status, VT_ORDER_STATUS);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, orig_qty, VT_ORIG_QTY);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, price, VT_PRICE);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, avg_price, VT_AVG_PRICE);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, last_filled_qty, VT_LAST_FILLED_QTY);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, filled_qty, VT_FILLED_QTY);
+VS_FLAT_FIELD(Liquidation, liquidation_field, liquidation_layout, trade_time_ms, VT_TRADE_TIME_MS);
+
+namespace agg_trade_field {
+enum : std::size_t {
+    symbol, event_time_ms, recv_time_ns, market, agg_trade_id, price, qty, first_trade_id, last_trade_id,
+    trade_time_ms, buyer_is_maker, count
+};
+}
+constexpr auto agg_trade_layout = make_flat_layout<agg_trade_field::count>({4, 8, 8, 1, 8, 8, 8, 8, 8, 8, 1});
+using vs::schema::AggTrade;
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, symbol, VT_SYMBOL);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, event_time_ms, VT_EVENT_TIME_MS);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, recv_time_ns, VT_RECV_TIME_NS);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, market, VT_MARKET);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, agg_trade_id, VT_AGG_TRADE_ID);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, price, VT_PRICE);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, qty, VT_QTY);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, first_trade_id, VT_FIRST_TRADE_ID);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, last_trade_id, VT_LAST_TRADE_ID);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, trade_time_ms, VT_TRADE_TIME_MS);
+VS_FLAT_FIELD(AggTrade, agg_trade_field, agg_trade_layout, buyer_is_maker, VT_BUYER_IS_MAKER);
+
+namespace kline_field {
+enum : std::size_t {
+    symbol, event_time_ms, recv_time_ns, market, interval, open_time_ms, close_time_ms, open, high, low,
+    close, volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, closed, count
+};
+}
+constexpr auto kline_layout =
+    make_flat_layout<kline_field::count>({4, 8, 8, 1, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 1});
+using vs::schema::Kline;
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, symbol, VT_SYMBOL);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, event_time_ms, VT_EVENT_TIME_MS);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, recv_time_ns, VT_RECV_TIME_NS);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, market, VT_MARKET);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, interval, VT_INTERVAL);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, open_time_ms, VT_OPEN_TIME_MS);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, close_time_ms, VT_CLOSE_TIME_MS);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, open, VT_OPEN);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, high, VT_HIGH);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, low, VT_LOW);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, close, VT_CLOSE);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, volume, VT_VOLUME);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, quote_volume, VT_QUOTE_VOLUME);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, trade_count, VT_TRADE_COUNT);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, taker_buy_volume, VT_TAKER_BUY_VOLUME);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, taker_buy_quote_volume, VT_TAKER_BUY_QUOTE_VOLUME);
+VS_FLAT_FIELD(Kline, kline_field, kline_layout, closed, VT_CLOSED);
+
+#undef VS_FLAT_FIELD
+
 
 /// What a numeric field may hold. Prices that must exist are `positive`; volumes, index and
 /// settle prices (0 for delisted symbols in REST) are `non_negative`; changes and funding
@@ -361,13 +505,12 @@ MarketType market_of(const row_fields* st_source, std::string_view symbol) noexc
 }
 
 record_builder::record_builder(std::size_t max_symbol_bytes)
-    : max_symbol_bytes_(max_symbol_bytes), fbb_(1024)
+    : max_symbol_bytes_(max_symbol_bytes)
 {
 }
 
 const char* record_builder::build(event ev, const row& r, std::int64_t recv_ns, parsed_record& out)
 {
-    fbb_.Clear();
     last_symbol_ = {};
     switch (ev) {
     case event::mark_price: return mark_price(r, recv_ns, out);
@@ -380,14 +523,22 @@ const char* record_builder::build(event ev, const row& r, std::int64_t recv_ns, 
     return "unknown event type";
 }
 
+void record_builder::optional_string(std::size_t index, std::uint16_t table_offset, std::string_view s)
+{
+    if (s.empty()) {
+        out_.absent(index);
+    } else {
+        out_.string(table_offset, s);
+    }
+}
+
 void record_builder::finish(std::uint16_t type, std::string_view symbol, MarketType market,
                             parsed_record& out)
 {
     out.type = type;
     out.symbol = symbol;
     out.market = market;
-    out.bytes = std::span<const std::byte>(reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()),
-                                           fbb_.GetSize());
+    out.bytes = out_.finish();
 }
 
 const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parsed_record& out)
@@ -418,19 +569,19 @@ const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parse
     }
     const MarketType market = market_of(&f, symbol);
 
-    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
-    vs::schema::MarkPriceBuilder b(fbb_);
-    b.add_symbol(sym);
-    b.add_event_time_ms(event_time);
-    b.add_recv_time_ns(recv_ns);
-    b.add_market(market);
-    b.add_mark_price(mark);
-    b.add_index_price(index);
-    b.add_estimated_settle_price(settle);
-    b.add_funding_rate(funding);
-    b.add_next_funding_time_ms(next_funding);
-    b.add_funding_interval_hours(0);  // not in the frame; the feed fills it from REST
-    fbb_.Finish(b.Finish());
+    namespace f_ = mark_price_field;
+    const auto& at = mark_price_layout.offsets;
+    out_.begin(mark_price_layout);
+    out_.string(at[f_::symbol], symbol);
+    out_.scalar(at[f_::event_time_ms], event_time);
+    out_.scalar(at[f_::recv_time_ns], recv_ns);
+    out_.scalar(at[f_::market], market);
+    out_.scalar(at[f_::mark_price], mark);
+    out_.scalar(at[f_::index_price], index);
+    out_.scalar(at[f_::estimated_settle_price], settle);
+    out_.scalar(at[f_::funding_rate], funding);
+    out_.scalar(at[f_::next_funding_time_ms], next_funding);
+    out_.scalar(at[f_::funding_interval_hours], std::uint8_t{0});  // not in the frame; the feed fills it from REST
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::MarkPrice), symbol, market, out);
     return nullptr;
 }
@@ -475,33 +626,33 @@ const char* record_builder::ticker(const row& r, std::int64_t recv_ns, parsed_re
     const MarketType market = market_of(&f, symbol);
     const std::string_view pair = converter::text(pick(f, key::ps, key::pair));
 
-    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
-    const auto pair_off = pair.empty() ? flatbuffers::Offset<flatbuffers::String>{}
-                                       : fbb_.CreateString(pair.data(), pair.size());
-    vs::schema::Ticker24hBuilder b(fbb_);
-    b.add_symbol(sym);
-    b.add_event_time_ms(event_time);
-    b.add_recv_time_ns(recv_ns);
-    b.add_market(market);
-    if (!pair.empty()) {
-        b.add_pair(pair_off);
+    namespace f_ = ticker_field;
+    const auto& at = ticker_layout.offsets;
+    out_.begin(ticker_layout);
+    out_.string(at[f_::symbol], symbol);
+    out_.scalar(at[f_::event_time_ms], event_time);
+    out_.scalar(at[f_::recv_time_ns], recv_ns);
+    out_.scalar(at[f_::market], market);
+    if (pair.empty()) {
+        out_.absent(f_::pair);
+    } else {
+        out_.string(at[f_::pair], pair);
     }
-    b.add_price_change(change);
-    b.add_price_change_percent(change_pct);
-    b.add_weighted_avg_price(wavg);
-    b.add_last_price(last);
-    b.add_last_qty(last_qty);
-    b.add_open_price(open);
-    b.add_high_price(high);
-    b.add_low_price(low);
-    b.add_volume(volume);
-    b.add_quote_volume(quote_volume);
-    b.add_open_time_ms(open_time);
-    b.add_close_time_ms(close_time);
-    b.add_first_trade_id(first_id);
-    b.add_last_trade_id(last_id);
-    b.add_trade_count(trades);
-    fbb_.Finish(b.Finish());
+    out_.scalar(at[f_::price_change], change);
+    out_.scalar(at[f_::price_change_percent], change_pct);
+    out_.scalar(at[f_::weighted_avg_price], wavg);
+    out_.scalar(at[f_::last_price], last);
+    out_.scalar(at[f_::last_qty], last_qty);
+    out_.scalar(at[f_::open_price], open);
+    out_.scalar(at[f_::high_price], high);
+    out_.scalar(at[f_::low_price], low);
+    out_.scalar(at[f_::volume], volume);
+    out_.scalar(at[f_::quote_volume], quote_volume);
+    out_.scalar(at[f_::open_time_ms], open_time);
+    out_.scalar(at[f_::close_time_ms], close_time);
+    out_.scalar(at[f_::first_trade_id], first_id);
+    out_.scalar(at[f_::last_trade_id], last_id);
+    out_.scalar(at[f_::trade_count], trades);
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Ticker24h), symbol, market, out);
     return nullptr;
 }
@@ -548,26 +699,23 @@ const char* record_builder::force_order(const row& r, std::int64_t recv_ns, pars
     const std::string_view tif = converter::text(pick(o, key::f));
     const std::string_view status = converter::text(pick(o, key::X));
 
-    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
-    const auto type_off = fbb_.CreateString(order_type.data(), order_type.size());
-    const auto tif_off = fbb_.CreateString(tif.data(), tif.size());
-    const auto status_off = fbb_.CreateString(status.data(), status.size());
-    vs::schema::LiquidationBuilder b(fbb_);
-    b.add_symbol(sym);
-    b.add_event_time_ms(event_time);
-    b.add_recv_time_ns(recv_ns);
-    b.add_market(market);
-    b.add_side(side);
-    b.add_order_type(type_off);
-    b.add_time_in_force(tif_off);
-    b.add_order_status(status_off);
-    b.add_orig_qty(orig_qty);
-    b.add_price(price);
-    b.add_avg_price(avg_price);
-    b.add_last_filled_qty(last_filled);
-    b.add_filled_qty(filled);
-    b.add_trade_time_ms(trade_time);
-    fbb_.Finish(b.Finish());
+    namespace f_ = liquidation_field;
+    const auto& at = liquidation_layout.offsets;
+    out_.begin(liquidation_layout);
+    out_.string(at[f_::symbol], symbol);
+    out_.scalar(at[f_::event_time_ms], event_time);
+    out_.scalar(at[f_::recv_time_ns], recv_ns);
+    out_.scalar(at[f_::market], market);
+    out_.scalar(at[f_::side], side);
+    optional_string(f_::order_type, at[f_::order_type], order_type);
+    optional_string(f_::time_in_force, at[f_::time_in_force], tif);
+    optional_string(f_::order_status, at[f_::order_status], status);
+    out_.scalar(at[f_::orig_qty], orig_qty);
+    out_.scalar(at[f_::price], price);
+    out_.scalar(at[f_::avg_price], avg_price);
+    out_.scalar(at[f_::last_filled_qty], last_filled);
+    out_.scalar(at[f_::filled_qty], filled);
+    out_.scalar(at[f_::trade_time_ms], trade_time);
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Liquidation), symbol, market, out);
     return nullptr;
 }
@@ -596,20 +744,20 @@ const char* record_builder::agg_trade(const row& r, std::int64_t recv_ns, parsed
     }
     const MarketType market = market_of(&f, symbol);
 
-    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
-    vs::schema::AggTradeBuilder b(fbb_);
-    b.add_symbol(sym);
-    b.add_event_time_ms(event_time);
-    b.add_recv_time_ns(recv_ns);
-    b.add_market(market);
-    b.add_agg_trade_id(id);
-    b.add_price(price);
-    b.add_qty(qty);
-    b.add_first_trade_id(first_id);
-    b.add_last_trade_id(last_id);
-    b.add_trade_time_ms(trade_time);
-    b.add_buyer_is_maker(maker);
-    fbb_.Finish(b.Finish());
+    namespace f_ = agg_trade_field;
+    const auto& at = agg_trade_layout.offsets;
+    out_.begin(agg_trade_layout);
+    out_.string(at[f_::symbol], symbol);
+    out_.scalar(at[f_::event_time_ms], event_time);
+    out_.scalar(at[f_::recv_time_ns], recv_ns);
+    out_.scalar(at[f_::market], market);
+    out_.scalar(at[f_::agg_trade_id], id);
+    out_.scalar(at[f_::price], price);
+    out_.scalar(at[f_::qty], qty);
+    out_.scalar(at[f_::first_trade_id], first_id);
+    out_.scalar(at[f_::last_trade_id], last_id);
+    out_.scalar(at[f_::trade_time_ms], trade_time);
+    out_.scalar(at[f_::buyer_is_maker], static_cast<std::uint8_t>(maker ? 1 : 0));
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::AggTrade), symbol, market, out);
     return nullptr;
 }
@@ -656,27 +804,26 @@ const char* record_builder::kline(const row& r, std::int64_t recv_ns, parsed_rec
     const MarketType market = market_of(r.outer.has(key::st) ? &r.outer : &k, symbol);
     const std::string_view interval = converter::text(pick(k, key::i));
 
-    const auto sym = fbb_.CreateString(symbol.data(), symbol.size());
-    const auto interval_off = fbb_.CreateString(interval.data(), interval.size());
-    vs::schema::KlineBuilder b(fbb_);
-    b.add_symbol(sym);
-    b.add_event_time_ms(event_time);
-    b.add_recv_time_ns(recv_ns);
-    b.add_market(market);
-    b.add_interval(interval_off);
-    b.add_open_time_ms(open_time);
-    b.add_close_time_ms(close_time);
-    b.add_open(open);
-    b.add_high(high);
-    b.add_low(low);
-    b.add_close(close);
-    b.add_volume(volume);
-    b.add_quote_volume(quote_volume);
-    b.add_trade_count(trades);
-    b.add_taker_buy_volume(taker_volume);
-    b.add_taker_buy_quote_volume(taker_quote);
-    b.add_closed(closed);
-    fbb_.Finish(b.Finish());
+    namespace f_ = kline_field;
+    const auto& at = kline_layout.offsets;
+    out_.begin(kline_layout);
+    out_.string(at[f_::symbol], symbol);
+    out_.scalar(at[f_::event_time_ms], event_time);
+    out_.scalar(at[f_::recv_time_ns], recv_ns);
+    out_.scalar(at[f_::market], market);
+    optional_string(f_::interval, at[f_::interval], interval);
+    out_.scalar(at[f_::open_time_ms], open_time);
+    out_.scalar(at[f_::close_time_ms], close_time);
+    out_.scalar(at[f_::open], open);
+    out_.scalar(at[f_::high], high);
+    out_.scalar(at[f_::low], low);
+    out_.scalar(at[f_::close], close);
+    out_.scalar(at[f_::volume], volume);
+    out_.scalar(at[f_::quote_volume], quote_volume);
+    out_.scalar(at[f_::trade_count], trades);
+    out_.scalar(at[f_::taker_buy_volume], taker_volume);
+    out_.scalar(at[f_::taker_buy_quote_volume], taker_quote);
+    out_.scalar(at[f_::closed], static_cast<std::uint8_t>(closed ? 1 : 0));
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Kline), symbol, market, out);
     return nullptr;
 }

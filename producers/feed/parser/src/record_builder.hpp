@@ -5,8 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include <flatbuffers/flatbuffers.h>
-
+#include "flat_table.hpp"
 #include "row_fields.hpp"
 #include "vs/feed/parser.hpp"
 
@@ -47,12 +46,13 @@ private:
     const char* force_order(const row& r, std::int64_t recv_ns, parsed_record& out);
     const char* agg_trade(const row& r, std::int64_t recv_ns, parsed_record& out);
     const char* kline(const row& r, std::int64_t recv_ns, parsed_record& out);
+    void optional_string(std::size_t index, std::uint16_t table_offset, std::string_view s);
     void finish(std::uint16_t type, std::string_view symbol, vs::schema::MarketType market,
                 parsed_record& out);
 
     std::size_t max_symbol_bytes_;
     std::string_view last_symbol_;
-    flatbuffers::FlatBufferBuilder fbb_;
+    flat_writer out_;
 };
 
 }  // namespace vs::feed::detail

@@ -1,6 +1,8 @@
 #include "vs/feed/parser.hpp"
 
 #include <atomic>
+#include <charconv>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -663,6 +665,44 @@ TEST_F(FrameParserTest, ParsesRestTickerNamesWithoutEventOrStream)
     EXPECT_EQ(t->last_price(), 11.0);
     EXPECT_EQ(t->quote_volume(), 1000.0);
     EXPECT_EQ(t->trade_count(), 5);
+}
+
+TEST_F(FrameParserTest, ConvertsDecimalStringsExactlyLikeFromChars)
+{
+    std::vector<std::string> texts = {"0.00000001", "0.00019799", "-0.00375000", "83084.30000000", "1.", ".5",
+                                      "00012.5", "-0", "0", "9007199254740992", "9007199254740993",
+                                      "123456789012345678901234567890", "0.1234567890123456789",
+                                      "1234567.8901234567", "4103.92233180", "99999999.99999999", "1e-7", "2.5E+3"};
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 3000; ++i) {
+        // Binance-like: up to 10 integer digits, up to 12 decimals, sometimes negative.
+        std::string t = (rng() % 4 == 0) ? "-" : "";
+        t += std::to_string(rng() % 10'000'000'000ull);
+        if (const auto decimals = rng() % 13; decimals > 0) {
+            t += '.';
+            for (std::size_t d = 0; d < decimals; ++d) {
+                t += static_cast<char>('0' + rng() % 10);
+            }
+        }
+        texts.push_back(t);
+    }
+    std::string frame = R"({"stream":"!markPrice@arr","data":[)";
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        frame += (i == 0 ? "" : ",") + std::string(R"({"s":"S)") + std::to_string(i) + R"(","p":"1","r":")" +
+                 texts[i] + R"("})";
+    }
+    frame += "]}";
+
+    const auto r = parse(frame);
+
+    ASSERT_EQ(r.rows_accepted, texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        double expected = 0;
+        const auto [ptr, ec] = std::from_chars(texts[i].data(), texts[i].data() + texts[i].size(), expected);
+        ASSERT_EQ(ec, std::errc{}) << texts[i];
+        const double got = records[i].as<vs::schema::MarkPrice>()->funding_rate();
+        EXPECT_EQ(std::memcmp(&got, &expected, sizeof got), 0) << texts[i] << " gave " << got;
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+#pragma once
+// Writes one FlatBuffers table with every field present at a layout fixed at compile time:
+//
+//   [0]          uoffset to the table (the root)
+//   [4]          vtable: its size, the table's size, one voffset per field (schema order)
+//   [table]      soffset to the vtable, then the fields by size (8, 4, 2, 1 bytes): every
+//                field naturally aligned relative to the buffer start
+//   [strings]    uint32 length, bytes, NUL, padded to 4; total padded to 8
+//
+// This is the standard FlatBuffers binary format (the generated accessors and Verifier read
+// it; the tests decode and verify every record type), produced in a few stores instead of
+// FlatBufferBuilder's per-field bookkeeping: for a 650-row frame the builder cost about as
+// much as simdjson's whole DOM parse. record_builder.cpp static_asserts each layout against
+// the generated VT_* offsets and accessor types, so a schema change cannot slip by.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace vs::feed::detail {
+
+/// Offsets of a table whose fields (schema order) have the given byte sizes (1, 2, 4, 8;
+/// strings are 4-byte offsets).
+template <std::size_t N>
+struct flat_layout {
+    std::array<std::uint8_t, N> sizes{};
+    std::array<std::uint16_t, N> offsets{};   ///< of each field from the table start
+    std::uint16_t table_pos = 0;              ///< from the buffer start
+    std::uint16_t table_size = 0;             ///< soffset + fields
+    std::array<std::uint8_t, 64> prefix{};    ///< root offset + vtable + soffset, ready to copy
+    std::uint16_t prefix_size = 0;            ///< table_pos + 4
+};
+
+template <std::size_t N>
+constexpr flat_layout<N> make_flat_layout(const std::array<std::uint8_t, N>& sizes)
+{
+    flat_layout<N> l;
+    l.sizes = sizes;
+    const std::size_t vtable_pos = 4;
+    const std::size_t vtable_size = 4 + 2 * N;
+    std::size_t table_pos = vtable_pos + vtable_size;
+    // The table starts with a 4-byte soffset; at 4 mod 8 its 8-byte fields land on 0 mod 8.
+    while (table_pos % 8 != 4) {
+        table_pos += 2;
+    }
+    std::size_t at = 4;
+    for (const std::size_t size : {8u, 4u, 2u, 1u}) {
+        for (std::size_t i = 0; i < N; ++i) {
+            if (sizes[i] == size) {
+                l.offsets[i] = static_cast<std::uint16_t>(at);
+                at += size;
+            }
+        }
+    }
+    l.table_pos = static_cast<std::uint16_t>(table_pos);
+    l.table_size = static_cast<std::uint16_t>(at);
+    l.prefix_size = static_cast<std::uint16_t>(table_pos + 4);
+    // Little-endian, as FlatBuffers is on the wire.
+    const auto put16 = [&](std::size_t pos, std::size_t v) {
+        l.prefix[pos] = static_cast<std::uint8_t>(v & 0xFF);
+        l.prefix[pos + 1] = static_cast<std::uint8_t>(v >> 8);
+    };
+    const auto put32 = [&](std::size_t pos, std::size_t v) {
+        put16(pos, v & 0xFFFF);
+        put16(pos + 2, v >> 16);
+    };
+    put32(0, table_pos);
+    put16(vtable_pos, vtable_size);
+    put16(vtable_pos + 2, at);
+    for (std::size_t i = 0; i < N; ++i) {
+        put16(vtable_pos + 4 + 2 * i, l.offsets[i]);
+    }
+    put32(table_pos, table_pos - vtable_pos);  // soffset: vtable = table - soffset
+    return l;
+}
+
+/// The buffer a record is written into; grows to the largest record, then never allocates.
+class flat_writer {
+public:
+    flat_writer() { reserve(1024); }
+
+    /// Starts a record of `layout`: header and vtable copied, fields zeroed.
+    template <std::size_t N>
+    void begin(const flat_layout<N>& layout)
+    {
+        table_pos_ = layout.table_pos;
+        std::memcpy(buf_.get(), layout.prefix.data(), layout.prefix_size);
+        const std::size_t fixed_end = layout.table_pos + layout.table_size;
+        size_ = (fixed_end + 3) & ~std::size_t{3};
+        std::memset(buf_.get() + layout.prefix_size, 0, size_ - layout.prefix_size);
+    }
+
+    template <class T>
+    void scalar(std::uint16_t table_offset, T value) noexcept
+    {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::memcpy(buf_.get() + table_pos_ + table_offset, &value, sizeof value);
+    }
+
+    /// Appends the string and points the field at it.
+    void string(std::uint16_t table_offset, std::string_view s)
+    {
+        const std::size_t pos = size_;  // 4-aligned
+        reserve(pos + 4 + s.size() + 1 + 8);
+        const auto len = static_cast<std::uint32_t>(s.size());
+        std::memcpy(buf_.get() + pos, &len, 4);
+        std::memcpy(buf_.get() + pos + 4, s.data(), s.size());
+        std::size_t end = pos + 4 + s.size();
+        buf_[end++] = std::byte{0};
+        while (end % 4 != 0) {
+            buf_[end++] = std::byte{0};
+        }
+        size_ = end;
+        const std::size_t field = table_pos_ + table_offset;
+        scalar(table_offset, static_cast<std::uint32_t>(pos - field));
+    }
+
+    /// Marks field `index` absent (its vtable entry 0), e.g. an optional string not given.
+    void absent(std::size_t index) noexcept
+    {
+        const std::uint16_t zero = 0;
+        std::memcpy(buf_.get() + 4 + 4 + 2 * index, &zero, 2);
+    }
+
+    /// The finished record, padded to 8 bytes.
+    std::span<const std::byte> finish()
+    {
+        reserve(size_ + 8);
+        while (size_ % 8 != 0) {
+            buf_[size_++] = std::byte{0};
+        }
+        return {buf_.get(), size_};
+    }
+
+private:
+    void reserve(std::size_t n)
+    {
+        if (n <= capacity_) {
+            return;
+        }
+        std::size_t cap = capacity_ == 0 ? 1024 : capacity_ * 2;
+        while (cap < n) {
+            cap *= 2;
+        }
+        auto bigger = std::make_unique<std::byte[]>(cap);  // operator new: 16-aligned
+        if (size_ != 0) {
+            std::memcpy(bigger.get(), buf_.get(), size_);
+        }
+        buf_ = std::move(bigger);
+        capacity_ = cap;
+    }
+
+    std::unique_ptr<std::byte[]> buf_;
+    std::size_t capacity_ = 0;
+    std::size_t size_ = 0;
+    std::size_t table_pos_ = 0;
+};
+
+}  // namespace vs::feed::detail
