@@ -173,6 +173,15 @@ std::optional<std::string> capture(const std::vector<std::string>& argv)
     return out;
 }
 
+/// The 1-minute load average: the figures mean little on a busy machine.
+double load_average()
+{
+    double l = -1;
+    std::ifstream in("/proc/loadavg");
+    in >> l;
+    return l;
+}
+
 boost::json::object to_json(const stats& s, std::size_t frame_bytes)
 {
     boost::json::array medians;
@@ -246,6 +255,16 @@ int bench(const vs::cli::parser& cli)
     const stats parse_stats = summarize(time_runs(runs, iterations, parse_only));
     spdlog::debug("parse only: {} bytes of records per frame", copied);
 
+    // The floor: simdjson's DOM parse alone of the same frame (no rows read, no records).
+    simdjson::dom::parser bare;
+    const simdjson::padded_string padded(frame);
+    const stats dom_stats = summarize(time_runs(runs, iterations, [&] {
+        simdjson::dom::element doc;
+        if (bare.parse(padded).get(doc) != simdjson::SUCCESS) {
+            std::abort();
+        }
+    }));
+
     std::optional<stats> publish_stats;
     std::uint64_t publish_failures = 0;
     std::string bus_note = "built without the bus";
@@ -312,6 +331,8 @@ int bench(const vs::cli::parser& cli)
         {"frame_bytes", frame.size()},
         {"runs", runs},
         {"iterations_per_run", iterations},
+        {"load_average_1m", load_average()},
+        {"simdjson_dom_parse_only", to_json(dom_stats, frame.size())},
         {"parse_only", to_json(parse_stats, frame.size())},
         {"parse_publish", publish_stats ? boost::json::value(to_json(*publish_stats, frame.size())) : nullptr},
         {"publish_failures", publish_failures},
@@ -334,6 +355,8 @@ int bench(const vs::cli::parser& cli)
             std::printf("  %-28s median %8.1f us  p90 %8.1f us  min %8.1f us  %7.1f MB/s\n", name, s.median_us,
                         s.p90_us, s.min_us, static_cast<double>(frame.size()) / s.median_us);
         };
+        std::printf("load average (1 min) %.2f\n", load_average());
+        line("simdjson DOM parse alone", dom_stats);
         line("parse (sink copies)", parse_stats);
         if (publish_stats) {
             line("parse + bus publish", *publish_stats);

@@ -13,7 +13,6 @@ struct named_key {
 
 // Multi-letter keys, grouped by length so that a lookup compares few strings.
 constexpr named_key long_keys[] = {
-    {"ap", key::ap}, {"st", key::st}, {"ps", key::ps}, {"fr", key::fr}, {"id", key::id},
     {"msg", key::msg},
     {"data", key::data}, {"code", key::code}, {"time", key::time}, {"pair", key::pair},
     {"count", key::count}, {"error", key::error},
@@ -48,16 +47,12 @@ constexpr std::array<key, 128> make_single_letter_table()
     return t;
 }
 
-constexpr std::array<key, 128> single_letter = make_single_letter_table();
-
 }  // namespace
 
-key key_of(std::string_view name) noexcept
+const std::array<key, 128> single_letter_keys = make_single_letter_table();
+
+key long_key_of(std::string_view name) noexcept
 {
-    if (name.size() == 1) {
-        const auto c = static_cast<unsigned char>(name[0]);
-        return c < 128 ? single_letter[c] : key::none;
-    }
     for (const auto& k : long_keys) {
         if (k.name.size() == name.size() && k.name == name) {
             return k.id;

@@ -30,8 +30,43 @@ enum class key : std::uint8_t {
 inline constexpr std::size_t key_count = static_cast<std::size_t>(key::count_);
 static_assert(key_count <= 128, "presence is a 128-bit mask");
 
-/// Maps a JSON key to its id; key::none for keys the parser does not read.
-key key_of(std::string_view name) noexcept;
+/// Maps a JSON key of two or more letters to its id; key::none for keys not read.
+key long_key_of(std::string_view name) noexcept;
+
+/// Binance's one-letter keys, indexed by the letter.
+extern const std::array<key, 128> single_letter_keys;
+
+/// Maps a JSON key to its id; key::none for keys the parser does not read. Inline: it runs
+/// for every field of every row, and nearly all keys are one letter.
+inline key key_of(std::string_view name) noexcept
+{
+    if (name.size() == 1) {
+        const auto c = static_cast<unsigned char>(name[0]);
+        return c < 128 ? single_letter_keys[c] : key::none;
+    }
+    if (name.size() == 2) {
+        // "ap", "st", "ps", "fr", "id" without a table scan.
+        const char a = name[0];
+        const char b = name[1];
+        if (a == 'a' && b == 'p') {
+            return key::ap;
+        }
+        if (a == 's' && b == 't') {
+            return key::st;
+        }
+        if (a == 'p' && b == 's') {
+            return key::ps;
+        }
+        if (a == 'f' && b == 'r') {
+            return key::fr;
+        }
+        if (a == 'i' && b == 'd') {
+            return key::id;
+        }
+        return key::none;
+    }
+    return long_key_of(name);
+}
 
 enum class value_kind : std::uint8_t {
     string,   ///< text is the unescaped string (Binance sends prices as strings)
