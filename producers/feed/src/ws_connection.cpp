@@ -184,6 +184,10 @@ private:
                                               static_cast<unsigned>(r.code), r.reason.empty() ? "" : ": ",
                                               std::string_view{r.reason.data(), r.reason.size()});
                     }
+                    if (closing_ && ec == asio::error::operation_aborted) {
+                        // Our close frame went out and Beast ended the pending read.
+                        co_return std::string{"closed by us"};
+                    }
                     co_return describe(closing_ ? "closing" : "read", ec);
                 }
                 message_bytes += n;

@@ -1,0 +1,673 @@
+#include "feed.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <flatbuffers/flatbuffers.h>
+#include <spdlog/spdlog.h>
+
+#include "recorder.hpp"
+#include "schemas/common_generated.h"
+#include "schemas/market_data_generated.h"
+#include "status.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
+#include "vs/bus/snapshot.hpp"
+#include "vs/common/clock.hpp"
+#include "vs/common/shutdown.hpp"
+#include "vs/common/systemd.hpp"
+#include "vs/common/version.hpp"
+#include "vs/feed/parser.hpp"
+#include "ws_connection.hpp"
+
+namespace vs::feed {
+
+namespace {
+
+namespace asio = boost::asio;
+using vs::schema::RecordType;
+
+constexpr std::int64_t ns_per_ms = 1'000'000;
+constexpr std::int64_t ns_per_s = 1'000'000'000;
+/// Tick of the I/O thread: heartbeat (readers want one every 250 ms), freshness, status,
+/// snapshots, reconnect and renewal timing.
+constexpr auto tick_period = std::chrono::milliseconds{100};
+/// A FeedStatus record at least this often, and on every state change.
+constexpr std::int64_t status_period_ns = ns_per_s;
+/// How long a stop waits for the WebSocket close handshakes.
+constexpr std::int64_t stop_drain_ns = 2 * ns_per_s;
+/// How long a failed renewal waits before the next one.
+constexpr std::int64_t renew_retry_ns = 30 * ns_per_s;
+
+/// Logs the first `burst` occurrences, then every `every`-th: bad input must be visible
+/// without letting a broken exchange fill the journal.
+bool should_log(std::uint64_t count, std::uint64_t burst = 10, std::uint64_t every = 1000) noexcept
+{
+    return count <= burst || count % every == 0;
+}
+
+/// The combined-stream envelope starts with {"stream":"<name>" on Binance and vs-replay;
+/// this finds the name without a full parse (used for the renewal connection only).
+std::string_view envelope_stream(std::string_view frame) noexcept
+{
+    constexpr std::string_view key = "\"stream\"";
+    const auto head = frame.substr(0, 256);
+    auto at = head.find(key);
+    if (at == std::string_view::npos) {
+        return {};
+    }
+    at = head.find('"', at + key.size());
+    if (at == std::string_view::npos) {
+        return {};
+    }
+    const auto end = head.find('"', at + 1);
+    return end == std::string_view::npos ? std::string_view{} : head.substr(at + 1, end - at - 1);
+}
+
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+}  // namespace
+
+class feed::daemon {
+public:
+    explicit daemon(const feed_config& config)
+        : config_(config),
+          endpoint_(make_endpoint_or_throw(config)),
+          tick_(io_),
+          writer_(vs::bus::channel_config{config.bus_prefix, config.channel}),
+          snapshots_(config.state_dir, config.channel),
+          parser_(parser_options{config.max_frame_bytes, vs::bus::max_symbol_bytes}),
+          monitor_(split_streams(config.streams), config.thresholds, vs::monotonic_ns()),
+          backoff_(config.backoff),
+          started_ns_(vs::realtime_ns())
+    {
+        if (endpoint_.tls) {
+            tls_ = make_tls_context(config.ca_file);
+        }
+        if (!config.record_file.empty()) {
+            recorder_ = std::make_unique<frame_recorder>(config.record_file);
+        }
+        conn_options_.max_frame_bytes = config.max_frame_bytes;
+        conn_options_.user_agent = std::string{"vs-feed/"} + VS_VERSION;
+        url_ = endpoint_.url();
+    }
+
+    int run()
+    {
+        restore();
+        publish_status(vs::monotonic_ns(), vs::realtime_ns());
+        next_attempt_mono_ = vs::monotonic_ns();
+        watchdog_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(vs::sd::watchdog_interval()).count();
+        spdlog::info("vs-feed {} publishing to {} (channel '{}'), streams {}", VS_VERSION, writer_.path(),
+                     config_.channel, config_.streams);
+        arm_tick();
+        io_.run();
+        return 0;
+    }
+
+private:
+    static ws_endpoint make_endpoint_or_throw(const feed_config& c)
+    {
+        std::string error;
+        auto ep = make_endpoint(c.ws_url, c.streams, error);
+        if (!ep) {
+            throw std::invalid_argument(error);
+        }
+        return *ep;
+    }
+
+    // --- start and stop -----------------------------------------------------------------
+
+    void restore()
+    {
+        std::size_t restored = 0;
+        try {
+            restored = snapshots_.restore(writer_);
+        } catch (const std::exception& e) {
+            // A corrupt or foreign snapshot must not keep the feed down: live data follows.
+            spdlog::error("cannot restore snapshot {}: {} (starting empty)", snapshots_.path().string(), e.what());
+        }
+        writer_.for_each_latest([&](const vs::bus::record_view& r) {
+            if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) &&
+                vs::bus::verify_record(r.type, r.data)) {
+                const auto* mp = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
+                if (mp->market() != vs::schema::MarketType::CoinM) {
+                    symbols_.emplace(r.symbol);
+                }
+            }
+        });
+        spdlog::info("restored {} records ({} symbols with a mark price) from {}", restored, symbols_.size(),
+                     snapshots_.path().string());
+        writer_.notify();
+    }
+
+    void begin_stop(std::int64_t now_mono)
+    {
+        stopping_ = true;
+        stop_deadline_mono_ = now_mono + stop_drain_ns;
+        vs::sd::notify_stopping();
+        spdlog::info("stopping (signal {}): closing the connection", vs::shutdown::signal_number());
+        for (auto* c : {&active_, &candidate_}) {
+            if (*c) {
+                closing_.push_back(*c);
+                (*c)->close();
+                c->reset();
+            }
+        }
+        active_open_ = false;
+        monitor_.on_connection_closed();
+    }
+
+    void finish_stop()
+    {
+        save_snapshot();
+        publish_status(vs::monotonic_ns(), vs::realtime_ns());
+        if (recorder_) {
+            recorder_->flush();
+        }
+        spdlog::info("stopped: {} messages received, {} records in the final snapshot", messages_received_,
+                     last_snapshot_count_);
+        tick_.cancel();
+        io_.stop();
+    }
+
+    // --- connections --------------------------------------------------------------------
+
+    std::shared_ptr<ws_connection> connect(std::int64_t now_mono)
+    {
+        const std::uint64_t id = ++next_connection_id_;
+        backoff_.on_attempt(now_mono);
+        connection_events ev;
+        ev.on_open = [this](std::uint64_t cid) { on_open(cid); };
+        ev.on_frame = [this](std::uint64_t cid, std::string_view frame, std::int64_t recv_ns) {
+            on_frame(cid, frame, recv_ns);
+        };
+        ev.on_oversized = [this](std::uint64_t cid, std::size_t bytes) { on_oversized(cid, bytes); };
+        ev.on_closed = [this](std::uint64_t cid, const std::string& why) { on_closed(cid, why); };
+        auto c = make_connection(io_, tls_.get(), endpoint_, conn_options_, std::move(ev), id);
+        c->start();
+        return c;
+    }
+
+    void on_open(std::uint64_t id)
+    {
+        const auto now_mono = vs::monotonic_ns();
+        if (active_ && id == active_->id()) {
+            active_open_ = true;
+            active_opened_mono_ = now_mono;
+            last_connected_ns_ = vs::realtime_ns();
+            backoff_.on_connected(now_mono);
+            monitor_.on_connection_open(now_mono);
+            spdlog::info("connected to {}", url_);
+            state_changed_ = true;
+        } else if (candidate_ && id == candidate_->id()) {
+            candidate_primed_.assign(monitor_.streams().size(), false);
+            candidate_deadline_mono_ = now_mono + prime_timeout_ns();
+            spdlog::info("renewal connection open; switching once it delivers every price stream");
+        }
+    }
+
+    void on_frame(std::uint64_t id, std::string_view frame, std::int64_t recv_ns)
+    {
+        ++messages_received_;
+        if (active_ && id == active_->id()) {
+            process(frame, recv_ns);
+        } else if (candidate_ && id == candidate_->id()) {
+            if (candidate_delivers(frame)) {
+                switch_to_candidate();
+                process(frame, recv_ns);
+            }
+        }
+        // Frames of a connection being closed are dropped: its replacement publishes.
+    }
+
+    void on_oversized(std::uint64_t id, std::size_t bytes)
+    {
+        ++messages_received_;
+        if (!active_ || id != active_->id()) {
+            return;
+        }
+        ++oversized_frames_;
+        if (should_log(oversized_frames_)) {
+            spdlog::warn("dropped an oversized frame of {} bytes (limit {}; {} so far)", bytes,
+                         config_.max_frame_bytes, oversized_frames_);
+        }
+    }
+
+    void on_closed(std::uint64_t id, const std::string& why)
+    {
+        std::erase_if(closing_, [id](const auto& c) { return c->id() == id; });
+        if (active_ && id == active_->id()) {
+            active_.reset();
+            after_active_lost(why);
+        } else if (candidate_ && id == candidate_->id()) {
+            candidate_.reset();
+            renew_retry_mono_ = vs::monotonic_ns() + renew_retry_ns;
+            spdlog::warn("renewal connection ended before taking over: {}; keeping the current one", why);
+        } else {
+            spdlog::debug("connection {} closed: {}", id, why);
+        }
+    }
+
+    /// Closes the active connection at once (stale streams) without waiting for its close
+    /// handshake, and goes on as if it had been lost.
+    void drop_active(const std::string& why)
+    {
+        if (!active_) {
+            return;
+        }
+        closing_.push_back(active_);
+        active_->close();
+        active_.reset();
+        after_active_lost(why);
+    }
+
+    void after_active_lost(const std::string& why)
+    {
+        const auto now_mono = vs::monotonic_ns();
+        const bool was_open = active_open_;
+        active_open_ = false;
+        monitor_.on_connection_closed();
+        state_changed_ = true;
+        if (stopping_) {
+            return;
+        }
+        if (candidate_ && candidate_->is_open()) {
+            spdlog::warn("connection lost ({}); the renewal connection takes over", why);
+            promote_candidate(now_mono);
+            return;
+        }
+        last_error_ = why;
+        ++reconnect_attempts_;
+        next_attempt_mono_ = backoff_.next_attempt_at(now_mono);
+        spdlog::warn("{} {}: {}; reconnecting in {:.1f} s (attempt {})", was_open ? "connection to" : "cannot connect to",
+                     url_, why, static_cast<double>(next_attempt_mono_ - now_mono) / ns_per_s, reconnect_attempts_);
+    }
+
+    std::int64_t prime_timeout_ns() const noexcept
+    {
+        std::int64_t t = 0;
+        for (const auto& s : monitor_.streams()) {
+            t = std::max(t, s.stale_after_ns);
+        }
+        return std::max<std::int64_t>(2 * t, 10 * ns_per_s);
+    }
+
+    /// True once the renewal connection has delivered a frame of every price stream (or any
+    /// data frame when no stream is a price stream): then it may take over without a gap.
+    bool candidate_delivers(std::string_view frame)
+    {
+        const int idx = monitor_.match(envelope_stream(frame));
+        const auto& streams = monitor_.streams();
+        bool any_price = false;
+        if (idx >= 0) {
+            candidate_primed_[static_cast<std::size_t>(idx)] = true;
+        }
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+            if (streams[i].is_price_stream()) {
+                any_price = true;
+                if (!candidate_primed_[i]) {
+                    return false;
+                }
+            }
+        }
+        return any_price || idx >= 0;
+    }
+
+    void switch_to_candidate()
+    {
+        auto old = active_;
+        promote_candidate(vs::monotonic_ns());
+        if (old) {
+            closing_.push_back(old);
+            old->close();
+        }
+        spdlog::info("connection renewed: the new connection delivers, the old one is closing");
+    }
+
+    void promote_candidate(std::int64_t now_mono)
+    {
+        active_ = std::move(candidate_);
+        candidate_.reset();
+        active_open_ = true;
+        active_opened_mono_ = now_mono;
+        last_connected_ns_ = vs::realtime_ns();
+        monitor_.on_connection_open(now_mono);
+        state_changed_ = true;
+    }
+
+    // --- the hot path: parse and publish ------------------------------------------------
+
+    void process(std::string_view frame, std::int64_t recv_ns)
+    {
+        if (recorder_) {
+            recorder_->write(recv_ns, frame);
+        }
+        const auto result = parser_.parse(frame, recv_ns, [&](const parsed_record& r) { publish(r, recv_ns); });
+        switch (result.kind) {
+        case frame_kind::data: {
+            const int idx = monitor_.match(result.stream);
+            const bool useful = result.rows_accepted > 0 || result.rows_rejected == 0;
+            if (useful) {
+                monitor_.on_frame(idx >= 0 ? static_cast<std::size_t>(idx) : SIZE_MAX, recv_ns, vs::monotonic_ns());
+            }
+            if (result.rows_rejected > 0 && should_log(parser_.counters().rows_rejected)) {
+                spdlog::warn("stream {}: {} rows rejected ({}); {} so far", result.stream, result.rows_rejected,
+                             result.error != nullptr ? result.error : "?", parser_.counters().rows_rejected);
+            }
+            if (!ready_ && result.rows_accepted > 0) {
+                ready_ = true;
+                vs::sd::notify_ready();
+                spdlog::info("first data received ({} rows from {}): ready", result.rows_accepted, result.stream);
+            }
+            break;
+        }
+        case frame_kind::subscription_reply:
+            spdlog::debug("subscription reply: {}", frame.substr(0, 200));
+            break;
+        case frame_kind::exchange_error:
+            if (should_log(++exchange_errors_)) {
+                spdlog::warn("exchange error frame: {}", frame.substr(0, 300));
+            }
+            break;
+        case frame_kind::rejected:
+            if (should_log(parser_.counters().frames_rejected)) {
+                spdlog::warn("rejected a frame of {} bytes: {} ({} so far)", frame.size(),
+                             result.error != nullptr ? result.error : "?", parser_.counters().frames_rejected);
+            }
+            break;
+        }
+        writer_.notify();
+    }
+
+    void publish(const parsed_record& r, std::int64_t recv_ns) noexcept
+    {
+        // COIN-M rows share !ticker@arr since the CM/UM merge; this channel is USDⓈ-M.
+        if (r.market == vs::schema::MarketType::CoinM) {
+            ++coin_m_rows_;
+            return;
+        }
+        const auto st = writer_.publish(r.type, r.symbol, r.bytes, recv_ns, vs::bus::to_both);
+        if (st != vs::bus::publish_status::ok) {
+            if (should_log(++publish_failures_)) {
+                spdlog::error("cannot publish {} {}: status {} ({} so far)", vs::bus::record_type_name(r.type),
+                              r.symbol, static_cast<int>(st), publish_failures_);
+            }
+        }
+        if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) && symbols_.find(r.symbol) == symbols_.end()) {
+            try {
+                symbols_.emplace(r.symbol);
+            } catch (...) {
+                // Out of memory for one more symbol name: the count is informative only.
+            }
+        }
+    }
+
+    // --- the tick -------------------------------------------------------------------------
+
+    void arm_tick()
+    {
+        tick_.expires_after(tick_period);
+        tick_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                on_tick();
+            }
+        });
+    }
+
+    void on_tick()
+    {
+        const auto now_mono = vs::monotonic_ns();
+        const auto now_real = vs::realtime_ns();
+        writer_.heartbeat();
+
+        if (!stopping_ && vs::shutdown::requested()) {
+            begin_stop(now_mono);
+        }
+        if (stopping_) {
+            if (closing_.empty() || now_mono >= stop_deadline_mono_) {
+                finish_stop();
+                return;
+            }
+            arm_tick();
+            return;
+        }
+
+        check_freshness(now_mono);
+        manage_connections(now_mono);
+
+        if (state_changed_ || now_mono - last_status_mono_ >= status_period_ns) {
+            publish_status(now_mono, now_real);
+        }
+        if (now_mono - last_snapshot_mono_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(config_.snapshot_interval).count()) {
+            last_snapshot_mono_ = now_mono;
+            save_snapshot();
+            if (recorder_) {
+                recorder_->flush();
+            }
+        }
+        // The watchdog is petted only while prices are fresh: a feed that is connected but
+        // silent gets restarted by systemd rather than serving stale prices as live.
+        if (watchdog_interval_ns_ > 0 && monitor_.price_streams_fresh() &&
+            now_mono - last_watchdog_mono_ >= watchdog_interval_ns_ / 4) {
+            last_watchdog_mono_ = now_mono;
+            vs::sd::notify_watchdog();
+        }
+        arm_tick();
+    }
+
+    void check_freshness(std::int64_t now_mono)
+    {
+        const auto v = monitor_.evaluate(now_mono);
+        const auto& streams = monitor_.streams();
+        for (auto i : v.became_stale) {
+            spdlog::warn("stream {} is stale: silent for {:.1f} s (threshold {} s)", streams[i].name,
+                         static_cast<double>(monitor_.silence_ns(i, now_mono)) / ns_per_s,
+                         streams[i].stale_after_ns / ns_per_s);
+            state_changed_ = true;
+        }
+        for (auto i : v.became_fresh) {
+            spdlog::info("stream {} is fresh again", streams[i].name);
+            state_changed_ = true;
+        }
+        if (v.reconnect && active_open_) {
+            const auto& s = streams[v.silent_stream];
+            const auto why = fmt::format("stream {} silent for {:.0f} s on an open connection", s.name,
+                                         static_cast<double>(monitor_.silence_ns(v.silent_stream, now_mono)) / ns_per_s);
+            spdlog::warn("{}: replacing the connection", why);
+            drop_active(why);
+        }
+    }
+
+    void manage_connections(std::int64_t now_mono)
+    {
+        if (!active_ && next_attempt_mono_ != 0 && now_mono >= next_attempt_mono_) {
+            next_attempt_mono_ = 0;
+            spdlog::info("connecting to {}", url_);
+            active_ = connect(now_mono);
+            state_changed_ = true;
+        }
+        if (active_open_ && !candidate_ && now_mono >= renew_retry_mono_ &&
+            now_mono - active_opened_mono_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(config_.renew_after).count() &&
+            backoff_.earliest_attempt_at(now_mono) <= now_mono) {
+            spdlog::info("connection is {} s old: opening its replacement before the exchange's 24 h cut",
+                         (now_mono - active_opened_mono_) / ns_per_s);
+            candidate_primed_.assign(monitor_.streams().size(), false);
+            candidate_deadline_mono_ = now_mono + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                      conn_options_.connect_timeout).count() + prime_timeout_ns();
+            candidate_ = connect(now_mono);
+        }
+        if (candidate_ && now_mono >= candidate_deadline_mono_) {
+            spdlog::warn("renewal connection did not deliver every price stream in time; dropping it");
+            closing_.push_back(candidate_);
+            auto c = std::move(candidate_);
+            candidate_.reset();
+            c->close();
+            renew_retry_mono_ = now_mono + renew_retry_ns;
+        }
+    }
+
+    // --- status and snapshots -------------------------------------------------------------
+
+    bool healthy() const noexcept
+    {
+        return active_open_ && monitor_.price_streams_fresh() && monitor_.data_flowing();
+    }
+
+    std::string reason(std::int64_t now_mono) const
+    {
+        if (stopping_) {
+            return "stopped";
+        }
+        if (!active_open_) {
+            if (last_error_.empty()) {
+                return fmt::format("connecting to {}", url_);
+            }
+            const auto wait = next_attempt_mono_ != 0 ? std::max<std::int64_t>(0, next_attempt_mono_ - now_mono) : 0;
+            return fmt::format("disconnected: {}; reconnect attempt {} in {:.1f} s", last_error_, reconnect_attempts_,
+                               static_cast<double>(wait) / ns_per_s);
+        }
+        const auto& streams = monitor_.streams();
+        std::optional<std::size_t> worst;
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+            if (streams[i].stale && (!worst || monitor_.silence_ns(i, now_mono) > monitor_.silence_ns(*worst, now_mono))) {
+                worst = i;
+            }
+        }
+        if (worst) {
+            return fmt::format("stream {} silent for {:.0f} s", streams[*worst].name,
+                               static_cast<double>(monitor_.silence_ns(*worst, now_mono)) / ns_per_s);
+        }
+        if (!monitor_.data_flowing()) {
+            for (const auto& s : streams) {
+                if (s.is_price_stream() && s.last_frame_ns == 0) {
+                    return fmt::format("connected, no data yet from {}", s.name);
+                }
+            }
+            return "connected, no data yet";
+        }
+        return {};
+    }
+
+    void publish_status(std::int64_t now_mono, std::int64_t now_real)
+    {
+        const bool is_healthy = healthy();
+        const auto why = is_healthy ? std::string{} : reason(now_mono);
+        status_fields f;
+        f.now_ns = now_real;
+        f.connected = active_open_;
+        f.healthy = is_healthy;
+        f.url = url_;
+        f.reason = why;
+        f.started_ns = started_ns_;
+        f.last_connected_ns = last_connected_ns_;
+        f.reconnect_attempts = reconnect_attempts_;
+        f.messages_received = messages_received_;
+        f.frames_rejected = parser_.counters().frames_rejected + oversized_frames_;
+        f.rows_rejected = parser_.counters().rows_rejected;
+        f.symbol_count = static_cast<std::uint32_t>(symbols_.size());
+        f.streams = &monitor_.streams();
+        const auto bytes = build_status(status_fbb_, f);
+        const auto st = writer_.publish(static_cast<vs::bus::record_type>(RecordType::FeedStatus), "", bytes,
+                                        now_real, vs::bus::to_both);
+        if (st != vs::bus::publish_status::ok && should_log(++publish_failures_)) {
+            spdlog::error("cannot publish the feed status ({} bytes): status {}", bytes.size(), static_cast<int>(st));
+        }
+        writer_.notify();
+        last_status_mono_ = now_mono;
+        state_changed_ = false;
+        if (is_healthy != last_healthy_ || why != last_reason_logged_) {
+            if (is_healthy != last_healthy_ && (is_healthy || ready_)) {
+                if (is_healthy) {
+                    spdlog::info("healthy: {} symbols", symbols_.size());
+                } else {
+                    spdlog::warn("unhealthy: {}", why);
+                }
+            }
+            last_healthy_ = is_healthy;
+            last_reason_logged_ = why;
+            vs::sd::notify_status(is_healthy ? fmt::format("healthy, {} symbols", symbols_.size()) : why);
+        }
+    }
+
+    void save_snapshot()
+    {
+        try {
+            last_snapshot_count_ = snapshots_.save(writer_);
+            snapshot_failures_ = 0;
+        } catch (const std::exception& e) {
+            if (should_log(++snapshot_failures_, 3, 60)) {
+                spdlog::error("cannot save snapshot {}: {}", snapshots_.path().string(), e.what());
+            }
+        }
+    }
+
+    // Declared first so it is destroyed last: pending handlers (and the connections they
+    // keep alive) go before anything they point to.
+    asio::io_context io_;
+    feed_config config_;
+    ws_endpoint endpoint_;
+    std::string url_;
+    asio::steady_timer tick_;
+    std::unique_ptr<asio::ssl::context> tls_;
+    connection_options conn_options_;
+    vs::bus::writer writer_;
+    vs::bus::snapshot_store snapshots_;
+    frame_parser parser_;
+    stream_monitor monitor_;
+    backoff backoff_;
+    std::unique_ptr<frame_recorder> recorder_;
+    flatbuffers::FlatBufferBuilder status_fbb_{1024};
+
+    std::shared_ptr<ws_connection> active_;
+    std::shared_ptr<ws_connection> candidate_;
+    std::vector<std::shared_ptr<ws_connection>> closing_;
+    std::uint64_t next_connection_id_ = 0;
+    bool active_open_ = false;
+    std::int64_t active_opened_mono_ = 0;
+    std::int64_t next_attempt_mono_ = 0;
+    std::vector<bool> candidate_primed_;
+    std::int64_t candidate_deadline_mono_ = 0;
+    std::int64_t renew_retry_mono_ = 0;
+    std::string last_error_;
+
+    std::unordered_set<std::string, string_hash, std::equal_to<>> symbols_;
+    std::int64_t started_ns_;
+    std::int64_t last_connected_ns_ = 0;
+    std::uint64_t reconnect_attempts_ = 0;
+    std::uint64_t messages_received_ = 0;
+    std::uint64_t oversized_frames_ = 0;
+    std::uint64_t coin_m_rows_ = 0;
+    std::uint64_t exchange_errors_ = 0;
+    std::uint64_t publish_failures_ = 0;
+    std::uint64_t snapshot_failures_ = 0;
+    std::size_t last_snapshot_count_ = 0;
+
+    bool ready_ = false;
+    bool stopping_ = false;
+    std::int64_t stop_deadline_mono_ = 0;
+    bool state_changed_ = true;
+    bool last_healthy_ = false;
+    std::string last_reason_logged_;
+    std::int64_t last_status_mono_ = 0;
+    std::int64_t last_snapshot_mono_ = 0;
+    std::int64_t last_watchdog_mono_ = 0;
+    std::int64_t watchdog_interval_ns_ = 0;
+};
+
+feed::feed(const feed_config& config) : impl_(std::make_unique<daemon>(config)) {}
+feed::~feed() = default;
+int feed::run() { return impl_->run(); }
+
+}  // namespace vs::feed

@@ -1,0 +1,57 @@
+#pragma once
+// vs-feed: the one process that owns the Binance market-stream connection. It parses every
+// frame into FlatBuffer records, publishes them into the bus channel `market` (ring + latest
+// table), publishes its own FeedStatus, snapshots the latest table to LMDB and restores it
+// at start, and keeps the connection honest: per-stream freshness, reconnects with jittered
+// backoff, make-before-break renewal before Binance's 24 h cut.
+//
+// Threads: the constructor and run() must be called on the same thread; run() drives one
+// asio io_context on it (the only I/O thread). Errors: the constructor throws (bus_error,
+// std::runtime_error) on setup failures; run() returns an exit code.
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "backoff.hpp"
+#include "stream_monitor.hpp"
+
+namespace vs::feed {
+
+struct feed_config {
+    std::string ws_url = "wss://fstream.binance.com/market/stream";
+    std::string streams = "!ticker@arr/!markPrice@arr@1s/!forceOrder@arr";
+    std::string channel = "market";
+    std::string bus_prefix = "volspike";
+    std::filesystem::path state_dir = "/var/lib/volspike";
+    std::filesystem::path record_file;   ///< empty: no recording
+    std::string ca_file;                 ///< extra CA bundle (PEM); empty: system CAs only
+    std::chrono::milliseconds snapshot_interval{1000};
+    stream_thresholds thresholds;
+    backoff_config backoff;
+    /// Age of a connection at which a replacement is opened (Binance cuts at 24 h).
+    std::chrono::seconds renew_after{82800};
+    std::size_t max_frame_bytes = std::size_t{8} << 20;
+};
+
+class feed {
+public:
+    /// Validates the configuration, takes the bus channel (a second vs-feed on the same
+    /// channel fails here), opens the LMDB snapshot and the record file.
+    explicit feed(const feed_config& config);
+    ~feed();
+    feed(const feed&) = delete;
+    feed& operator=(const feed&) = delete;
+
+    /// Restores the snapshot, connects, and runs until SIGTERM/SIGINT
+    /// (vs::shutdown::requested()); then closes the connections, writes a final snapshot
+    /// and returns 0.
+    int run();
+
+private:
+    class daemon;
+    std::unique_ptr<daemon> impl_;
+};
+
+}  // namespace vs::feed
