@@ -136,6 +136,7 @@ struct server::impl {
     /// subscribed to `stream`; `exact` is the combined-envelope text to send verbatim.
     void publish(std::string_view stream, std::string_view data, const std::string* exact = nullptr);
     bool stalled(std::string_view stream, std::int64_t now_ms);
+    bool has_subscriber(std::string_view stream) const;
     void remove(const ws_session* s);
     void shutdown_now();
 
@@ -467,6 +468,16 @@ bool server::impl::stalled(std::string_view stream, std::int64_t now_ms)
             return true;
         }
         stalls.erase(it);
+    }
+    return false;
+}
+
+bool server::impl::has_subscriber(std::string_view stream) const
+{
+    for (const auto& s : sessions) {
+        if (s->routed() && !s->closed() && s->subscribed(stream)) {
+            return true;
+        }
     }
     return false;
 }
@@ -804,11 +815,16 @@ asio::awaitable<void> server::impl::market_loop()
         if (!cfg.file.empty()) {
             continue;  // the file provides the stream data; the market serves REST
         }
-        const bool plain_due = mark_tick++ % 3 == 0;
-        if (!stalled("!markPrice@arr@1s", now) || (plain_due && !stalled("!markPrice@arr", now))) {
+        // /_control/state reports the values of the last frames built, so frames are built
+        // only when some stream will carry them.
+        const bool push_1s = !stalled("!markPrice@arr@1s", now);
+        const bool push_plain = mark_tick++ % 3 == 0 && !stalled("!markPrice@arr", now) && has_subscriber("!markPrice@arr");
+        if (push_1s || push_plain) {
             for (const auto& frame : mkt.mark_price_frames(now)) {
-                publish("!markPrice@arr@1s", frame);
-                if (plain_due) {
+                if (push_1s) {
+                    publish("!markPrice@arr@1s", frame);
+                }
+                if (push_plain) {
                     publish("!markPrice@arr", frame);
                 }
             }
