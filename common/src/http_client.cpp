@@ -173,18 +173,30 @@ struct http_client::impl {
     {
         tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-        error_code ec;
-        tls_ctx.set_default_verify_paths(ec);
-        if (ec) {
-            throw std::runtime_error("cannot load the system CA certificates: " + ec.message());
-        }
+        tls_ctx.set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
         if (!options.ca_file.empty()) {
+            error_code ec;
             tls_ctx.load_verify_file(options.ca_file, ec);
             if (ec) {
                 throw std::runtime_error("cannot load CA file " + options.ca_file + ": " + ec.message());
             }
         }
-        tls_ctx.set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
+    }
+
+    // The system CA store takes tens of milliseconds to load: only clients that use https pay.
+    bool load_system_cas(std::string& err)
+    {
+        if (system_cas_loaded) {
+            return true;
+        }
+        error_code ec;
+        tls_ctx.set_default_verify_paths(ec);
+        if (ec) {
+            err = "cannot load the system CA certificates: " + ec.message();
+            return false;
+        }
+        system_cas_loaded = true;
+        return true;
     }
 
     // Resolves, connects and (for https) handshakes within the connect timeout.
@@ -213,7 +225,12 @@ struct http_client::impl {
         stage = transport_error::connect;
         c.lowest().expires_after(options.connect_timeout);
         co_await c.lowest().async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec || !c.secure) {
+        if (ec) {
+            co_return;
+        }
+        error_code nodelay_ec;
+        c.lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);  // small requests, no Nagle wait
+        if (!c.secure) {
             co_return;
         }
         stage = transport_error::tls;
@@ -328,6 +345,10 @@ struct http_client::impl {
             error_code ec;
             transport_error stage = transport_error::io;
             if (!c) {
+                if (u.tls && !load_system_cas(result.error_message)) {
+                    result.error = transport_error::tls;
+                    return result;
+                }
                 c = std::make_unique<connection>(ioc, u.tls ? &tls_ctx : nullptr);
                 run([&]() -> asio::awaitable<void> { co_await connect(u, *c, ec, stage); });
                 if (ec) {
@@ -377,6 +398,7 @@ struct http_client::impl {
     std::map<std::string, std::deque<connection_ptr>> pool;
     http_client_stats stats;
     bool keep_alive = false;
+    bool system_cas_loaded = false;
 };
 
 http_client::http_client(http_client_options options) : impl_(std::make_unique<impl>(std::move(options))) {}

@@ -92,6 +92,7 @@ public:
         server_ = std::make_unique<http_test_server>([this](const received_request& r) { return handle(r); });
     }
     std::function<std::optional<test_reply>(const received_request&, int nth)> fault;
+    int external_weight = 0;   ///< weight other clients of the same IP use in every window
     std::string url() const { return server_->url(); }
     std::vector<received_request> requests() const { return server_->requests(); }
 
@@ -102,7 +103,7 @@ private:
         int nth = 0;
         {
             std::lock_guard lock{mu_};
-            used = (weight_[r.at_ms / window_ms_] += 1);
+            used = (weight_[r.at_ms / window_ms_] += 1) + external_weight;
             nth = ++n_;
         }
         if (fault) {
@@ -152,6 +153,31 @@ TEST(RestBudgetConcurrentTest, TwoProcessesNeverExceedTheCeilingInAnyWindow)
                 window, ceiling, counts.c_str(), ta["ok"], tb["ok"]);
     RecordProperty("busiest_window_weight", busiest);
     RecordProperty("windows", static_cast<int>(per_window.size()));
+}
+
+TEST(RestBudgetConcurrentTest, ServerReportedWeightOfOtherClientsShrinksWhatBothSend)
+{
+    vs::test::test_env env;
+    constexpr int window = 1'000;
+    constexpr int ceiling = 25;
+    fake_binance binance{window};
+    binance.external_weight = 15;   // someone else on the IP: only X-MBX-USED-WEIGHT-1M tells
+    auto a = spawn_poller(env, binance.url(), ceiling, window, 100, 3'500, 0, 1);
+    auto b = spawn_poller(env, binance.url(), ceiling, window, 100, 3'500, 0, 2);
+    wait_for(a);
+    wait_for(b);
+    std::map<std::int64_t, int> per_window;
+    for (const auto& r : binance.requests()) {
+        ++per_window[r.at_ms / window];
+    }
+    std::string counts;
+    for (const auto& [w, n] : per_window) {
+        counts += " " + std::to_string(n);
+        // The first reply of a window teaches the external use; until it arrives each
+        // process may have one request in flight.
+        EXPECT_LE(n + binance.external_weight, ceiling + 2) << "window " << w;
+    }
+    std::printf("measured: with 15 external weight reported, ours per window (ceiling 25):%s\n", counts.c_str());
 }
 
 TEST(RestBudgetConcurrentTest, RateLimitOfOneProcessPausesBoth)

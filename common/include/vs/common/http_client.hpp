@@ -11,7 +11,7 @@
 //
 // Thread rule: one client per thread (it owns an io_context and its pool); a client is
 // never used by two threads at once. Errors are values, never exceptions, except that
-// the constructor throws when the TLS context cannot be created.
+// the constructor throws when the TLS context or `ca_file` cannot be loaded.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
