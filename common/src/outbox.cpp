@@ -444,16 +444,25 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
 {
     auto dir = state_dir / "outbox.lmdb";
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-        throw std::runtime_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+    if (options.read_only) {
+        if (!std::filesystem::exists(dir / "data.mdb", ec)) {
+            throw std::runtime_error(fmt::format("cannot open the outbox {}: it does not exist (no alert was ever "
+                                                 "enqueued with this state directory)", dir.string()));
+        }
+    } else {
+        std::filesystem::create_directories(dir, ec);
+        if (ec) {
+            throw std::runtime_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+        }
     }
     auto p = std::make_unique<impl>();
     check(::mdb_env_create(&p->env), "create an LMDB environment");
     check(::mdb_env_set_maxdbs(p->env, 4), "set the outbox's database count");
-    check(::mdb_env_set_mapsize(p->env, options.map_size), "set the outbox's map size");
+    if (!options.read_only) {
+        check(::mdb_env_set_mapsize(p->env, options.map_size), "set the outbox's map size");
+    }
     // MDB_NOTLS: read transactions are not tied to threads (vs-deliver runs one per target).
-    int rc = ::mdb_env_open(p->env, dir.c_str(), MDB_NOTLS, 0640);
+    int rc = ::mdb_env_open(p->env, dir.c_str(), MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0), 0640);
     if (rc != MDB_SUCCESS) {
         fail(rc, "open the outbox " + dir.string());
     }
@@ -463,10 +472,11 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
         spdlog::info("outbox {}: cleared {} reader slots of dead processes", dir.string(), dead);
     }
     {
-        txn t{p->env, true};
-        check(::mdb_dbi_open(t.get(), "alerts", MDB_CREATE, &p->alerts), "open the outbox's alerts");
-        check(::mdb_dbi_open(t.get(), "queue", MDB_CREATE, &p->queue), "open the outbox's queue");
-        check(::mdb_dbi_open(t.get(), "stats", MDB_CREATE, &p->stats), "open the outbox's counters");
+        txn t{p->env, !options.read_only};
+        const unsigned flags = options.read_only ? 0 : MDB_CREATE;
+        check(::mdb_dbi_open(t.get(), "alerts", flags, &p->alerts), "open the outbox's alerts");
+        check(::mdb_dbi_open(t.get(), "queue", flags, &p->queue), "open the outbox's queue");
+        check(::mdb_dbi_open(t.get(), "stats", flags, &p->stats), "open the outbox's counters");
         t.commit();
     }
     auto targets = options.targets ? *options.targets : target_set::from_env();

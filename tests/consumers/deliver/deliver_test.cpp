@@ -494,6 +494,60 @@ TEST_F(DeliverTest, StopsCleanlyOnSigtermWithExitZero)
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
 }
 
+std::string run_capture(const std::string& cmd, int& status)
+{
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+        status = -1;
+        return out;
+    }
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+        out.append(buf, n);
+    }
+    int st = ::pclose(p);
+    status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+TEST_F(DeliverTest, OutboxToolListsDeadAlertsPerTargetRetriesAndPurgesThem)
+{
+    const std::string tool = exe("VS_OUTBOX_EXE") + " --state-dir " + env_.state_dir().string();
+    auto dead_id = enqueue_backend(1);
+    auto live_id = enqueue_backend(2);
+    outbox_->mark_dead(target::prod, dead_id, "rejected: HTTP 400", vs::realtime_ms());
+    int status = 0;
+    auto out = run_capture(tool + " list --state dead --target prod --json", status);
+    ASSERT_EQ(status, 0) << out;
+    auto line = boost::json::parse(out.substr(0, out.find('\n'))).as_object();
+    EXPECT_EQ(line.at("id").as_string(), dead_id);
+    EXPECT_EQ(line.at("targets").at("prod").at("state").as_string(), "dead");
+    EXPECT_EQ(line.at("targets").at("dev").at("state").as_string(), "pending");
+    EXPECT_EQ(out.find(live_id), std::string::npos);
+
+    out = run_capture(tool + " stats --json", status);
+    ASSERT_EQ(status, 0) << out;
+    auto stats = boost::json::parse(out).as_object();
+    EXPECT_EQ(stats.at("prod").at("dead").as_int64(), 1);
+    EXPECT_EQ(stats.at("prod").at("queued").as_int64(), 1);
+    EXPECT_EQ(stats.at("dev").at("queued").as_int64(), 2);
+
+    out = run_capture(tool + " retry --dead --target prod", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_EQ(outbox_->queue_length(target::prod), 2u);
+
+    start_deliver();
+    ASSERT_TRUE(drained(target::prod, 10s));
+    ASSERT_TRUE(drained(target::dev, 10s));
+    out = run_capture(tool + " purge --finished", status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("purged 2"), std::string::npos) << out;
+
+    out = run_capture(tool + " list --bogus 2>&1", status);
+    EXPECT_EQ(status, 2) << "usage errors exit 2";
+}
+
 TEST_F(DeliverTest, OutboxToolTestMessageReachesEveryConfiguredTarget)
 {
     // vs-outbox test reads the targets from the environment, like every alerting process.

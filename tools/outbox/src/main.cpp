@@ -166,7 +166,9 @@ int main(int argc, char** argv)
         }
         const std::string cmd = args[0];
         const std::string id = args.size() > 1 ? args[1] : "";
-        auto ob = outbox::open(std::filesystem::path{cli.get("state-dir")});
+        outbox_options oo;
+        oo.read_only = cmd == "list" || cmd == "show" || cmd == "stats";
+        auto ob = outbox::open(std::filesystem::path{cli.get("state-dir")}, oo);
         const bool as_json = cli.is_set("json");
         if (cmd == "list") {
             return cmd_list(cli, *ob, as_json);

@@ -98,6 +98,7 @@ struct target_counters {
 struct outbox_options {
     std::size_t map_size = std::size_t{1} << 30;  ///< LMDB map size (sparse file)
     std::optional<target_set> targets;            ///< default: target_set::from_env()
+    bool read_only = false;                       ///< tools that only look: never create or write
 };
 
 struct list_filter {
