@@ -29,9 +29,7 @@
 #include "vs/common/shutdown.hpp"
 #include "vs/feed/parser.hpp"
 
-#ifdef VS_FEED_BENCH_WITH_BUS
 #include "vs/bus/channel.hpp"
-#endif
 
 extern char** environ;
 
@@ -198,7 +196,6 @@ boost::json::object to_json(const stats& s, std::size_t frame_bytes)
     };
 }
 
-#ifdef VS_FEED_BENCH_WITH_BUS
 /// Removes /dev/shm/<prefix>.* (the bench's channel, its lock and reader registry).
 void remove_segments(const std::string& prefix)
 {
@@ -209,7 +206,6 @@ void remove_segments(const std::string& prefix)
         }
     }
 }
-#endif
 
 int bench(const vs::cli::parser& cli)
 {
@@ -267,8 +263,7 @@ int bench(const vs::cli::parser& cli)
 
     std::optional<stats> publish_stats;
     std::uint64_t publish_failures = 0;
-    std::string bus_note = "built without the bus";
-#ifdef VS_FEED_BENCH_WITH_BUS
+    std::string bus_note;
     if (!cli.is_set("no-bus")) {
         const std::string prefix = cli.get("bus-prefix") + "-" + std::to_string(::getpid());
         struct cleanup {
@@ -296,7 +291,6 @@ int bench(const vs::cli::parser& cli)
     } else {
         bus_note = "disabled by --no-bus";
     }
-#endif
 
     std::optional<boost::json::object> python;
     if (!cli.is_set("no-python")) {

@@ -1,5 +1,7 @@
 #pragma once
-// Writes one FlatBuffers table with every field present at a layout fixed at compile time:
+// Writes one FlatBuffers table at a layout fixed at compile time. Every field has its slot;
+// a NaN double (the schema's "absent") or an empty optional string gets vtable entry 0, as
+// FlatBufferBuilder would leave it out:
 //
 //   [0]          uoffset to the table (the root)
 //   [4]          vtable: its size, the table's size, one voffset per field (schema order)
@@ -7,8 +9,8 @@
 //                field naturally aligned relative to the buffer start
 //   [strings]    uint32 length, bytes, NUL, padded to 4; total padded to 8
 //
-// This is the standard FlatBuffers binary format (the generated accessors and Verifier read
-// it; the tests decode and verify every record type), produced in a few stores instead of
+// This is the standard FlatBuffers binary format (the generated accessors, the Verifier and
+// the bus's JSON decoder read it; the tests check all three), produced in a few stores instead of
 // FlatBufferBuilder's per-field bookkeeping: for a 650-row frame the builder cost about as
 // much as simdjson's whole DOM parse. record_builder.cpp static_asserts each layout against
 // the generated VT_* offsets and accessor types, so a schema change cannot slip by.
@@ -19,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 namespace vs::feed::detail {
 
@@ -86,6 +89,7 @@ public:
     template <std::size_t N>
     void begin(const flat_layout<N>& layout)
     {
+        offsets_ = layout.offsets.data();
         table_pos_ = layout.table_pos;
         std::memcpy(buf_.get(), layout.prefix.data(), layout.prefix_size);
         const std::size_t fixed_end = layout.table_pos + layout.table_size;
@@ -93,15 +97,28 @@ public:
         std::memset(buf_.get() + layout.prefix_size, 0, size_ - layout.prefix_size);
     }
 
+    /// Field `index` (schema order) of the table begun.
     template <class T>
-    void scalar(std::uint16_t table_offset, T value) noexcept
+    void scalar(std::size_t index, T value) noexcept
     {
-        static_assert(std::is_trivially_copyable_v<T>);
-        std::memcpy(buf_.get() + table_pos_ + table_offset, &value, sizeof value);
+        static_assert(std::is_trivially_copyable_v<T> && !std::is_floating_point_v<T>,
+                      "doubles go through number(): NaN means absent");
+        std::memcpy(buf_.get() + table_pos_ + offsets_[index], &value, sizeof value);
     }
 
-    /// Appends the string and points the field at it.
-    void string(std::uint16_t table_offset, std::string_view s)
+    /// A double whose schema default is NaN ("absent"): NaN is left out of the vtable, as
+    /// FlatBufferBuilder does under FLATBUFFERS_NAN_DEFAULTS, so JSON output omits it.
+    void number(std::size_t index, double value) noexcept
+    {
+        if (value != value) {
+            absent(index);
+        } else {
+            std::memcpy(buf_.get() + table_pos_ + offsets_[index], &value, sizeof value);
+        }
+    }
+
+    /// Appends the string and points field `index` at it.
+    void string(std::size_t index, std::string_view s)
     {
         const std::size_t pos = size_;  // 4-aligned
         reserve(pos + 4 + s.size() + 1 + 8);
@@ -114,8 +131,18 @@ public:
             buf_[end++] = std::byte{0};
         }
         size_ = end;
-        const std::size_t field = table_pos_ + table_offset;
-        scalar(table_offset, static_cast<std::uint32_t>(pos - field));
+        const std::size_t field = table_pos_ + offsets_[index];
+        scalar(index, static_cast<std::uint32_t>(pos - field));
+    }
+
+    /// An optional string: empty is absent.
+    void optional_string(std::size_t index, std::string_view s)
+    {
+        if (s.empty()) {
+            absent(index);
+        } else {
+            string(index, s);
+        }
     }
 
     /// Marks field `index` absent (its vtable entry 0), e.g. an optional string not given.
@@ -157,6 +184,7 @@ private:
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
     std::size_t table_pos_ = 0;
+    const std::uint16_t* offsets_ = nullptr;
 };
 
 }  // namespace vs::feed::detail

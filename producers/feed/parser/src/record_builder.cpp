@@ -18,6 +18,7 @@ namespace {
 using vs::schema::MarketType;
 
 constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
+constexpr std::size_t max_text_bytes = 32;
 
 // Field indexes (schema order) and layouts of the five tables. Each layout is checked against
 // the generated code: vtable slot (VT_*) and accessor type size, so editing market_data.fbs
@@ -340,6 +341,19 @@ public:
         return false;
     }
 
+    /// A string field other than the symbol (pair, interval, order type...): absent unless
+    /// a string; longer than max_text_bytes is a bad row (keeps every record far below the
+    /// bus's largest table slot).
+    std::string_view short_text(const raw_value* v, const char* bad) noexcept
+    {
+        const std::string_view s = text(v);
+        if (s.size() > max_text_bytes) {
+            fail(bad);
+            return {};
+        }
+        return s;
+    }
+
     /// A string field; anything else is absent.
     static std::string_view text(const raw_value* v) noexcept
     {
@@ -523,15 +537,6 @@ const char* record_builder::build(event ev, const row& r, std::int64_t recv_ns, 
     return "unknown event type";
 }
 
-void record_builder::optional_string(std::size_t index, std::uint16_t table_offset, std::string_view s)
-{
-    if (s.empty()) {
-        out_.absent(index);
-    } else {
-        out_.string(table_offset, s);
-    }
-}
-
 void record_builder::finish(std::uint16_t type, std::string_view symbol, MarketType market,
                             parsed_record& out)
 {
@@ -570,18 +575,17 @@ const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parse
     const MarketType market = market_of(&f, symbol);
 
     namespace f_ = mark_price_field;
-    const auto& at = mark_price_layout.offsets;
     out_.begin(mark_price_layout);
-    out_.string(at[f_::symbol], symbol);
-    out_.scalar(at[f_::event_time_ms], event_time);
-    out_.scalar(at[f_::recv_time_ns], recv_ns);
-    out_.scalar(at[f_::market], market);
-    out_.scalar(at[f_::mark_price], mark);
-    out_.scalar(at[f_::index_price], index);
-    out_.scalar(at[f_::estimated_settle_price], settle);
-    out_.scalar(at[f_::funding_rate], funding);
-    out_.scalar(at[f_::next_funding_time_ms], next_funding);
-    out_.scalar(at[f_::funding_interval_hours], std::uint8_t{0});  // not in the frame; the feed fills it from REST
+    out_.string(f_::symbol, symbol);
+    out_.scalar(f_::event_time_ms, event_time);
+    out_.scalar(f_::recv_time_ns, recv_ns);
+    out_.scalar(f_::market, market);
+    out_.number(f_::mark_price, mark);
+    out_.number(f_::index_price, index);
+    out_.number(f_::estimated_settle_price, settle);
+    out_.number(f_::funding_rate, funding);
+    out_.scalar(f_::next_funding_time_ms, next_funding);
+    out_.scalar(f_::funding_interval_hours, std::uint8_t{0});  // not in the frame; the feed fills it from REST
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::MarkPrice), symbol, market, out);
     return nullptr;
 }
@@ -620,39 +624,38 @@ const char* record_builder::ticker(const row& r, std::int64_t recv_ns, parsed_re
     const std::int64_t first_id = cv.integer(pick(f, key::F, key::firstId), "first trade id is not an integer");
     const std::int64_t last_id = cv.integer(pick(f, key::L, key::lastId), "last trade id is not an integer");
     const std::int64_t trades = cv.integer(pick(f, key::n, key::count), "trade count is not an integer");
+    const std::string_view pair = cv.short_text(pick(f, key::ps, key::pair), "pair too long");
     if (cv.error() != nullptr) {
         return cv.error();
     }
     const MarketType market = market_of(&f, symbol);
-    const std::string_view pair = converter::text(pick(f, key::ps, key::pair));
 
     namespace f_ = ticker_field;
-    const auto& at = ticker_layout.offsets;
     out_.begin(ticker_layout);
-    out_.string(at[f_::symbol], symbol);
-    out_.scalar(at[f_::event_time_ms], event_time);
-    out_.scalar(at[f_::recv_time_ns], recv_ns);
-    out_.scalar(at[f_::market], market);
+    out_.string(f_::symbol, symbol);
+    out_.scalar(f_::event_time_ms, event_time);
+    out_.scalar(f_::recv_time_ns, recv_ns);
+    out_.scalar(f_::market, market);
     if (pair.empty()) {
         out_.absent(f_::pair);
     } else {
-        out_.string(at[f_::pair], pair);
+        out_.string(f_::pair, pair);
     }
-    out_.scalar(at[f_::price_change], change);
-    out_.scalar(at[f_::price_change_percent], change_pct);
-    out_.scalar(at[f_::weighted_avg_price], wavg);
-    out_.scalar(at[f_::last_price], last);
-    out_.scalar(at[f_::last_qty], last_qty);
-    out_.scalar(at[f_::open_price], open);
-    out_.scalar(at[f_::high_price], high);
-    out_.scalar(at[f_::low_price], low);
-    out_.scalar(at[f_::volume], volume);
-    out_.scalar(at[f_::quote_volume], quote_volume);
-    out_.scalar(at[f_::open_time_ms], open_time);
-    out_.scalar(at[f_::close_time_ms], close_time);
-    out_.scalar(at[f_::first_trade_id], first_id);
-    out_.scalar(at[f_::last_trade_id], last_id);
-    out_.scalar(at[f_::trade_count], trades);
+    out_.number(f_::price_change, change);
+    out_.number(f_::price_change_percent, change_pct);
+    out_.number(f_::weighted_avg_price, wavg);
+    out_.number(f_::last_price, last);
+    out_.number(f_::last_qty, last_qty);
+    out_.number(f_::open_price, open);
+    out_.number(f_::high_price, high);
+    out_.number(f_::low_price, low);
+    out_.number(f_::volume, volume);
+    out_.number(f_::quote_volume, quote_volume);
+    out_.scalar(f_::open_time_ms, open_time);
+    out_.scalar(f_::close_time_ms, close_time);
+    out_.scalar(f_::first_trade_id, first_id);
+    out_.scalar(f_::last_trade_id, last_id);
+    out_.scalar(f_::trade_count, trades);
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Ticker24h), symbol, market, out);
     return nullptr;
 }
@@ -691,31 +694,30 @@ const char* record_builder::force_order(const row& r, std::int64_t recv_ns, pars
                                     "filled quantity is not a non-negative finite number");
     const std::int64_t trade_time = cv.integer(pick(o, key::T), "trade time is not an integer");
     const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
+    const std::string_view order_type = cv.short_text(pick(o, key::o), "order type too long");
+    const std::string_view tif = cv.short_text(pick(o, key::f), "time in force too long");
+    const std::string_view status = cv.short_text(pick(o, key::X), "order status too long");
     if (cv.error() != nullptr) {
         return cv.error();
     }
     const MarketType market = market_of(o.has(key::st) ? &o : &r.outer, symbol);
-    const std::string_view order_type = converter::text(pick(o, key::o));
-    const std::string_view tif = converter::text(pick(o, key::f));
-    const std::string_view status = converter::text(pick(o, key::X));
 
     namespace f_ = liquidation_field;
-    const auto& at = liquidation_layout.offsets;
     out_.begin(liquidation_layout);
-    out_.string(at[f_::symbol], symbol);
-    out_.scalar(at[f_::event_time_ms], event_time);
-    out_.scalar(at[f_::recv_time_ns], recv_ns);
-    out_.scalar(at[f_::market], market);
-    out_.scalar(at[f_::side], side);
-    optional_string(f_::order_type, at[f_::order_type], order_type);
-    optional_string(f_::time_in_force, at[f_::time_in_force], tif);
-    optional_string(f_::order_status, at[f_::order_status], status);
-    out_.scalar(at[f_::orig_qty], orig_qty);
-    out_.scalar(at[f_::price], price);
-    out_.scalar(at[f_::avg_price], avg_price);
-    out_.scalar(at[f_::last_filled_qty], last_filled);
-    out_.scalar(at[f_::filled_qty], filled);
-    out_.scalar(at[f_::trade_time_ms], trade_time);
+    out_.string(f_::symbol, symbol);
+    out_.scalar(f_::event_time_ms, event_time);
+    out_.scalar(f_::recv_time_ns, recv_ns);
+    out_.scalar(f_::market, market);
+    out_.scalar(f_::side, side);
+    out_.optional_string(f_::order_type, order_type);
+    out_.optional_string(f_::time_in_force, tif);
+    out_.optional_string(f_::order_status, status);
+    out_.number(f_::orig_qty, orig_qty);
+    out_.number(f_::price, price);
+    out_.number(f_::avg_price, avg_price);
+    out_.number(f_::last_filled_qty, last_filled);
+    out_.number(f_::filled_qty, filled);
+    out_.scalar(f_::trade_time_ms, trade_time);
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Liquidation), symbol, market, out);
     return nullptr;
 }
@@ -745,19 +747,18 @@ const char* record_builder::agg_trade(const row& r, std::int64_t recv_ns, parsed
     const MarketType market = market_of(&f, symbol);
 
     namespace f_ = agg_trade_field;
-    const auto& at = agg_trade_layout.offsets;
     out_.begin(agg_trade_layout);
-    out_.string(at[f_::symbol], symbol);
-    out_.scalar(at[f_::event_time_ms], event_time);
-    out_.scalar(at[f_::recv_time_ns], recv_ns);
-    out_.scalar(at[f_::market], market);
-    out_.scalar(at[f_::agg_trade_id], id);
-    out_.scalar(at[f_::price], price);
-    out_.scalar(at[f_::qty], qty);
-    out_.scalar(at[f_::first_trade_id], first_id);
-    out_.scalar(at[f_::last_trade_id], last_id);
-    out_.scalar(at[f_::trade_time_ms], trade_time);
-    out_.scalar(at[f_::buyer_is_maker], static_cast<std::uint8_t>(maker ? 1 : 0));
+    out_.string(f_::symbol, symbol);
+    out_.scalar(f_::event_time_ms, event_time);
+    out_.scalar(f_::recv_time_ns, recv_ns);
+    out_.scalar(f_::market, market);
+    out_.scalar(f_::agg_trade_id, id);
+    out_.number(f_::price, price);
+    out_.number(f_::qty, qty);
+    out_.scalar(f_::first_trade_id, first_id);
+    out_.scalar(f_::last_trade_id, last_id);
+    out_.scalar(f_::trade_time_ms, trade_time);
+    out_.scalar(f_::buyer_is_maker, static_cast<std::uint8_t>(maker ? 1 : 0));
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::AggTrade), symbol, market, out);
     return nullptr;
 }
@@ -798,32 +799,31 @@ const char* record_builder::kline(const row& r, std::int64_t recv_ns, parsed_rec
     const std::int64_t trades = cv.integer(pick(k, key::n), "kline trade count is not an integer");
     const bool closed = cv.boolean(pick(k, key::x), "kline closed flag is not a boolean");
     const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
+    const std::string_view interval = cv.short_text(pick(k, key::i), "kline interval too long");
     if (cv.error() != nullptr) {
         return cv.error();
     }
     const MarketType market = market_of(r.outer.has(key::st) ? &r.outer : &k, symbol);
-    const std::string_view interval = converter::text(pick(k, key::i));
 
     namespace f_ = kline_field;
-    const auto& at = kline_layout.offsets;
     out_.begin(kline_layout);
-    out_.string(at[f_::symbol], symbol);
-    out_.scalar(at[f_::event_time_ms], event_time);
-    out_.scalar(at[f_::recv_time_ns], recv_ns);
-    out_.scalar(at[f_::market], market);
-    optional_string(f_::interval, at[f_::interval], interval);
-    out_.scalar(at[f_::open_time_ms], open_time);
-    out_.scalar(at[f_::close_time_ms], close_time);
-    out_.scalar(at[f_::open], open);
-    out_.scalar(at[f_::high], high);
-    out_.scalar(at[f_::low], low);
-    out_.scalar(at[f_::close], close);
-    out_.scalar(at[f_::volume], volume);
-    out_.scalar(at[f_::quote_volume], quote_volume);
-    out_.scalar(at[f_::trade_count], trades);
-    out_.scalar(at[f_::taker_buy_volume], taker_volume);
-    out_.scalar(at[f_::taker_buy_quote_volume], taker_quote);
-    out_.scalar(at[f_::closed], static_cast<std::uint8_t>(closed ? 1 : 0));
+    out_.string(f_::symbol, symbol);
+    out_.scalar(f_::event_time_ms, event_time);
+    out_.scalar(f_::recv_time_ns, recv_ns);
+    out_.scalar(f_::market, market);
+    out_.optional_string(f_::interval, interval);
+    out_.scalar(f_::open_time_ms, open_time);
+    out_.scalar(f_::close_time_ms, close_time);
+    out_.number(f_::open, open);
+    out_.number(f_::high, high);
+    out_.number(f_::low, low);
+    out_.number(f_::close, close);
+    out_.number(f_::volume, volume);
+    out_.number(f_::quote_volume, quote_volume);
+    out_.scalar(f_::trade_count, trades);
+    out_.number(f_::taker_buy_volume, taker_volume);
+    out_.number(f_::taker_buy_quote_volume, taker_quote);
+    out_.scalar(f_::closed, static_cast<std::uint8_t>(closed ? 1 : 0));
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::Kline), symbol, market, out);
     return nullptr;
 }

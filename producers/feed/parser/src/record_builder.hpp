@@ -46,7 +46,6 @@ private:
     const char* force_order(const row& r, std::int64_t recv_ns, parsed_record& out);
     const char* agg_trade(const row& r, std::int64_t recv_ns, parsed_record& out);
     const char* kline(const row& r, std::int64_t recv_ns, parsed_record& out);
-    void optional_string(std::size_t index, std::uint16_t table_offset, std::string_view s);
     void finish(std::uint16_t type, std::string_view symbol, vs::schema::MarketType market,
                 parsed_record& out);
 

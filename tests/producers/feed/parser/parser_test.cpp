@@ -18,6 +18,9 @@
 #include <simdjson.h>
 
 #include "schemas/market_data_generated.h"
+#include "test_env.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
 
 // Heap allocations of this thread while `g_count_allocations` is set: the steady-state test
 // checks that parsing allocates nothing once the parser's buffers have grown. AddressSanitizer
@@ -854,6 +857,19 @@ TEST_F(FrameParserTest, SkipsRowsWithMissingRequiredPrices)
     EXPECT_TRUE(records.empty());
 }
 
+TEST_F(FrameParserTest, SkipsRowsWithOverlongTextFields)
+{
+    const std::string long_text(33, 'X');
+    const auto r = parse(R"({"stream":"!ticker@arr","data":[{"e":"24hrTicker","s":"AUSDT","c":"1","ps":")" +
+                         long_text + R"("},{"e":"24hrTicker","s":"BUSDT","c":"1","ps":"BUSDT"}]})");
+
+    EXPECT_EQ(r.rows_accepted, 1u);
+    EXPECT_EQ(r.rows_rejected, 1u);
+    EXPECT_STREQ(r.error, "pair too long");
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].symbol, "BUSDT");
+}
+
 TEST_F(FrameParserTest, SkipsNonObjectRowsOfAnArray)
 {
     const auto r = parse(R"({"stream":"!markPrice@arr","data":[42,"x",null,[],{"s":"BTCUSDT","p":"1"}]})");
@@ -926,6 +942,78 @@ TEST_F(FrameParserTest, KeepsWorkingAfterABadFrame)
     EXPECT_EQ(records.size(), 1u);
     EXPECT_EQ(sut.counters().frames, 2u);
     EXPECT_EQ(sut.counters().frames_rejected, 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Records on a real bus channel
+
+TEST_F(FrameParserTest, RecordsOfEveryTypePublishVerifyAndDecodeThroughARealBusChannel)
+{
+    vs::test::test_env env;
+    vs::bus::channel_config config;
+    config.prefix = env.prefix();
+    config.name = "market";
+    config.ring_bytes = 1u << 20;
+    config.table_slots = 64;
+    vs::bus::writer writer(config);
+    const char* frames[] = {
+        "{\"stream\":\"!markPrice@arr@1s\",\"data\":[{\"e\":\"markPriceUpdate\",\"E\":1791382992684,"
+        "\"s\":\"币安人生USDT\",\"p\":\"0.47620000\",\"ap\":\"0.47620000\",\"P\":\"\",\"i\":\"0.47561174\","
+        "\"r\":\"0.00005000\",\"T\":1791388800000,\"st\":1}]}",
+        R"({"stream":"!ticker@arr","data":[{"e":"24hrTicker","E":1,"s":"BTCUSD_PERP","ps":"BTCUSD","p":"-3074.5",)"
+        R"("c":"83050.5","q":"11573.7","st":2}]})",
+        R"({"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":2,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT",)"
+        R"("f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":2}}})",
+        R"({"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":3,"a":7,"s":"BTCUSDT","p":"83091.70","q":"0.022",)"
+        R"("f":1,"l":2,"T":3,"m":false,"st":1}})",
+        R"({"stream":"btcusdt@kline_1m","data":{"e":"kline","E":4,"s":"BTCUSDT","k":{"t":1,"T":2,"s":"BTCUSDT",)"
+        R"("i":"1m","o":"1","c":"2","h":"3","l":"0.5","v":"13.5","n":10,"x":true,"q":"11","V":"6","Q":"5"}}})",
+    };
+    std::vector<std::uint16_t> types;
+    for (const char* f : frames) {
+        const auto r = sut.parse(f, recv_ns, [&](const parsed_record& rec) {
+            EXPECT_TRUE(vs::bus::verify_record(rec.type, rec.bytes)) << rec.symbol;
+            EXPECT_EQ(vs::bus::record_symbol(rec.bytes), rec.symbol);
+            EXPECT_EQ(writer.publish(rec.type, rec.symbol, rec.bytes, recv_ns), vs::bus::publish_status::ok)
+                << rec.symbol;
+            types.push_back(rec.type);
+        });
+        ASSERT_EQ(r.rows_accepted, 1u) << f;
+    }
+    writer.notify();
+    ASSERT_EQ(types.size(), 5u);
+
+    vs::bus::reader reader(config);
+    for (int i = 0; i < 100 && reader.attach() != vs::bus::attach_state::ready; ++i) {
+    }
+    ASSERT_EQ(reader.state(), vs::bus::attach_state::ready) << reader.error();
+    vs::bus::json_decoder decoder;
+    std::vector<std::string> json;
+    const auto n = reader.for_each_latest(0, [&](const vs::bus::record_view& v) {
+        const auto text = decoder.decode(v.type, v.data);
+        ASSERT_TRUE(text.has_value()) << "type " << v.type;
+        json.push_back(*text);
+    });
+    EXPECT_EQ(n, 5u);
+    std::string all;
+    for (const auto& j : json) {
+        all += j + "\n";
+        simdjson::dom::parser strict;
+        simdjson::dom::element e;
+        EXPECT_EQ(strict.parse(j).get(e), simdjson::SUCCESS) << "not strict JSON: " << j;
+    }
+    EXPECT_NE(all.find("币安人生USDT"), std::string::npos) << all;
+    EXPECT_EQ(all.find("nan"), std::string::npos) << "absent prices must be left out: " << all;
+    EXPECT_EQ(all.find("estimated_settle_price"), std::string::npos) << all;
+    const auto got = reader.latest(static_cast<vs::bus::record_type>(RecordType::MarkPrice), "币安人生USDT",
+                                   [&](const vs::bus::record_view& v) {
+                                       const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(v.data);
+                                       EXPECT_EQ(m->mark_price(), 0.4762);
+                                       EXPECT_EQ(m->index_price(), 0.47561174);
+                                       EXPECT_TRUE(std::isnan(m->estimated_settle_price()));
+                                       EXPECT_EQ(m->market(), MarketType::UsdM);
+                                   });
+    EXPECT_EQ(got, vs::bus::read_status::ok);
 }
 
 // ---------------------------------------------------------------------------------------
