@@ -153,11 +153,10 @@ snapshot_store::snapshot_store(const std::filesystem::path& state_dir, const std
     }
     txn_guard guard{txn};
     impl_->open_dbs(txn);
-    if (!read_only) {
-        rc = guard.commit();
-        if (rc != 0) {
-            impl_->fail("initialise", rc);
-        }
+    // Commit even a read-only transaction: database handles opened in an aborted one are closed.
+    rc = guard.commit();
+    if (rc != 0) {
+        impl_->fail("initialise", rc);
     }
 }
 
