@@ -85,7 +85,7 @@ public:
         : config_(config),
           endpoint_(make_endpoint_or_throw(config)),
           tick_(io_),
-          writer_(vs::bus::channel_config{config.bus_prefix, config.channel}),
+          writer_(channel_config_for(config)),
           snapshots_(config.state_dir, config.channel),
           parser_(parser_options{config.max_frame_bytes, vs::bus::max_symbol_bytes}),
           monitor_(split_streams(config.streams), config.thresholds, vs::monotonic_ns()),
@@ -117,6 +117,18 @@ public:
     }
 
 private:
+    static vs::bus::channel_config channel_config_for(const feed_config& c)
+    {
+        vs::bus::channel_config cc;
+        cc.prefix = c.bus_prefix;
+        cc.name = c.channel;
+        // FeedStatus carries one entry per stream plus the URL and a reason: about 460 bytes
+        // for the default three streams, more than the bus default of 448. Market records
+        // are 200-350 bytes.
+        cc.slot_bytes = 1024;
+        return cc;
+    }
+
     static ws_endpoint make_endpoint_or_throw(const feed_config& c)
     {
         std::string error;

@@ -1,0 +1,479 @@
+// vs-feed end to end: real vs-replay and vs-feed processes on loopback, real shared memory
+// and LMDB, and a bus reader in this process.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "feed_process.hpp"
+#include "schemas/feed_status_generated.h"
+#include "schemas/market_data_generated.h"
+#include "test_env.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
+#include "vs/common/clock.hpp"
+
+#ifndef VS_FEED_BIN
+#error "VS_FEED_BIN must name the vs-feed executable"
+#endif
+#ifndef VS_REPLAY_BIN
+#error "VS_REPLAY_BIN must name the vs-replay executable"
+#endif
+
+namespace vs::feed::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace http = boost::beast::http;
+using vs::schema::RecordType;
+
+constexpr auto mark_type = static_cast<vs::bus::record_type>(RecordType::MarkPrice);
+constexpr auto status_type = static_cast<vs::bus::record_type>(RecordType::FeedStatus);
+
+struct stream_copy {
+    std::string name;
+    bool stale = false;
+    std::uint64_t frames = 0;
+    std::int64_t last_frame_ns = 0;
+};
+
+struct status_copy {
+    std::int64_t publish_ns = 0;
+    bool connected = false;
+    bool healthy = false;
+    std::string reason;
+    std::string url;
+    std::int64_t last_connected_ns = 0;
+    std::uint64_t reconnect_attempts = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t frames_rejected = 0;
+    std::uint64_t rows_rejected = 0;
+    std::uint32_t symbol_count = 0;
+    std::vector<stream_copy> streams;
+
+    const stream_copy* stream(std::string_view name) const
+    {
+        for (const auto& s : streams) {
+            if (s.name == name) {
+                return &s;
+            }
+        }
+        return nullptr;
+    }
+};
+
+struct mark_copy {
+    std::int64_t publish_ns = 0;
+    double mark_price = 0;
+    std::int64_t event_time_ms = 0;
+    std::int64_t recv_time_ns = 0;
+};
+
+class FeedIntegrationTest : public ::testing::Test {
+protected:
+    void TearDown() override
+    {
+        if (HasFailure()) {
+            std::cerr << "---- vs-feed log ----\n" << tail_of(env_.state_dir() / "feed.log") << "\n";
+            std::cerr << "---- vs-replay log ----\n" << tail_of(env_.state_dir() / "replay.log", 3000) << "\n";
+        }
+        feed_.reset();
+        replay_.reset();
+    }
+
+    void start_replay(std::vector<std::string> extra = {})
+    {
+        std::vector<std::string> argv{VS_REPLAY_BIN, "--listen", "127.0.0.1:0", "--symbols", "40", "--log-level", "warn"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        replay_ = std::make_unique<child>(argv, env_.state_dir() / "replay.log", true);
+        const auto line = replay_->read_line(10s);
+        const auto colon = line.rfind(':');
+        ASSERT_NE(colon, std::string::npos) << "vs-replay did not announce its port: '" << line << "'";
+        port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
+    }
+
+    std::string ws_url(const std::string& path = "/market/stream") const
+    {
+        return "ws://127.0.0.1:" + std::to_string(port_) + path;
+    }
+
+    std::vector<std::string> feed_args(const std::string& url, std::vector<std::string> extra = {}) const
+    {
+        std::vector<std::string> argv{VS_FEED_BIN,
+                                      "--ws-url", url,
+                                      "--bus-prefix", env_.prefix(),
+                                      "--state-dir", (env_.state_dir() / "feed").string(),
+                                      "--snapshot-interval-ms", "200",
+                                      "--backoff-min-ms", "200",
+                                      "--backoff-max-ms", "2000",
+                                      "--log-level", "info"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return argv;
+    }
+
+    void start_feed(std::vector<std::string> extra = {}, const std::string& path = "/market/stream")
+    {
+        std::filesystem::create_directories(env_.state_dir() / "feed");
+        feed_ = std::make_unique<child>(feed_args(ws_url(path), std::move(extra)), env_.state_dir() / "feed.log");
+    }
+
+    vs::bus::reader& bus()
+    {
+        if (!reader_) {
+            reader_ = std::make_unique<vs::bus::reader>(vs::bus::channel_config{env_.prefix(), "market"},
+                                                        vs::bus::reader_options{false, "feed-test"});
+        }
+        reader_->attach();
+        return *reader_;
+    }
+
+    std::optional<status_copy> status()
+    {
+        std::optional<status_copy> out;
+        if (bus().state() != vs::bus::attach_state::ready) {
+            return out;
+        }
+        bus().latest(status_type, "", [&](const vs::bus::record_view& r) {
+            if (!vs::bus::verify_record(r.type, r.data)) {
+                return;
+            }
+            const auto* s = vs::bus::record_as<vs::schema::FeedStatus>(r.data);
+            status_copy c;
+            c.publish_ns = r.publish_ns;
+            c.connected = s->connected();
+            c.healthy = s->healthy();
+            c.reason = s->reason() != nullptr ? s->reason()->str() : "";
+            c.url = s->url() != nullptr ? s->url()->str() : "";
+            c.last_connected_ns = s->last_connected_ns();
+            c.reconnect_attempts = s->reconnect_attempts();
+            c.messages_received = s->messages_received();
+            c.frames_rejected = s->frames_rejected();
+            c.rows_rejected = s->rows_rejected();
+            c.symbol_count = s->symbol_count();
+            if (s->streams() != nullptr) {
+                for (const auto* st : *s->streams()) {
+                    c.streams.push_back({st->name()->str(), st->stale(), st->frames(), st->last_frame_ns()});
+                }
+            }
+            out = std::move(c);
+        });
+        return out;
+    }
+
+    std::optional<mark_copy> mark(const std::string& symbol)
+    {
+        std::optional<mark_copy> out;
+        if (bus().state() != vs::bus::attach_state::ready) {
+            return out;
+        }
+        bus().latest(mark_type, symbol, [&](const vs::bus::record_view& r) {
+            if (!vs::bus::verify_record(r.type, r.data)) {
+                return;
+            }
+            const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
+            out = mark_copy{r.publish_ns, m->mark_price(), m->event_time_ms(), m->recv_time_ns()};
+        });
+        return out;
+    }
+
+    bool healthy_within(std::chrono::milliseconds limit)
+    {
+        return eventually([&] { auto s = status(); return s && s->healthy; }, limit);
+    }
+
+    boost::json::object control(http::verb verb, const std::string& target)
+    {
+        const auto [code, body] = http_call(port_, verb, target);
+        EXPECT_EQ(code, 200) << target << ": " << body;
+        return boost::json::parse(body).as_object();
+    }
+
+    vs::test::test_env env_;
+    std::unique_ptr<child> replay_;
+    std::unique_ptr<child> feed_;
+    std::unique_ptr<vs::bus::reader> reader_;
+    unsigned short port_ = 0;
+};
+
+TEST_F(FeedIntegrationTest, MarkPriceOnTheBusEqualsTheReplaysWithinOneTick)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    control(http::verb::post, "/_control/set?symbol=BTCUSDT&price=65432.1");
+    // The replay's state names the value of its last push; the bus must show that push.
+    bool matched = eventually([&] {
+        const auto st = control(http::verb::get, "/_control/state?symbol=BTCUSDT");
+        const double replay_price = json_number(st.at("markPrice"));
+        const auto push_ms = static_cast<std::int64_t>(json_number(st.at("lastPushMs")));
+        const auto m = mark("BTCUSDT");
+        return m && m->event_time_ms == push_ms && std::abs(m->mark_price - replay_price) <= 0.1 &&
+               std::abs(m->mark_price - 65432.1) < 65432.1 * 0.01;
+    }, 6s);
+    EXPECT_TRUE(matched);
+    const auto m = mark("BTCUSDT");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->publish_ns, m->recv_time_ns);
+    EXPECT_LT(std::abs(vs::realtime_ns() - m->recv_time_ns), 5'000'000'000);
+}
+
+TEST_F(FeedIntegrationTest, CoinMRowsNeverAppearAsUsdmData)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    // Two ticker and mark pushes, so every COIN-M row the replay sends has been seen.
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->stream("!ticker@arr")->frames >= 2 &&
+                                                           s->stream("!markPrice@arr@1s")->frames >= 2; }, 6s));
+    const auto stats = control(http::verb::get, "/_control/stats");
+    std::set<std::string> symbols;
+    bus().for_each_latest(0, [&](const vs::bus::record_view& r) { symbols.insert(std::string{r.symbol}); });
+    EXPECT_EQ(symbols.count("BTCUSD_PERP"), 0u);
+    EXPECT_EQ(symbols.count("ETHUSD_PERP"), 0u);
+    EXPECT_EQ(symbols.count("BTCUSDT"), 1u);
+    const auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->symbol_count, static_cast<std::uint32_t>(json_number(stats.at("symbols"))));
+}
+
+TEST_F(FeedIntegrationTest, DataFlowsAgainWithinTheBackoffAfterADrop)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    const auto before = status();
+    ASSERT_TRUE(before);
+    const auto dropped_at = vs::realtime_ns();
+    control(http::verb::post, "/_control/drop");
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->reconnect_attempts > before->reconnect_attempts; }, 3s));
+    // Backoff 200 ms..2 s, at most one connection per second: data again within ~3 s.
+    ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->recv_time_ns > dropped_at + 100'000'000; }, 4s));
+    EXPECT_TRUE(healthy_within(3s));
+    const auto after = status();
+    ASSERT_TRUE(after);
+    EXPECT_GT(after->last_connected_ns, before->last_connected_ns);
+}
+
+TEST_F(FeedIntegrationTest, StalledMarkStreamIsMarkedStaleAndTheFeedReconnects)
+{
+    start_replay();
+    start_feed({"--stale-mark-s", "2"});
+    ASSERT_TRUE(healthy_within(10s));
+    const auto before = status();
+    control(http::verb::post, "/_control/stall?streams=!markPrice@arr@1s&seconds=8");
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return s && !s->healthy && s->stream("!markPrice@arr@1s")->stale;
+    }, 5s));
+    const auto stale = status();
+    EXPECT_NE(stale->reason.find("!markPrice@arr@1s"), std::string::npos) << stale->reason;
+    EXPECT_FALSE(stale->stream("!ticker@arr")->stale);
+    // A silent price stream on an open connection makes the feed replace the connection.
+    EXPECT_TRUE(eventually([&] { auto s = status(); return s && s->reconnect_attempts > before->reconnect_attempts; }, 4s));
+    control(http::verb::post, "/_control/resume");
+    EXPECT_TRUE(healthy_within(8s));
+}
+
+TEST_F(FeedIntegrationTest, LegacySilentUrlIsUnhealthyWithinTheThreshold)
+{
+    // The pre-2026-04-23 URL: connects, acknowledges, never delivers.
+    start_replay();
+    start_feed({"--stale-mark-s", "2", "--stale-ticker-s", "3"}, "/stream");
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->connected; }, 5s));
+    auto s = status();
+    EXPECT_FALSE(s->healthy);
+    EXPECT_FALSE(s->reason.empty());
+    ASSERT_TRUE(eventually([&] { auto x = status(); return x && x->stream("!markPrice@arr@1s")->stale; }, 4s));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    // It never turns healthy, and it keeps trying other connections.
+    EXPECT_FALSE(eventually([&] { auto x = status(); return x && x->healthy; }, 3s));
+    s = status();
+    EXPECT_GE(s->reconnect_attempts, 1u);
+    EXPECT_NE(s->reason.find("silent"), std::string::npos) << s->reason;
+}
+
+TEST_F(FeedIntegrationTest, MalformedFramesAreCountedAndTheFeedKeepsRunning)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    const auto before = status();
+    // Truncated JSON, NaN / negative prices, a 100-byte symbol, a number for "data". The
+    // replay puts a '-' or NaN into the first "p" it finds, which in a ticker frame is the
+    // price change (legitimately negative), so not every one of them is bad input.
+    control(http::verb::post, "/_control/malformed?count=10");
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return s && s->frames_rejected + s->rows_rejected >= before->frames_rejected + before->rows_rejected + 5;
+    }, 10s));
+    const auto counted = status();
+    EXPECT_GT(counted->frames_rejected, before->frames_rejected);
+    EXPECT_GT(counted->rows_rejected, before->rows_rejected);
+    EXPECT_TRUE(feed_->running());
+    const auto after_bad = vs::realtime_ns();
+    EXPECT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->recv_time_ns > after_bad; }, 4s));
+    EXPECT_TRUE(healthy_within(5s));
+}
+
+TEST_F(FeedIntegrationTest, RestartAfterKill9ShowsTheRestoredMarketAtOnceWithItsOriginalTimes)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    // Wait for a snapshot (every 200 ms here) to hold the current prices.
+    std::this_thread::sleep_for(600ms);
+    feed_->signal(SIGKILL);
+    ASSERT_TRUE(feed_->wait_exit(5s));
+    const auto before = mark("BTCUSDT");
+    ASSERT_TRUE(before);
+    const auto killed_ns = vs::realtime_ns();
+    // A reboot loses /dev/shm: only the LMDB snapshot remains.
+    reader_.reset();
+    for (const auto& e : std::filesystem::directory_iterator{"/dev/shm"}) {
+        if (e.path().filename().string().rfind(env_.prefix() + ".", 0) == 0) {
+            std::filesystem::remove(e.path());
+        }
+    }
+    // Restart against a dead endpoint: whatever the bus shows now comes from the snapshot.
+    replay_.reset();
+    const auto restarted = std::chrono::steady_clock::now();
+    start_feed();
+    ASSERT_TRUE(eventually([&] { return mark("BTCUSDT").has_value(); }, 3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - restarted, 3s);
+    const auto restored = mark("BTCUSDT");
+    EXPECT_LT(restored->publish_ns, killed_ns);
+    EXPECT_EQ(restored->publish_ns, restored->recv_time_ns);   // original time, not the restore's
+    EXPECT_GE(restored->recv_time_ns, before->recv_time_ns - 1'500'000'000);
+    EXPECT_LE(restored->recv_time_ns, before->recv_time_ns);
+    const auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->healthy);
+}
+
+TEST_F(FeedIntegrationTest, RenewalHandsOverBeforeClosingSoMarkPricesHaveNoGap)
+{
+    start_replay();
+    start_feed({"--renew-after-s", "2"});
+    ASSERT_TRUE(healthy_within(10s));
+    std::vector<mark_copy> seen;
+    std::set<std::int64_t> connected_times;
+    const auto until = std::chrono::steady_clock::now() + 8s;
+    bus().seek_to_tail();
+    while (std::chrono::steady_clock::now() < until) {
+        bus().wait(50ms);
+        bus().poll([&](const vs::bus::record_view& r) {
+            if (r.type != mark_type || !vs::bus::verify_record(r.type, r.data)) {
+                return;
+            }
+            const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
+            if (m->symbol()->string_view() == "BTCUSDT") {
+                seen.push_back({r.publish_ns, m->mark_price(), m->event_time_ms(), m->recv_time_ns()});
+            }
+        });
+        if (auto s = status()) {
+            connected_times.insert(s->last_connected_ns);
+        }
+    }
+    EXPECT_GE(connected_times.size(), 3u) << "expected at least two renewals in 8 s";
+    ASSERT_GE(seen.size(), 6u);
+    std::set<std::int64_t> event_times;
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+        EXPECT_LT(seen[i].recv_time_ns - seen[i - 1].recv_time_ns, 1'600'000'000) << "gap before update " << i;
+    }
+    for (const auto& m : seen) {
+        EXPECT_TRUE(event_times.insert(m.event_time_ms).second) << "duplicate event " << m.event_time_ms;
+    }
+    const auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->reconnect_attempts, 0u);
+    EXPECT_TRUE(s->healthy);
+}
+
+TEST_F(FeedIntegrationTest, AnswersServerPingsAndKeepsTheConnection)
+{
+    start_replay({"--ping-interval-s", "1", "--pong-timeout-s", "3"});
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    std::this_thread::sleep_for(5s);
+    const auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->reconnect_attempts, 0u);
+    EXPECT_TRUE(s->healthy);
+}
+
+TEST_F(FeedIntegrationTest, RecordFileHoldsEveryFrameWithItsReceiveTime)
+{
+    start_replay();
+    const auto file = env_.state_dir() / "capture.tsv";
+    start_feed({"--record", file.string()});
+    ASSERT_TRUE(healthy_within(10s));
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->messages_received >= 4; }, 5s));
+    feed_->signal(SIGTERM);
+    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    const auto s = status();
+    std::ifstream in{file};
+    std::string line;
+    std::size_t lines = 0;
+    std::int64_t last = 0;
+    while (std::getline(in, line)) {
+        ++lines;
+        const auto tab = line.find('\t');
+        ASSERT_NE(tab, std::string::npos) << line.substr(0, 100);
+        const auto t = std::stoll(line.substr(0, tab));
+        EXPECT_GE(t, last);
+        last = t;
+        EXPECT_NO_THROW(boost::json::parse(line.substr(tab + 1))) << line.substr(0, 200);
+    }
+    EXPECT_GE(lines, 4u);
+    EXPECT_LE(lines, s->messages_received + 2);
+}
+
+TEST_F(FeedIntegrationTest, SigtermStopsCleanlyWithAFinalSnapshot)
+{
+    start_replay();
+    start_feed({"--snapshot-interval-ms", "3600000"});
+    ASSERT_TRUE(healthy_within(10s));
+    feed_->signal(SIGTERM);
+    EXPECT_EQ(feed_->wait_exit(5s), 0);
+    EXPECT_TRUE(std::filesystem::exists(env_.state_dir() / "feed" / "market.lmdb" / "data.mdb"));
+    const auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->connected);
+    EXPECT_EQ(s->reason, "stopped");
+}
+
+TEST_F(FeedIntegrationTest, SecondFeedOnTheSameChannelExitsWithAClearError)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(eventually([&] { return status().has_value(); }, 5s));
+    child second{feed_args(ws_url()), env_.state_dir() / "second.log"};
+    EXPECT_EQ(second.wait_exit(5s), 1);
+    EXPECT_NE(tail_of(env_.state_dir() / "second.log").find("already has a writer"), std::string::npos)
+        << tail_of(env_.state_dir() / "second.log");
+    EXPECT_TRUE(feed_->running());
+}
+
+TEST(FeedCliTest, HelpVersionAndUsageErrorsFollowTheExitCodeContract)
+{
+    vs::test::test_env env;
+    auto run = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), VS_FEED_BIN);
+        child c{args, env.state_dir() / "cli.log"};
+        return c.wait_exit(5s);
+    };
+    EXPECT_EQ(run({"--help"}), 0);
+    EXPECT_EQ(run({"--version"}), 0);
+    EXPECT_EQ(run({"--no-such-flag"}), 2);
+    EXPECT_EQ(run({"--ws-url", "https://fstream.binance.com/market/stream"}), 2);
+    EXPECT_EQ(run({"--stale-mark-s", "abc"}), 2);
+    const auto help = tail_of(env.state_dir() / "cli.log", 100000);
+    EXPECT_NE(help.find("VS_BINANCE_WS_URL"), std::string::npos);
+    EXPECT_NE(help.find("VS_FEED_STREAMS"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vs::feed::test
