@@ -561,6 +561,21 @@ TEST_F(ReplayServerTest, ClosesConnectionsThatNeverPong)
     EXPECT_TRUE(c.closed());
 }
 
+TEST_F(ReplayServerTest, ClosesConnectionsAtTheirMaximumAge)
+{
+    vs::replay::server_config cfg;
+    cfg.max_connection_s = 1;
+    start(cfg);
+    ws_client c;
+    ASSERT_TRUE(c.connect(port_, "/market/stream?streams=!markPrice@arr@1s"));
+    ASSERT_TRUE(c.read(1s));
+    auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (!c.closed() && std::chrono::steady_clock::now() < deadline) {
+        c.read(100ms);
+    }
+    EXPECT_TRUE(c.closed());
+}
+
 TEST_F(ReplayServerTest, UnknownWebSocketPathIsRefused)
 {
     start();
@@ -611,6 +626,13 @@ TEST_F(ReplayServerTest, ReplaysARecordedFileToSubscribersOfEachStream)
     EXPECT_GE(s.at("file_skipped_lines").as_int64(), 1);
     EXPECT_GE(s.at("file_frames").as_int64(), 2);
     EXPECT_EQ(s.at("frames_sent").as_object().count("btcusdt@aggTrade"), 0U);
+    // State and REST follow the recording for the symbols it carries.
+    auto state = http_request(port_, "/_control/state?symbol=XAUUSDT").json();
+    EXPECT_EQ(state.at("markPrice").to_number<double>(), 4103.92233180);
+    EXPECT_EQ(state.at("fundingRate").to_number<double>(), 0.00019799);
+    EXPECT_EQ(state.at("nextFundingTime").as_int64(), 1791388800000);
+    auto pi = http_request(port_, "/fapi/v1/premiumIndex?symbol=XAUUSDT").json();
+    EXPECT_EQ(pi.at("markPrice").as_string(), "4103.92233180");
 }
 
 TEST_F(ReplayServerTest, RecordedFrameGapsAreDividedBySpeed)

@@ -30,6 +30,7 @@ int main(int argc, char** argv)
     cli.option("ban-seconds", "S", "120", "length of the 418 ban for clients that ignore 429s");
     cli.option("ping-interval-s", "S", "180", "WebSocket ping period");
     cli.option("pong-timeout-s", "S", "600", "close WebSocket connections that do not pong for this long");
+    cli.option("max-connection-s", "S", "86400", "close every WebSocket connection after this long (Binance: 24 h)");
     cli.option("scenario", "FILE", "", "JSON lines {\"at_s\":5,\"action\":\"stall\",...} run as control actions");
     cli.option("port-file", "PATH", "", "write the bound port number to this file once listening");
     cli.option("log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off", {"VS_LOG_LEVEL"});
@@ -48,6 +49,7 @@ int main(int argc, char** argv)
         cfg.ban_seconds = static_cast<int>(cli.get_int("ban-seconds", 1, 86'400));
         cfg.ping_interval_s = static_cast<int>(cli.get_int("ping-interval-s", 1, 86'400));
         cfg.pong_timeout_s = static_cast<int>(cli.get_int("pong-timeout-s", 1, 86'400));
+        cfg.max_connection_s = static_cast<int>(cli.get_int("max-connection-s", 1, 10 * 86'400));
         cfg.scenario_file = cli.get("scenario");
         cfg.handle_signals = true;
         if (cfg.listen.rfind(':') == std::string::npos) {

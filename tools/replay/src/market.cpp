@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <iterator>
 #include <numbers>
 #include <set>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <fmt/format.h>
 
 namespace vs::replay {
@@ -943,6 +946,88 @@ void market::scale_hour_volume(std::size_t k, double factor)
     c.last_trade_id = s.next_trade_id - 1;
     s.volume_factor = std::max(factor, 0.0);
     s.ticker_dirty = true;
+}
+
+std::size_t market::apply_recorded(std::string_view stream, std::string_view data)
+{
+    const bool mark = stream.rfind("!markPrice@arr", 0) == 0;
+    const bool ticker = stream == "!ticker@arr";
+    if (!mark && !ticker) {
+        return 0;
+    }
+    boost::json::error_code ec;
+    auto v = boost::json::parse(data, ec);
+    if (ec || !v.is_array()) {
+        return 0;
+    }
+    auto text = [](const boost::json::object& o, const char* key) -> std::optional<std::string> {
+        const auto* f = o.if_contains(key);
+        if (f == nullptr || !f->is_string()) {
+            return std::nullopt;
+        }
+        return std::string(f->get_string());
+    };
+    auto number = [](const std::string& t) -> std::optional<double> {
+        char* end = nullptr;
+        double x = std::strtod(t.c_str(), &end);
+        if (end == t.c_str() || *end != '\0' || !std::isfinite(x)) {
+            return std::nullopt;
+        }
+        return x;
+    };
+    std::size_t matched = 0;
+    for (const auto& row : v.get_array()) {
+        const auto* o = row.if_object();
+        if (o == nullptr) {
+            continue;
+        }
+        auto name = text(*o, "s");
+        auto k = name ? find(*name) : std::nullopt;
+        if (!k) {
+            continue;
+        }
+        auto& s = symbols_[*k];
+        ++matched;
+        if (ticker) {
+            if (auto q = text(*o, "q"); q && number(*q)) {
+                s.pushed.quote_volume = *q;
+            }
+            if (auto c = text(*o, "c")) {
+                if (auto x = number(*c); x && *x > 0) {
+                    s.last = *x;
+                }
+            }
+            continue;
+        }
+        auto p = text(*o, "p");
+        auto i = text(*o, "i");
+        auto r = text(*o, "r");
+        auto pv = p ? number(*p) : std::nullopt;
+        if (!pv || *pv <= 0) {
+            continue;
+        }
+        s.mark = *pv;
+        s.pushed.mark = *p;
+        if (auto iv = i ? number(*i) : std::nullopt) {
+            s.index = *iv;
+            s.pushed.index = *i;
+        }
+        if (auto rv = r ? number(*r) : std::nullopt) {
+            s.funding = *rv;
+            s.pushed.funding = *r;
+        }
+        if (const auto* t = o->if_contains("T"); t != nullptr && t->is_int64()) {
+            s.next_funding_ms = t->get_int64();
+            s.pushed.next_funding_ms = s.next_funding_ms;
+        }
+        if (const auto* e = o->if_contains("E"); e != nullptr && e->is_int64()) {
+            s.pushed.push_ms = e->get_int64();
+        }
+        // The recording drives this symbol now; the random walk must not move it.
+        s.price_pinned = true;
+        s.funding_pinned = true;
+    }
+    return matched;
 }
 
 std::string market::state_json(std::size_t k) const

@@ -170,7 +170,7 @@ public:
     ws_session(server::impl& srv, beast::tcp_stream stream, bool routed, bool combined,
                std::set<std::string, std::less<>> subs)
         : routed_(routed), combined_(combined), subs_(std::move(subs)), srv_(srv), ws_(std::move(stream)),
-          wake_(srv.ioc), ping_timer_(srv.ioc)
+          wake_(srv.ioc), ping_timer_(srv.ioc), lifetime_timer_(srv.ioc)
     {
     }
 
@@ -203,6 +203,7 @@ public:
                      std::string_view(req.target()), subs_.size());
         asio::co_spawn(srv_.ioc, writer(self), [](std::exception_ptr e) { log_exception(e, "websocket writer"); });
         asio::co_spawn(srv_.ioc, pinger(self), [](std::exception_ptr e) { log_exception(e, "websocket pinger"); });
+        asio::co_spawn(srv_.ioc, lifetime(self), [](std::exception_ptr e) { log_exception(e, "websocket lifetime"); });
         beast::flat_buffer buf;
         for (;;) {
             auto [rec, n] = co_await ws_.async_read(buf, nothrow);
@@ -248,6 +249,7 @@ public:
         sock.close(ec);
         wake_.cancel();
         ping_timer_.cancel();
+        lifetime_timer_.cancel();
     }
 
     bool routed() const noexcept { return routed_; }
@@ -301,6 +303,17 @@ private:
             }
             queue_.push_back(nullptr);  // a ping, sent in order by the writer
             wake_.cancel();
+        }
+    }
+
+    // Binance closes every connection after 24 h; clients must reconnect before that.
+    asio::awaitable<void> lifetime(std::shared_ptr<ws_session> /*keep_alive*/)
+    {
+        lifetime_timer_.expires_after(std::chrono::seconds(srv_.cfg.max_connection_s));
+        auto [ec] = co_await lifetime_timer_.async_wait(nothrow);
+        if (!ec && !closed_) {
+            spdlog::info("websocket: connection reached {} s, closing", srv_.cfg.max_connection_s);
+            close_now(false);
         }
     }
 
@@ -378,6 +391,7 @@ private:
     std::size_t queued_bytes_ = 0;
     asio::steady_timer wake_;
     asio::steady_timer ping_timer_;
+    asio::steady_timer lifetime_timer_;
     bool closed_ = false;
     std::int64_t last_pong_ms_ = 0;
 };
@@ -911,7 +925,9 @@ asio::awaitable<void> server::impl::file_loop()
             if (!f) {
                 if (!line.empty()) {
                     ++file_skipped;
-                    spdlog::warn("recorded file: skipping an unparsable line ({} so far)", file_skipped);
+                    if (file_skipped <= 10 || file_skipped % 1000 == 0) {
+                        spdlog::warn("recorded file: skipping an unparsable line ({} so far)", file_skipped);
+                    }
                 }
                 continue;
             }
@@ -930,6 +946,7 @@ asio::awaitable<void> server::impl::file_loop()
                 }
             }
             publish(f->stream, f->data, &f->text);
+            mkt.apply_recorded(f->stream, f->data);
             ++file_frames;
             ++good;
         }

@@ -117,6 +117,10 @@ public:
     /// The current hour's volume becomes `factor` times the previous hour's, and accrues
     /// `factor` times faster until the hour ends.
     void scale_hour_volume(std::size_t i, double factor);
+    /// Takes over a replayed `!markPrice@arr` or `!ticker@arr` data array (file mode): rows
+    /// of known symbols set their prices and pushed values, so REST and state() agree with
+    /// the recording. Returns how many rows matched a symbol.
+    std::size_t apply_recorded(std::string_view stream, std::string_view data);
     /// `{"symbol":..,"markPrice":..,...}` with the values as last pushed.
     std::string state_json(std::size_t i) const;
 

@@ -33,6 +33,7 @@ struct server_config {
     int tolerated_429s = 5;                ///< 429s after the first before a 418 ban
     int ping_interval_s = 180;             ///< server WebSocket pings
     int pong_timeout_s = 600;              ///< close connections silent to pings this long
+    int max_connection_s = 86400;          ///< Binance cuts every connection after 24 h
     std::string scenario_file;             ///< JSON lines of timed control actions
     bool handle_signals = false;           ///< SIGINT/SIGTERM stop run() (the executable sets it)
 };
