@@ -342,14 +342,21 @@ public:
     }
 
     /// A string field other than the symbol (pair, interval, order type...): absent unless
-    /// a string; longer than max_text_bytes is a bad row (keeps every record far below the
-    /// bus's largest table slot).
+    /// a string; longer than max_text_bytes (keeps every record far below the bus's largest
+    /// table slot) or with a control character is a bad row.
     std::string_view short_text(const raw_value* v, const char* bad) noexcept
     {
         const std::string_view s = text(v);
         if (s.size() > max_text_bytes) {
             fail(bad);
             return {};
+        }
+        for (const char c : s) {
+            // Control characters: flatbuffers' JSON output would print them unescaped ("\0").
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                fail(bad);
+                return {};
+            }
         }
         return s;
     }
@@ -624,7 +631,7 @@ const char* record_builder::ticker(const row& r, std::int64_t recv_ns, parsed_re
     const std::int64_t first_id = cv.integer(pick(f, key::F, key::firstId), "first trade id is not an integer");
     const std::int64_t last_id = cv.integer(pick(f, key::L, key::lastId), "last trade id is not an integer");
     const std::int64_t trades = cv.integer(pick(f, key::n, key::count), "trade count is not an integer");
-    const std::string_view pair = cv.short_text(pick(f, key::ps, key::pair), "pair too long");
+    const std::string_view pair = cv.short_text(pick(f, key::ps, key::pair), "pair too long or has control characters");
     if (cv.error() != nullptr) {
         return cv.error();
     }
@@ -694,9 +701,9 @@ const char* record_builder::force_order(const row& r, std::int64_t recv_ns, pars
                                     "filled quantity is not a non-negative finite number");
     const std::int64_t trade_time = cv.integer(pick(o, key::T), "trade time is not an integer");
     const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
-    const std::string_view order_type = cv.short_text(pick(o, key::o), "order type too long");
-    const std::string_view tif = cv.short_text(pick(o, key::f), "time in force too long");
-    const std::string_view status = cv.short_text(pick(o, key::X), "order status too long");
+    const std::string_view order_type = cv.short_text(pick(o, key::o), "order type too long or has control characters");
+    const std::string_view tif = cv.short_text(pick(o, key::f), "time in force too long or has control characters");
+    const std::string_view status = cv.short_text(pick(o, key::X), "order status too long or has control characters");
     if (cv.error() != nullptr) {
         return cv.error();
     }
@@ -799,7 +806,7 @@ const char* record_builder::kline(const row& r, std::int64_t recv_ns, parsed_rec
     const std::int64_t trades = cv.integer(pick(k, key::n), "kline trade count is not an integer");
     const bool closed = cv.boolean(pick(k, key::x), "kline closed flag is not a boolean");
     const std::int64_t event_time = cv.integer(pick(r.outer, key::E, key::time), "event time is not an integer");
-    const std::string_view interval = cv.short_text(pick(k, key::i), "kline interval too long");
+    const std::string_view interval = cv.short_text(pick(k, key::i), "kline interval too long or has control characters");
     if (cv.error() != nullptr) {
         return cv.error();
     }

@@ -865,7 +865,7 @@ TEST_F(FrameParserTest, SkipsRowsWithOverlongTextFields)
 
     EXPECT_EQ(r.rows_accepted, 1u);
     EXPECT_EQ(r.rows_rejected, 1u);
-    EXPECT_STREQ(r.error, "pair too long");
+    EXPECT_STREQ(r.error, "pair too long or has control characters");
     ASSERT_EQ(records.size(), 1u);
     EXPECT_EQ(records[0].symbol, "BUSDT");
 }
@@ -1114,5 +1114,73 @@ TEST_F(FrameParserTest, SurvivesOneHundredThousandRandomMutationsOfRealFrames)
     EXPECT_GT(accepted, 0u);
     EXPECT_GT(sut.counters().frames_rejected, 0u);
 }
+
+TEST_F(FrameParserTest, SurvivesRandomValueSubstitutionsInValidFrames)
+{
+    // Mostly valid JSON with hostile values, so that row validation (not the JSON parser) is
+    // what gets exercised.
+    const std::string seed = mark_price_frame(4) + "";
+    const std::string seeds[] = {
+        seed,
+        R"({"stream":"!ticker@arr","data":[{"e":"24hrTicker","E":1,"s":"BTCUSD_PERP","ps":"BTCUSD","p":"-3074.5",)"
+        R"("P":"-3.570","w":"84473.2","c":"83050.5","Q":"118","o":"86125.0","h":"86650.0","l":"82691.4",)"
+        R"("v":"9776718","q":"11573.7","O":1,"C":2,"F":3,"L":4,"n":5,"st":2}]})",
+        R"({"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL",)"
+        R"("o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1}}})",
+        R"({"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":1,"T":2,"s":"BTCUSDT",)"
+        R"("i":"1m","o":"1","c":"2","h":"3","l":"0.5","v":"13.5","n":10,"x":false,"q":"11","V":"6","Q":"5"}}})",
+        R"({"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":3,"a":7,"s":"BTCUSDT","p":"83091.70","q":"0.022",)"
+        R"("f":1,"l":2,"T":3,"m":false,"st":1}})",
+    };
+    const char* values[] = {"-1", "0", "\"\"", "null", "true", "{}", "[]", "\"NaN\"", "\"inf\"", "1e999",
+                            "-9223372036854775809", "18446744073709551616", "\"\\u0000\"", "\"币安人生USDT\"",
+                            "\"0.00000001\"", "\"1e-300\"", "\"-0\"", "{\"s\":\"X\"}", "[{\"p\":\"1\"}]",
+                            "\"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\"", "12.5", "\"markPriceUpdate\"", "\"kline\"",
+                            "\"\\ud83d\\ude00\"", "1.0e2"};
+    std::mt19937_64 rng(42);
+    constexpr int iterations = 20'000;
+    std::size_t accepted = 0;
+    std::size_t bad = 0;
+    vs::bus::json_decoder decoder;
+    simdjson::dom::parser strict;
+    std::string frame;
+    for (int i = 0; i < iterations; ++i) {
+        frame = seeds[rng() % std::size(seeds)];
+        for (int edit = 0, edits = 1 + static_cast<int>(rng() % 3); edit < edits; ++edit) {
+            // Replace the value after a random ':' up to the next ',' or '}' (never past the end).
+            const std::size_t colon = frame.find(':', rng() % frame.size());
+            if (colon == std::string::npos) {
+                continue;
+            }
+            std::size_t end = colon + 1;
+            if (frame[end] != '{' && frame[end] != '[') {
+                while (end < frame.size() && frame[end] != ',' && frame[end] != '}') {
+                    ++end;
+                }
+            } else {
+                end += 1;  // a nested object/array: replacing its opening bracket breaks JSON; fine too
+            }
+            frame.replace(colon + 1, end - colon - 1, values[rng() % std::size(values)]);
+        }
+        const auto r = sut.parse(frame, i, [&](const parsed_record& rec) {
+            const auto text = decoder.decode(rec.type, rec.bytes);
+            simdjson::dom::element e;
+            if (!vs::bus::verify_record(rec.type, rec.bytes) || !text || strict.parse(*text).get(e) != simdjson::SUCCESS ||
+                vs::bus::record_symbol(rec.bytes) != rec.symbol) {
+                if (++bad <= 3) {
+                    ADD_FAILURE() << "bad record from " << frame << "\n  json: " << text.value_or("(none)");
+                }
+            }
+        });
+        accepted += r.rows_accepted;
+    }
+
+    EXPECT_EQ(bad, 0u);
+    EXPECT_EQ(sut.counters().frames, static_cast<std::uint64_t>(iterations));
+    EXPECT_EQ(sut.counters().rows_accepted, accepted);
+    EXPECT_GT(accepted, static_cast<std::size_t>(iterations) / 10);
+    EXPECT_GT(sut.counters().rows_rejected, static_cast<std::uint64_t>(iterations) / 10);
+}
+
 
 }  // namespace

@@ -9,9 +9,22 @@
 //   - a subscription reply {"result":null,"id":1} and an exchange error
 //     {"code":-1121,"msg":"..."} (or {"error":{...},"id":1}): reported, no rows.
 // Rows: markPriceUpdate, 24hrTicker, forceOrder (nested "o"), aggTrade, kline (nested "k"),
-// typed by "e", or by the stream name when "e" is absent. Every field alias the old Python
-// daemon accepted is accepted; numbers may be JSON strings or numbers; unknown keys are
-// ignored. A bad row is skipped and counted, the other rows of its frame are kept.
+// typed by "e", else by the stream name, else (REST replies such as premiumIndex fed as-is)
+// by their keys. Every field alias the old Python daemon accepted is accepted: funding rate
+// r, R, fr, lastFundingRate, fundingRate, estimatedSettlePriceRate; mark price p, markPrice,
+// c, lastPrice (the first alias present is the value). Numbers may be JSON strings or
+// numbers; "" and null mean absent; unknown keys are ignored.
+//
+// Validation: a row is rejected (skipped, counted, its neighbours kept) for a missing,
+// non-numeric, NaN, infinite, zero or negative price, a non-finite rate, a non-integer time,
+// an empty, over-long or invalid symbol (1..max_symbol_bytes bytes of UTF-8; ASCII limited to
+// letters, digits, '_', '-', '.'), an unknown event type or a row that is not an object. A
+// frame is rejected whole, before any row is delivered, when it is malformed JSON (invalid
+// UTF-8 included), larger than max_frame_bytes, or of an unexpected shape.
+//
+// Market type: `st` 1 -> UsdM, 2 -> CoinM; without `st`, a symbol with "USD_" (BTCUSD_PERP)
+// is CoinM, anything else Unknown. COIN-M rows are delivered, marked, and counted; the
+// caller decides whether to keep them. Funding interval is not in the frames: always 0.
 //
 // Threads: a frame_parser belongs to one thread. Errors: parse() never throws on any input
 // and never allocates per frame once its buffers have grown to the largest frame seen.
