@@ -73,8 +73,10 @@ if (( quick == 0 )); then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_suite asan build-asan --timeout-multiplier 3
   fi
-  # 3. TSan on the bus's concurrency tests (the lock-free protocol itself).
-  if configure build-tsan -Db_sanitize=thread -Db_lundef=false -Doptimization=1 -Ddebug=false && \
+  # 3. TSan on the bus's concurrency tests (the lock-free protocol itself). GCC's TSan does
+  #    not model standalone fences (-Wtsan); every shared word is accessed atomically, so it
+  #    still checks every access, and the self-checking records catch any ordering bug.
+  if configure build-tsan -Db_sanitize=thread -Db_lundef=false -Doptimization=1 -Ddebug=false -Dcpp_args=-Wno-tsan && \
      build tsan build-tsan tests/bus/bus_ring_concurrency_test tests/bus/bus_ring_test tests/bus/bus_latest_table_test \
        tests/bus/bus_channel_test; then
     VS_STRESS_RECORDS=${VS_TSAN_RECORDS:-300000} TSAN_OPTIONS=halt_on_error=1 \
