@@ -293,7 +293,7 @@ int bench(const vs::cli::parser& cli)
     }
 
     std::optional<boost::json::object> python;
-    if (!cli.is_set("no-python")) {
+    if (!cli.is_set("no-python") && !vs::shutdown::requested()) {
         const auto dir = std::filesystem::temp_directory_path();
         const auto frame_path = dir / ("vs-feed-bench-" + std::to_string(::getpid()) + ".json");
         {
