@@ -17,6 +17,7 @@ pkgs=(
   libssl-dev ca-certificates
   libsystemd-dev systemd
   python3 procps util-linux
+  ccache
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3-fastapi python3-uvicorn nginx-light wrk)
