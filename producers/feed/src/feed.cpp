@@ -459,7 +459,7 @@ private:
         check_freshness(now_mono);
         manage_connections(now_mono);
 
-        if (state_changed_ || now_mono - last_status_mono_ >= status_period_ns) {
+        if (state_changed_ || healthy() != last_healthy_ || now_mono - last_status_mono_ >= status_period_ns) {
             publish_status(now_mono, now_real);
         }
         if (now_mono - last_snapshot_mono_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(config_.snapshot_interval).count()) {
@@ -616,8 +616,15 @@ private:
     void save_snapshot()
     {
         try {
+            const auto t0 = vs::monotonic_ns();
             last_snapshot_count_ = snapshots_.save(writer_);
             snapshot_failures_ = 0;
+            // The save commits with fsync on the I/O thread; frames wait in the socket buffer
+            // meanwhile. A slow disk shows here before readers think the writer is stuck.
+            const auto took = vs::monotonic_ns() - t0;
+            if (took > 200 * ns_per_ms) {
+                spdlog::warn("snapshot of {} records took {} ms", last_snapshot_count_, took / ns_per_ms);
+            }
         } catch (const std::exception& e) {
             if (should_log(++snapshot_failures_, 3, 60)) {
                 spdlog::error("cannot save snapshot {}: {}", snapshots_.path().string(), e.what());

@@ -1,8 +1,15 @@
 // vs-feed end to end: real vs-replay and vs-feed processes on loopback, real shared memory
 // and LMDB, and a bus reader in this process.
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -113,10 +120,12 @@ protected:
         return argv;
     }
 
-    void start_feed(std::vector<std::string> extra = {}, const std::string& path = "/market/stream")
+    void start_feed(std::vector<std::string> extra = {}, const std::string& path = "/market/stream",
+                    const std::vector<std::pair<std::string, std::string>>& env = {})
     {
         std::filesystem::create_directories(env_.state_dir() / "feed");
-        feed_ = std::make_unique<child>(feed_args(ws_url(path), std::move(extra)), env_.state_dir() / "feed.log");
+        feed_ = std::make_unique<child>(feed_args(ws_url(path), std::move(extra)), env_.state_dir() / "feed.log",
+                                        false, env);
     }
 
     vs::bus::reader& bus()
@@ -404,6 +413,87 @@ TEST_F(FeedIntegrationTest, AnswersServerPingsAndKeepsTheConnection)
     EXPECT_TRUE(s->healthy);
 }
 
+/// A fake systemd notification socket. A thread receives continuously, as systemd does: a
+/// datagram socket's queue is short (net.unix.max_dgram_qlen), and a full queue would block
+/// the sender.
+class notify_socket {
+public:
+    explicit notify_socket(const std::filesystem::path& path) : path_(path)
+    {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            throw std::runtime_error("cannot bind " + path.string());
+        }
+        timeval tv{0, 50'000};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        thread_ = std::thread{[this] {
+            char buf[4096];
+            while (!stop_.load()) {
+                const auto n = ::recv(fd_, buf, sizeof buf, 0);
+                if (n > 0) {
+                    std::lock_guard lock{mutex_};
+                    msgs_.emplace_back(buf, static_cast<std::size_t>(n));
+                }
+            }
+        }};
+    }
+    ~notify_socket()
+    {
+        stop_.store(true);
+        thread_.join();
+        ::close(fd_);
+    }
+    /// Every message received since the last call.
+    std::vector<std::string> drain()
+    {
+        std::lock_guard lock{mutex_};
+        return std::exchange(msgs_, {});
+    }
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+    int fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    std::vector<std::string> msgs_;
+    std::thread thread_;
+};
+
+bool contains(const std::vector<std::string>& msgs, std::string_view what)
+{
+    return std::any_of(msgs.begin(), msgs.end(), [&](const std::string& m) { return m.find(what) != std::string::npos; });
+}
+
+TEST_F(FeedIntegrationTest, TellsSystemdReadyAfterDataAndPetsTheWatchdogOnlyWhileFresh)
+{
+    notify_socket sd{env_.state_dir() / "notify.sock"};
+    start_replay();
+    start_feed({"--stale-mark-s", "2"}, "/market/stream",
+               {{"NOTIFY_SOCKET", sd.path().string()}, {"WATCHDOG_USEC", "400000"}});
+    std::vector<std::string> msgs;
+    ASSERT_TRUE(eventually([&] { auto m = sd.drain(); msgs.insert(msgs.end(), m.begin(), m.end());
+                                 return contains(msgs, "READY=1"); }, 10s));
+    EXPECT_TRUE(status().has_value());   // restored and publishing before READY
+    ASSERT_TRUE(eventually([&] { return contains(sd.drain(), "WATCHDOG=1"); }, 2s));
+
+    control(http::verb::post, "/_control/stall?streams=!markPrice@arr@1s&seconds=30");
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->stream("!markPrice@arr@1s")->stale; }, 5s));
+    sd.drain();
+    std::this_thread::sleep_for(1500ms);   // several watchdog periods (400 ms)
+    EXPECT_FALSE(contains(sd.drain(), "WATCHDOG=1")) << "petted the watchdog while the mark price was stale";
+
+    control(http::verb::post, "/_control/resume");
+    ASSERT_TRUE(healthy_within(8s));
+    EXPECT_TRUE(eventually([&] { return contains(sd.drain(), "WATCHDOG=1"); }, 2s));
+    feed_->signal(SIGTERM);
+    EXPECT_EQ(feed_->wait_exit(5s), 0);
+    EXPECT_TRUE(contains(sd.drain(), "STOPPING=1"));
+}
+
 TEST_F(FeedIntegrationTest, RecordFileHoldsEveryFrameWithItsReceiveTime)
 {
     start_replay();
@@ -455,6 +545,44 @@ TEST_F(FeedIntegrationTest, SecondFeedOnTheSameChannelExitsWithAClearError)
     EXPECT_NE(tail_of(env_.state_dir() / "second.log").find("already has a writer"), std::string::npos)
         << tail_of(env_.state_dir() / "second.log");
     EXPECT_TRUE(feed_->running());
+}
+
+/// Fields of /proc/<pid>/status in KiB.
+std::map<std::string, long> proc_status_kib(pid_t pid)
+{
+    std::map<std::string, long> out;
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto colon = line.find(':');
+        if (colon != std::string::npos && line.find("kB") != std::string::npos) {
+            out[line.substr(0, colon)] = std::stol(line.substr(colon + 1));
+        }
+    }
+    return out;
+}
+
+TEST_F(FeedIntegrationTest, RssStaysUnder32MegabytesWith650Symbols)
+{
+    start_replay({"--symbols", "650"});
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->symbol_count >= 650; }, 5s));
+    std::this_thread::sleep_for(5s);
+    const auto st = proc_status_kib(feed_->pid());
+    const long rss = st.at("VmRSS"), anon = st.at("RssAnon"), file = st.at("RssFile"), shmem = st.at("RssShmem");
+    // The bus segment fills page by page as the ring wraps (about a minute at 650 symbols),
+    // so bound the steady state too: private memory plus the whole segment resident.
+    const auto segment_kib = static_cast<long>(std::filesystem::file_size("/dev/shm/" + env_.prefix() + ".market") / 1024);
+    const long worst = anon + file + segment_kib;
+    std::cout << "vs-feed with 650 symbols: VmRSS " << rss << " KiB (anon " << anon << ", file " << file
+              << ", shmem " << shmem << "), VmHWM " << st.at("VmHWM") << " KiB; bound with the whole "
+              << segment_kib << " KiB segment resident: " << worst << " KiB\n";
+    RecordProperty("vm_rss_kib", static_cast<int>(rss));
+    RecordProperty("rss_bound_kib", static_cast<int>(worst));
+    EXPECT_LE(rss, 32 * 1024);
+    EXPECT_LE(worst, 32 * 1024);
+    EXPECT_TRUE(status()->healthy);
 }
 
 TEST(FeedCliTest, HelpVersionAndUsageErrorsFollowTheExitCodeContract)

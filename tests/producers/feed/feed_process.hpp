@@ -27,7 +27,8 @@ namespace vs::feed::test {
 /// A child process with stderr (and stdout unless piped) going to a log file.
 class child {
 public:
-    child(const std::vector<std::string>& argv, const std::filesystem::path& log, bool pipe_stdout = false)
+    child(const std::vector<std::string>& argv, const std::filesystem::path& log, bool pipe_stdout = false,
+          const std::vector<std::pair<std::string, std::string>>& env = {})
     {
         int fds[2] = {-1, -1};
         if (pipe_stdout && ::pipe2(fds, O_CLOEXEC) != 0) {
@@ -43,6 +44,9 @@ public:
         if (pid_ == 0) {
             ::dup2(log_fd, 2);
             ::dup2(pipe_stdout ? fds[1] : log_fd, 1);
+            for (const auto& [k, v] : env) {
+                ::setenv(k.c_str(), v.c_str(), 1);
+            }
             ::execv(args[0], args.data());
             ::_exit(127);
         }
