@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <string>
@@ -209,13 +210,31 @@ void remove_segments(const std::string& prefix)
 
 int bench(const vs::cli::parser& cli)
 {
-    const auto rows = static_cast<std::size_t>(cli.get_int("rows", 1, 100000));
+    auto rows = static_cast<std::size_t>(cli.get_int("rows", 1, 100000));
     const long long runs = cli.get_int("runs", 5, 1000);
     const long long iterations = cli.get_int("iterations", 1, 1000000);
     const bool json_out = cli.is_set("json");
     const long nproc = ::sysconf(_SC_NPROCESSORS_ONLN);
 
-    const std::string frame = make_mark_price_frame(rows);
+    std::string frame;
+    std::string source = "generated !markPrice@arr@1s frame";
+    if (cli.given("frame")) {
+        // A recorded frame (vs-feed's recorder, a capture): timed as is.
+        std::ifstream in(cli.get("frame"), std::ios::binary);
+        frame.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) {
+            throw vs::cli::usage_error("cannot read --frame " + cli.get("frame"));
+        }
+        source = cli.get("frame");
+        vs::feed::frame_parser probe;
+        rows = probe.parse(frame, 0, [](const vs::feed::parsed_record&) {}).rows_accepted;
+        if (rows == 0) {
+            spdlog::error("{} has no row the parser accepts", source);
+            return vs::cli::exit_failure;
+        }
+    } else {
+        frame = make_mark_price_frame(rows);
+    }
     if (cli.given("write-frame")) {
         std::ofstream out(cli.get("write-frame"), std::ios::binary);
         out << frame;
@@ -321,6 +340,7 @@ int bench(const vs::cli::parser& cli)
     boost::json::object report{
         {"nproc", nproc},
         {"simdjson_implementation", simdjson::get_active_implementation()->name()},
+        {"frame", source},
         {"rows", rows},
         {"frame_bytes", frame.size()},
         {"runs", runs},
@@ -342,8 +362,8 @@ int bench(const vs::cli::parser& cli)
     if (json_out) {
         std::cout << boost::json::serialize(report) << '\n';
     } else {
-        std::printf("vs-feed-bench: one %zu-row !markPrice@arr@1s frame, %zu bytes; nproc %ld; simdjson %s\n",
-                    rows, frame.size(), nproc, simdjson::get_active_implementation()->name().c_str());
+        std::printf("vs-feed-bench: %s, %zu rows, %zu bytes; nproc %ld; simdjson %s\n", source.c_str(), rows,
+                    frame.size(), nproc, simdjson::get_active_implementation()->name().c_str());
         std::printf("%lld runs x %lld iterations\n", runs, iterations);
         const auto line = [&](const char* name, const stats& s) {
             std::printf("  %-28s median %8.1f us  p90 %8.1f us  min %8.1f us  %7.1f MB/s\n", name, s.median_us,
@@ -381,6 +401,7 @@ int main(int argc, char** argv)
                         "side by side with the old daemon's Python json.loads + dict update.",
                         "vs-feed-bench --runs 7 --json"};
     cli.option("rows", "N", "650", "rows in the generated frame");
+    cli.option("frame", "FILE", "", "time this frame (one WebSocket text frame) instead of a generated one");
     cli.option("runs", "N", "7", "timed runs (at least 5); the median is over every iteration of every run");
     cli.option("iterations", "N", "200", "frames per run");
     cli.option("bus-prefix", "PREFIX", "vsbench",

@@ -11,7 +11,7 @@ struct named_key {
     key id;
 };
 
-// Multi-letter keys, grouped by length so that a lookup compares few strings.
+// Multi-letter keys, sorted by length so that a lookup compares only keys of its length.
 constexpr named_key long_keys[] = {
     {"msg", key::msg},
     {"data", key::data}, {"code", key::code}, {"time", key::time}, {"pair", key::pair},
@@ -30,6 +30,19 @@ constexpr named_key long_keys[] = {
     {"estimatedSettlePrice", key::estimatedSettlePrice},
     {"estimatedSettlePriceRate", key::estimatedSettlePriceRate},
 };
+
+constexpr std::size_t max_long_key = 24;  // "estimatedSettlePriceRate"
+
+constexpr bool sorted_by_length()
+{
+    for (std::size_t i = 1; i < std::size(long_keys); ++i) {
+        if (long_keys[i - 1].name.size() > long_keys[i].name.size() || long_keys[i].name.size() > max_long_key) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(sorted_by_length(), "long_keys must stay sorted by length, none above max_long_key");
 
 constexpr std::array<key, 128> make_single_letter_table()
 {
@@ -53,9 +66,24 @@ const std::array<key, 128> single_letter_keys = make_single_letter_table();
 
 key long_key_of(std::string_view name) noexcept
 {
-    for (const auto& k : long_keys) {
-        if (k.name.size() == name.size() && k.name == name) {
-            return k.id;
+    // long_keys is sorted by length: compare only the keys of this length.
+    static constexpr auto first_of_length = [] {
+        std::array<std::size_t, max_long_key + 2> first{};
+        std::size_t i = 0;
+        for (std::size_t len = 0; len < first.size(); ++len) {
+            while (i < std::size(long_keys) && long_keys[i].name.size() < len) {
+                ++i;
+            }
+            first[len] = i;
+        }
+        return first;
+    }();
+    if (name.size() > max_long_key) {
+        return key::none;
+    }
+    for (std::size_t i = first_of_length[name.size()]; i < first_of_length[name.size() + 1]; ++i) {
+        if (long_keys[i].name == name) {
+            return long_keys[i].id;
         }
     }
     return key::none;
