@@ -91,8 +91,10 @@ inline bus::publish_status publish_feed_status(bus::writer& w, const feed_values
     std::vector<flatbuffers::Offset<schema::StreamStatus>> streams;
     for (const auto& [name, last] : v.streams) {
         const auto n = b.CreateString(name);
-        const bool stale = last == 0 || now_ns - last > 30'000'000'000LL;
-        streams.push_back(schema::CreateStreamStatus(b, n, last, 1000, 30'000, stale));
+        // Liquidations may be quiet for long: no freshness rule for them, as in vs-feed.
+        const std::int64_t stale_after = name.find("forceOrder") != std::string::npos ? 0 : 30'000;
+        const bool stale = stale_after > 0 && (last == 0 || now_ns - last > stale_after * 1'000'000);
+        streams.push_back(schema::CreateStreamStatus(b, n, last, 1000, stale_after, stale));
     }
     const auto sv = b.CreateVector(streams);
     const auto sym = b.CreateString("");

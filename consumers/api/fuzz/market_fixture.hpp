@@ -43,7 +43,6 @@ inline void fill_market(memory_source& s)
                                             now, now, 0, 5, 0, 0, 5, &streams, ""));
     s.put(channel_id::market, static_cast<bus::record_type>(schema::RecordType::FeedStatus), "", fb_bytes(f), now);
     flatbuffers::FlatBufferBuilder u;
-    std::vector<std::string> members{"BTCUSDT", "ETHUSDT"};
     u.Finish(schema::CreateLiquidUniverseDirect(u, "", now / 1'000'000, now, schema::MarketType::UsdM,
                                                 nullptr, nullptr, nullptr, 4e6, 2e6));
     s.put(channel_id::oi, static_cast<bus::record_type>(schema::RecordType::LiquidUniverse), "", fb_bytes(u), now);

@@ -112,9 +112,55 @@ void append_json_number(std::string& out, double d)
         out.append("null");
         return;
     }
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, d);
-    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    // Shortest round-trip digits, laid out as Python's repr() (what the old server's
+    // json.dumps printed): fixed notation for 1e-4 <= |d| < 1e16 with at least one decimal,
+    // scientific "1e-05" / "1.5e+16" otherwise.
+    char sci[32];
+    const auto r = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
+    const std::string_view s{sci, static_cast<std::size_t>(r.ptr - sci)};
+    const auto e = s.find('e');
+    int exponent = 0;
+    std::from_chars(s.data() + e + 1 + (s[e + 1] == '+' ? 1 : 0), s.data() + s.size(), exponent);
+    const bool negative = s.front() == '-';
+    char digits[24];
+    std::size_t nd = 0;
+    for (std::size_t i = negative ? 1 : 0; i < e; ++i) {
+        if (s[i] != '.') {
+            digits[nd++] = s[i];
+        }
+    }
+    if (negative) {
+        out.push_back('-');
+    }
+    if (exponent >= -4 && exponent < 16) {
+        if (exponent < 0) {
+            out.append("0.");
+            out.append(static_cast<std::size_t>(-exponent - 1), '0');
+            out.append(digits, nd);
+        } else if (static_cast<std::size_t>(exponent) + 1 >= nd) {
+            out.append(digits, nd);
+            out.append(static_cast<std::size_t>(exponent) + 1 - nd, '0');
+            out.append(".0");
+        } else {
+            out.append(digits, static_cast<std::size_t>(exponent) + 1);
+            out.push_back('.');
+            out.append(digits + exponent + 1, nd - static_cast<std::size_t>(exponent) - 1);
+        }
+        return;
+    }
+    out.push_back(digits[0]);
+    if (nd > 1) {
+        out.push_back('.');
+        out.append(digits + 1, nd - 1);
+    }
+    char exp[8];
+    const auto er = std::to_chars(exp, exp + sizeof exp, exponent < 0 ? -exponent : exponent);
+    out.push_back('e');
+    out.push_back(exponent < 0 ? '-' : '+');
+    if (er.ptr - exp < 2) {
+        out.push_back('0');
+    }
+    out.append(exp, static_cast<std::size_t>(er.ptr - exp));
 }
 
 void json_writer::before_value()

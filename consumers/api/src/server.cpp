@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -13,6 +14,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -93,6 +95,8 @@ namespace {
 struct worker {
     std::size_t index = 0;
     std::unique_ptr<asio::io_context> ioc;
+    // Keeps run() going while the worker has no connection yet.
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::unique_ptr<bus_source> source;
     std::unique_ptr<router> rt;
     worker_metrics* m = nullptr;
@@ -233,12 +237,9 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
             unsigned status = 0;
             std::string_view message;
             if (ec == beast::error::timeout) {
-                if (!parser.got_some()) {
-                    break;   // idle keep-alive connection: just close
-                }
-                status = 408;
-                message = "Request timeout";
-            } else if (ec == http::error::header_limit) {
+                break;   // tcp_stream has closed the socket: slowloris or idle keep-alive
+            }
+            if (ec == http::error::header_limit) {
                 status = 431;
                 message = "Request header too large";
             } else if (ec == http::error::body_limit) {
@@ -369,6 +370,7 @@ server::server(server_config config) : impl_(std::make_unique<impl>(std::move(co
         auto w = std::make_unique<worker>();
         w->index = i;
         w->ioc = std::make_unique<asio::io_context>(1);
+        w->work.emplace(w->ioc->get_executor());
         w->source = std::make_unique<bus_source>(c.bus_prefix, c.market_channel, c.oi_channel);
         router_config rc;
         rc.stale_seconds = c.stale_seconds;
@@ -441,6 +443,7 @@ void server::stop()
     }
     impl_->hub.stop();
     for (auto& w : ws) {
+        w->work.reset();
         w->ioc->stop();
     }
     for (auto& w : ws) {

@@ -1,0 +1,399 @@
+#include "vs/api/router.hpp"
+
+#include <set>
+#include <string>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "live_market.hpp"
+#include "schemas/open_interest_generated.h"
+#include "schemas/universe_generated.h"
+#include "test_env.hpp"
+#include "vs/api/bus_source.hpp"
+
+namespace {
+
+namespace json = boost::json;
+using vs::api::bench::mark_values;
+using vs::api::bench::publish_mark;
+using vs::api::bench::publish_ticker;
+using vs::api::bench::publish_feed_status;
+
+constexpr const char* chinese = "\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fUSDT";   // 币安人生USDT
+
+struct reply {
+    unsigned status = 0;
+    std::string content_type;
+    std::string body;
+    json::value json() const { return json::parse(body); }
+};
+
+std::set<std::string> keys_of(const json::object& o)
+{
+    std::set<std::string> k;
+    for (const auto& kv : o) {
+        k.insert(std::string{kv.key()});
+    }
+    return k;
+}
+
+class RouterTest : public ::testing::Test {
+protected:
+    RouterTest()
+        : market_(env_.prefix(), "market"), source_(env_.prefix(), "market", "oi"), sut_(config(), source_)
+    {
+        publish_market(vs::realtime_ns());
+    }
+
+    static vs::api::router_config config()
+    {
+        vs::api::router_config c;
+        c.started_ns = vs::realtime_ns() - 42'000'000'000;
+        return c;
+    }
+
+    void publish_market(std::int64_t now)
+    {
+        market_.run([&](vs::bus::writer& w) {
+            mark_values btc;
+            btc.mark_price = 65000.5;
+            btc.index_price = 65000.25;
+            btc.funding_rate = 0.0001;
+            publish_mark(w, "BTCUSDT", btc, now);
+            mark_values eth = btc;
+            eth.mark_price = 3500.25;
+            eth.funding_interval_hours = 4;
+            publish_mark(w, "ETHUSDT", eth, now);
+            publish_mark(w, chinese, btc, now);
+            mark_values stale = btc;
+            publish_mark(w, "STALEUSDT", stale, now - 200'000'000'000);   // 200 s old
+            mark_values coin = btc;
+            coin.market = vs::schema::MarketType::CoinM;
+            publish_mark(w, "BTCUSD_PERP", coin, now);
+            coin.market = vs::schema::MarketType::Unknown;
+            publish_mark(w, "ETHUSD_PERP", coin, now);
+            publish_mark(w, "ETHUSD_250627", coin, now);
+            publish_ticker(w, "BTCUSDT", 65001.0, 12e9, now);
+            publish_ticker(w, "BTCUSD_PERP", 65001.0, 1e5, now, vs::schema::MarketType::CoinM);
+            publish_feed_status(w, vs::api::test::healthy_feed(4), now);
+        });
+    }
+
+    reply get(std::string_view target, std::string_view method = "GET")
+    {
+        vs::api::response res;
+        sut_.handle({method, target}, res);
+        return {res.status, std::string{res.content_type}, std::string{res.payload()}};
+    }
+
+    vs::test::test_env env_;
+    vs::api::test::live_channel market_;
+    vs::api::bus_source source_;
+    vs::api::router sut_;
+};
+
+TEST_F(RouterTest, SingleSymbolHasTheOldFieldNamesAndValues)
+{
+    const auto r = get("/funding/BTCUSDT");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.content_type, "application/json");
+    const auto o = r.json().as_object();
+    EXPECT_EQ(keys_of(o), (std::set<std::string>{"symbol", "markPrice", "fundingRate", "nextFundingTime", "indexPrice",
+                                                  "updatedAt", "ageSeconds", "fundingIntervalHours"}));
+    EXPECT_EQ(o.at("symbol").as_string(), "BTCUSDT");
+    EXPECT_DOUBLE_EQ(o.at("markPrice").to_number<double>(), 65000.5);
+    EXPECT_DOUBLE_EQ(o.at("indexPrice").to_number<double>(), 65000.25);
+    EXPECT_DOUBLE_EQ(o.at("fundingRate").to_number<double>(), 0.0001);
+    EXPECT_EQ(o.at("nextFundingTime").to_number<std::int64_t>(), 1702656000000);
+    EXPECT_EQ(o.at("fundingIntervalHours").to_number<int>(), 8);
+    const double updated = o.at("updatedAt").to_number<double>();
+    EXPECT_NEAR(updated, static_cast<double>(vs::realtime_ns()) * 1e-9, 5.0);   // seconds, float
+    EXPECT_GE(o.at("ageSeconds").to_number<double>(), 0.0);
+    EXPECT_LT(o.at("ageSeconds").to_number<double>(), 5.0);
+}
+
+TEST_F(RouterTest, SymbolIsCaseInsensitiveAndUtf8UrlEncoded)
+{
+    EXPECT_EQ(get("/funding/btcusdt").json().at("symbol").as_string(), "BTCUSDT");
+    const auto r = get("/funding/%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.json().at("symbol").as_string(), chinese);
+}
+
+TEST_F(RouterTest, UnknownSymbolIs404WithTheOldBody)
+{
+    const auto r = get("/funding/NOPEUSDT");
+    EXPECT_EQ(r.status, 404u);
+    EXPECT_EQ(r.json(), json::parse(R"({"error":"Symbol not found","symbol":"NOPEUSDT"})"));
+}
+
+TEST_F(RouterTest, MalformedSymbolIs400)
+{
+    for (const char* t : {"/funding/%ZZ", "/funding/A%22B", "/funding/%FFUSDT", "/funding/A%00B", "/funding/BTC%20USDT",
+                          "/funding/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAUSDT", "/funding/%E5%B8"}) {
+        const auto r = get(t);
+        EXPECT_EQ(r.status, 400u) << t;
+        EXPECT_EQ(r.json().at("error").as_string(), "Malformed symbol") << t;
+    }
+}
+
+TEST_F(RouterTest, StaleRecordIs503WithItsFields)
+{
+    const auto r = get("/funding/STALEUSDT");
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_EQ(r.json().at("error").as_string(), "Data stale");
+    EXPECT_GT(r.json().at("ageSeconds").to_number<double>(), 180.0);
+}
+
+TEST_F(RouterTest, DeadWriterMakesRecordsAndHealth503)
+{
+    market_.kill();
+    const auto r = get("/funding/BTCUSDT");
+    EXPECT_EQ(r.status, 503u) << r.body;
+    EXPECT_EQ(r.json().at("error").as_string(), "Feed writer not alive");
+    EXPECT_DOUBLE_EQ(r.json().at("markPrice").to_number<double>(), 65000.5);   // last value still shown
+    const auto h = get("/funding/health");
+    EXPECT_EQ(h.status, 503u);
+    EXPECT_EQ(h.json().at("writerAlive").as_bool(), false);
+    EXPECT_NE(std::string{h.json().at("reason").as_string()}.find("feed writer not alive"), std::string::npos);
+}
+
+TEST_F(RouterTest, CoinMRowsStayOutOfUsdMEndpoints)
+{
+    EXPECT_EQ(get("/funding/BTCUSD_PERP").status, 404u);
+    EXPECT_EQ(get("/funding/ETHUSD_PERP").status, 404u);     // Unknown market, COIN-M name
+    EXPECT_EQ(get("/funding/ETHUSD_250627").status, 404u);
+    EXPECT_EQ(get("/tickers/BTCUSD_PERP").status, 404u);
+    const auto all = get("/funding").json();
+    EXPECT_FALSE(all.at("data").as_object().contains("BTCUSD_PERP"));
+    EXPECT_FALSE(all.at("data").as_object().contains("ETHUSD_PERP"));
+    EXPECT_EQ(all.at("count").to_number<int>(), 4);   // BTC, ETH, 币安人生, STALE
+    const auto b = get("/funding/batch?symbols=BTCUSD_PERP,BTCUSDT").json();
+    EXPECT_EQ(b.at("missing"), json::parse(R"(["BTCUSD_PERP"])"));
+}
+
+TEST_F(RouterTest, BatchReturnsDataMissingAndStale)
+{
+    const auto r = get("/funding/batch?symbols=BTCUSDT,ethusdt,NOPEUSDT,STALEUSDT,BTCUSDT,,");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto o = r.json().as_object();
+    EXPECT_EQ(keys_of(o.at("data").as_object()), (std::set<std::string>{"BTCUSDT", "ETHUSDT", "STALEUSDT"}));
+    EXPECT_EQ(o.at("missing"), json::parse(R"(["NOPEUSDT"])"));
+    EXPECT_EQ(o.at("stale"), json::parse(R"(["STALEUSDT"])"));
+    EXPECT_DOUBLE_EQ(o.at("data").at("ETHUSDT").at("markPrice").to_number<double>(), 3500.25);
+    EXPECT_EQ(keys_of(o.at("data").at("BTCUSDT").as_object()), keys_of(get("/funding/BTCUSDT").json().as_object()));
+}
+
+TEST_F(RouterTest, BatchAcceptsUpTo1000SymbolsAndRejectsEmptyOrMore)
+{
+    std::string list;
+    for (int i = 0; i < 1000; ++i) {
+        list += (i ? "," : "") + vs::api::bench::bench_symbol(static_cast<std::size_t>(i));
+    }
+    const auto ok = get("/funding/batch?symbols=" + list);
+    ASSERT_EQ(ok.status, 200u);
+    EXPECT_EQ(ok.json().at("missing").as_array().size(), 998u);   // all but BTCUSDT, ETHUSDT
+    EXPECT_EQ(get("/funding/batch?symbols=" + list + ",EXTRAUSDT").status, 400u);
+    EXPECT_EQ(get("/funding/batch?symbols=").status, 400u);
+    EXPECT_EQ(get("/funding/batch?symbols=,,").status, 400u);
+    EXPECT_EQ(get("/funding/batch").status, 400u);
+    EXPECT_EQ(get("/funding/batch?symbols=BTC%ZZ").status, 400u);
+    EXPECT_EQ(get("/funding/batch?symbols=BTC%22USDT").json().at("symbol").as_string(), "BTC\"USDT");
+}
+
+TEST_F(RouterTest, BatchIsNotShadowedBySymbolRoute)
+{
+    const auto r = get("/funding/batch?symbols=BTCUSDT");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.json().as_object().contains("data"));
+}
+
+TEST_F(RouterTest, AllFundingListsEveryUsdMSymbolAndMarksStale)
+{
+    const auto r = get("/funding");
+    ASSERT_EQ(r.status, 200u);
+    const auto o = r.json().as_object();
+    EXPECT_EQ(keys_of(o.at("data").as_object()), (std::set<std::string>{"BTCUSDT", "ETHUSDT", "STALEUSDT", chinese}));
+    EXPECT_EQ(o.at("stale"), json::parse(R"(["STALEUSDT"])"));
+    EXPECT_TRUE(o.at("writerAlive").as_bool());
+}
+
+TEST_F(RouterTest, HealthHasTheOldFieldsWhenHealthy)
+{
+    const auto r = get("/funding/health");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto o = r.json().as_object();
+    for (const char* k : {"status", "websocketConnected", "symbolCount", "uptimeSeconds", "lastConnectedTime",
+                          "messagesReceived", "reconnectAttempts", "oldestDataAgeSeconds", "newestDataAgeSeconds",
+                          "writerAlive", "streams"}) {
+        EXPECT_TRUE(o.contains(k)) << k;
+    }
+    EXPECT_EQ(o.at("status").as_string(), "healthy");
+    EXPECT_TRUE(o.at("websocketConnected").as_bool());
+    EXPECT_EQ(o.at("symbolCount").to_number<int>(), 4);
+    EXPECT_NEAR(o.at("uptimeSeconds").to_number<double>(), 42.0, 5.0);
+    EXPECT_EQ(o.at("messagesReceived").to_number<int>(), 36624);
+    EXPECT_EQ(o.at("reconnectAttempts").to_number<int>(), 0);
+    EXPECT_GT(o.at("oldestDataAgeSeconds").to_number<double>(), 180.0);   // STALEUSDT
+    EXPECT_LT(o.at("newestDataAgeSeconds").to_number<double>(), 5.0);
+    EXPECT_NEAR(o.at("lastConnectedTime").to_number<double>(), static_cast<double>(vs::realtime_ns()) * 1e-9 - 60, 5);
+    EXPECT_EQ(o.at("streams").as_array().size(), 3u);
+    EXPECT_TRUE(o.at("reason").is_null());
+}
+
+TEST_F(RouterTest, HealthIs503WhenAPriceStreamIsSilentThoughConnected)
+{
+    const auto now = vs::realtime_ns();
+    market_.run([&](vs::bus::writer& w) {
+        auto f = vs::api::test::healthy_feed(4);
+        f.streams[0].second = now - 60'000'000'000;   // !markPrice@arr@1s silent for 60 s
+        publish_feed_status(w, f, now);
+    });
+    const auto r = get("/funding/health");
+    EXPECT_EQ(r.status, 503u);
+    const auto o = r.json().as_object();
+    EXPECT_EQ(o.at("status").as_string(), "unhealthy");
+    EXPECT_TRUE(o.at("websocketConnected").as_bool());
+    EXPECT_NE(std::string{o.at("reason").as_string()}.find("!markPrice@arr@1s"), std::string::npos);
+    EXPECT_TRUE(o.at("streams").at(0).at("stale").as_bool());
+}
+
+TEST_F(RouterTest, HealthIs503WhenDisconnected)
+{
+    market_.run([&](vs::bus::writer& w) {
+        auto f = vs::api::test::healthy_feed(4);
+        f.connected = false;
+        f.healthy = false;
+        f.reason = "connect refused";
+        publish_feed_status(w, f, vs::realtime_ns());
+    });
+    const auto r = get("/funding/health");
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_FALSE(r.json().at("websocketConnected").as_bool());
+    EXPECT_EQ(r.json().at("reason").as_string(), "websocket disconnected: connect refused");
+}
+
+TEST_F(RouterTest, HealthIs503WithoutAnyBus)
+{
+    vs::api::bus_source nothing{env_.prefix() + "x", "market", "oi"};
+    vs::api::router sut{config(), nothing};
+    vs::api::response res;
+    sut.handle({"GET", "/funding/health"}, res);
+    EXPECT_EQ(res.status, 503u);
+    sut.handle({"GET", "/funding/BTCUSDT"}, res);
+    EXPECT_EQ(res.status, 503u);
+    sut.handle({"GET", "/funding"}, res);
+    EXPECT_EQ(res.status, 503u);
+}
+
+TEST_F(RouterTest, TickersServeOneAndAll)
+{
+    const auto one = get("/tickers/btcusdt");
+    ASSERT_EQ(one.status, 200u) << one.body;
+    EXPECT_DOUBLE_EQ(one.json().at("lastPrice").to_number<double>(), 65001.0);
+    EXPECT_DOUBLE_EQ(one.json().at("quoteVolume").to_number<double>(), 12e9);
+    EXPECT_EQ(get("/tickers/ETHUSDT").status, 404u);
+    const auto all = get("/tickers").json();
+    EXPECT_EQ(keys_of(all.at("data").as_object()), (std::set<std::string>{"BTCUSDT"}));
+}
+
+TEST_F(RouterTest, OpenInterestAndUniverseComeFromTheOiChannel)
+{
+    EXPECT_EQ(get("/oi/BTCUSDT").status, 503u);   // no oi channel yet
+    vs::api::test::live_channel oi{env_.prefix(), "oi"};
+    const auto now = vs::realtime_ns();
+    oi.run([&](vs::bus::writer& w) {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(vs::schema::CreateOpenInterestDirect(b, "BTCUSDT", now / 1'000'000, now, vs::schema::MarketType::UsdM,
+                                                      1234.5, 65000.0, 1234.5 * 65000.0));
+        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest), "BTCUSDT",
+                  vs::api::bench::bytes_of(b), now);
+        flatbuffers::FlatBufferBuilder u;
+        std::vector<flatbuffers::Offset<flatbuffers::String>> syms{u.CreateString("BTCUSDT"), u.CreateString("ETHUSDT")};
+        std::vector<flatbuffers::Offset<flatbuffers::String>> none;
+        u.Finish(vs::schema::CreateLiquidUniverseDirect(u, "", now / 1'000'000, now, vs::schema::MarketType::UsdM,
+                                                        &syms, &syms, &none, 4e6, 2e6));
+        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::LiquidUniverse), "",
+                  vs::api::bench::bytes_of(u), now);
+    });
+    // The reader re-tries attaching a missing channel every 50 ms.
+    auto r = get("/oi/btcusdt");
+    for (int i = 0; i < 100 && r.status != 200; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        r = get("/oi/btcusdt");
+    }
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_DOUBLE_EQ(r.json().at("openInterest").to_number<double>(), 1234.5);
+    EXPECT_EQ(get("/oi").json().at("count").to_number<int>(), 1);
+    const auto u = get("/universe");
+    ASSERT_EQ(u.status, 200u) << u.body;
+    EXPECT_EQ(u.json().at("symbols"), json::parse(R"(["BTCUSDT","ETHUSDT"])"));
+}
+
+TEST_F(RouterTest, RootListsNameVersionAndEndpoints)
+{
+    const auto r = get("/");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(r.json().at("name").as_string(), "vs-api");
+    EXPECT_EQ(r.json().at("version").as_string(), VS_VERSION);
+    EXPECT_TRUE(r.json().at("endpoints").as_object().contains("/funding/batch?symbols=A,B"));
+}
+
+TEST_F(RouterTest, MetricsArePrometheusText)
+{
+    const auto r = get("/metrics");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(r.content_type.rfind("text/plain; version=0.0.4", 0), 0u);
+    EXPECT_NE(r.body.find("vs_bus_writer_alive{channel=\"market\"} 1\n"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("vs_bus_records_published_total{channel=\"market\"} "), std::string::npos);
+    EXPECT_NE(r.body.find("vs_bus_reader_laps_total{channel=\"market\"} "), std::string::npos);
+    EXPECT_NE(r.body.find("vs_bus_writer_generation{channel=\"market\"} "), std::string::npos);
+    EXPECT_NE(r.body.find("vs_feed_connected 1\n"), std::string::npos);
+    EXPECT_NE(r.body.find("vs_feed_stream_stale{stream=\"!markPrice@arr@1s\"} 0\n"), std::string::npos);
+}
+
+TEST_F(RouterTest, JunkGetsJson4xx)
+{
+    const auto m = get("/funding/BTCUSDT", "DELETE");
+    EXPECT_EQ(m.status, 405u);
+    EXPECT_EQ(m.json().at("error").as_string(), "Method not allowed");
+    const auto p = get("/funding/BTCUSDT/extra");
+    EXPECT_EQ(p.status, 404u);
+    EXPECT_EQ(p.json().at("error").as_string(), "Not found");
+    EXPECT_EQ(get("http://example.com/funding").status, 400u);
+    EXPECT_EQ(get("*").status, 400u);
+    EXPECT_EQ(get("").status, 400u);
+    EXPECT_EQ(get("/nope?%%%").status, 404u);
+    const auto q = get("/funding/%22%3E%3Cscript%3E");
+    EXPECT_EQ(q.status, 400u);
+    EXPECT_NO_THROW((void)q.json());
+}
+
+TEST_F(RouterTest, HeadIsAnsweredLikeGet)
+{
+    vs::api::response res;
+    sut_.handle({"HEAD", "/funding/BTCUSDT"}, res);
+    EXPECT_EQ(res.status, 200u);
+    EXPECT_TRUE(res.head);
+}
+
+TEST_F(RouterTest, EventsRouteValidatesItsFilter)
+{
+    EXPECT_EQ(get("/events").status, 200u);
+    EXPECT_EQ(get("/events").content_type, "text/event-stream");
+    EXPECT_EQ(get("/events?symbols=btcusdt,ETHUSDT").status, 200u);
+    EXPECT_EQ(sut_.last_symbols(), (std::vector<std::string>{"BTCUSDT", "ETHUSDT"}));
+    EXPECT_EQ(get("/events?symbols=%ZZ").status, 400u);
+}
+
+TEST_F(RouterTest, DashboardIsEmbeddedHtml)
+{
+    const auto r = get("/dashboard");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+    EXPECT_NE(r.body.find("EventSource(\"/events\")"), std::string::npos);
+}
+
+}  // namespace
