@@ -17,6 +17,7 @@ pkgs=(
   libssl-dev ca-certificates
   libsystemd-dev systemd
   python3 procps util-linux
+  chromium                       # vs-api dashboard test (headless)
   ccache
 )
 if [[ "${1:-}" == "--bench" ]]; then
