@@ -122,6 +122,17 @@ TEST(FramesTest, MalformedVariantsAreAllBroken)
     EXPECT_EQ(vs::replay::malformed_frame(4, "x", "[1]", false), "42");
 }
 
+TEST(FramesTest, MalformedTickerFramesBreakTheLastPriceNotTheChange)
+{
+    const std::string frame = vs::replay::envelope(
+        "!ticker@arr", R"([{"e":"24hrTicker","E":1,"s":"BTCUSDT","ps":"BTCUSDT","p":"-3058.40","P":"-3.550","c":"83091.60"}])");
+    auto nan = boost::json::parse(vs::replay::malformed_frame(1, "!ticker@arr", frame, true));
+    EXPECT_EQ(nan.at("data").as_array()[0].at("c").as_string(), "NaN");
+    EXPECT_EQ(nan.at("data").as_array()[0].at("p").as_string(), "-3058.40");
+    auto negative = boost::json::parse(vs::replay::malformed_frame(2, "!ticker@arr", frame, true));
+    EXPECT_EQ(negative.at("data").as_array()[0].at("c").as_string(), "-83091.60");
+}
+
 TEST(FramesTest, ParsesRecordedLines)
 {
     auto f = vs::replay::parse_recorded_line("1791382992000000000\t{\"stream\":\"!ticker@arr\",\"data\":[]}\r");

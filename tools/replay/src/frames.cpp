@@ -44,19 +44,20 @@ bool replace_first_string(std::string& text, std::string_view key, std::string_v
 std::string malformed_frame(int kind, std::string_view stream, std::string_view frame, bool combined)
 {
     std::string text{frame};
+    // In a ticker row "p" is the price change (negative is fine); break the last price "c".
+    const char* price_key = stream.rfind("!ticker", 0) == 0 || stream.find("@ticker") != std::string_view::npos
+                                ? "c"
+                                : "p";
     switch (kind % malformed_kinds) {
     case 0:
         return text.substr(0, std::max<std::size_t>(text.size() / 2, 1));
     case 1:
-        if (replace_first_string(text, "p", "NaN") || replace_first_string(text, "c", "NaN")) {
+        if (replace_first_string(text, price_key, "NaN")) {
             return text;
         }
         return text.substr(0, std::max<std::size_t>(text.size() / 2, 1));
     case 2: {
-        auto at = text.find("\"p\":\"");
-        if (at == std::string::npos) {
-            at = text.find("\"c\":\"");
-        }
+        auto at = text.find("\"" + std::string(price_key) + "\":\"");
         if (at != std::string::npos) {
             text.insert(at + 5, "-");
             return text;
