@@ -150,7 +150,7 @@ json::object to_json(const entry& e)
     for (const auto& s : e.targets) {
         ts[to_string(s.t)] = json::object{{"state", to_string(s.st)},  {"attempts", s.attempts},
                                           {"next_ms", s.next_attempt_ms}, {"done_ms", s.done_ms},
-                                          {"error", s.last_error}};
+                                          {"requeued_ms", s.requeued_ms}, {"error", s.last_error}};
     }
     o["targets"] = std::move(ts);
     return o;
@@ -215,6 +215,7 @@ entry from_json(std::string_view text)
             s.attempts = static_cast<int>(num(to, "attempts"));
             s.next_attempt_ms = num(to, "next_ms");
             s.done_ms = num(to, "done_ms");
+            s.requeued_ms = num(to, "requeued_ms");
             s.last_error = str(to, "error");
             e.targets.push_back(std::move(s));
         }
@@ -495,7 +496,7 @@ std::string outbox::enqueue(const alert& a, target_set targets)
         }
         const bool backend = t == target::prod || t == target::dev;
         if ((backend && a.backend) || (!backend && !a.text.empty())) {
-            e.targets.push_back(target_state{t, state::pending, 0, 0, 0, {}});
+            e.targets.push_back(target_state{t, state::pending, 0, 0, 0, 0, {}});
         }
     }
     if (e.targets.empty()) {
@@ -776,6 +777,7 @@ std::size_t outbox::retry(std::optional<target> only, const std::string& id, boo
             s.attempts = 0;
             s.next_attempt_ms = 0;
             s.done_ms = 0;
+            s.requeued_ms = realtime_ms();
             s.last_error.clear();
             impl_->set_queued(t.get(), s.t, parse_id(e.id), true);
             changed = true;

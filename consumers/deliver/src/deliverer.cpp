@@ -146,6 +146,9 @@ std::int64_t deliverer::backoff_ms(int attempts) noexcept
 deliverer::outcome deliverer::send_backend(net::http_client& http, target t, const entry& e)
 {
     const auto& ep = t == target::prod ? *cfg_.prod : *cfg_.dev;
+    if (!e.a.backend) {
+        return outcome{outcome::dead, "no backend payload", 0};
+    }
     net::http_request req;
     req.method = e.a.backend->method.empty() ? "POST" : e.a.backend->method;
     req.url = trim_base(ep.base_url) + e.a.backend->path;
@@ -229,8 +232,10 @@ deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const 
                                      : retry_after_header(r.res, now).value_or(now + 1000);
         return o;
     }
-    if (st == 400 || st == 413) {
-        o.k = outcome::dead;  // message refused as such (too long, bad chat id is a 400 too)
+    // Dead only when the message itself is refused ("message is too long", "message text is
+    // empty"); "chat not found" is a 400 too, but that is configuration: keep retrying.
+    if (st == 413 || (st == 400 && (t == target::discord || r.res.body.find("message") != std::string::npos))) {
+        o.k = outcome::dead;
     }
     return o;
 }
@@ -296,9 +301,10 @@ void deliverer::run_target(target t)
         const auto* hs = head.find(t);
         const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
                                                                        : cfg_.dead_after.count();
-        if (hs == nullptr || now - head.created_ms > dead_after) {
+        const std::int64_t since = std::max(head.created_ms, hs != nullptr ? hs->requeued_ms : 0);
+        if (hs == nullptr || now - since > dead_after) {
             std::string reason = fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
-                                             (now - head.created_ms) / 1000,
+                                             (now - since) / 1000,
                                              hs && !hs->last_error.empty() ? "; last error: " : "",
                                              hs ? hs->last_error : "");
             spdlog::warn("{}: alert {} ({}) is dead: {}", name, head.id, head.a.kind, reason);
@@ -318,7 +324,8 @@ void deliverer::run_target(target t)
                 ob_.mark_delivered(t, {head.id}, now);
                 spdlog::debug("{}: delivered {} ({})", name, head.id, head.a.kind);
             } else if (o.k == outcome::dead) {
-                spdlog::error("{}: {} {} rejected, dead: {}", name, head.a.backend->path, head.id, o.error);
+                spdlog::error("{}: {} {} rejected, dead: {}", name,
+                              head.a.backend ? head.a.backend->path : std::string{"(no payload)"}, head.id, o.error);
                 ob_.mark_dead(t, head.id, "rejected: " + o.error, now);
             } else {
                 const std::int64_t next = std::max(now + backoff_ms(hs->attempts), o.retry_after_ms);

@@ -44,6 +44,7 @@ json::object entry_json(const entry& e)
     for (const auto& s : e.targets) {
         ts[to_string(s.t)] = json::object{{"state", to_string(s.st)}, {"attempts", s.attempts},
                                           {"next_attempt_ms", s.next_attempt_ms}, {"done_ms", s.done_ms},
+                                          {"requeued_ms", s.requeued_ms},
                                           {"error", s.last_error}};
     }
     o["targets"] = std::move(ts);

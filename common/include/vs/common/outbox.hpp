@@ -76,6 +76,7 @@ struct target_state {
     int attempts = 0;
     std::int64_t next_attempt_ms = 0;
     std::int64_t done_ms = 0;       ///< delivered or dead at
+    std::int64_t requeued_ms = 0;   ///< put back to pending by an operator (the dead-letter age restarts)
     std::string last_error;
 };
 
