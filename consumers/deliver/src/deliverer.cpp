@@ -152,7 +152,9 @@ deliverer::outcome deliverer::send_backend(net::http_client& http, target t, con
     net::http_request req;
     req.method = e.a.backend->method.empty() ? "POST" : e.a.backend->method;
     req.url = trim_base(ep.base_url) + e.a.backend->path;
-    req.headers.push_back({"X-API-Key", ep.api_key});
+    if (!ep.api_key.empty()) {
+        req.headers.push_back({"X-API-Key", ep.api_key});
+    }
     req.headers.push_back({"Idempotency-Key", e.id + ":" + std::string{outbox::to_string(t)}});
     if (req.method != "GET") {
         req.body = e.a.backend->body;
