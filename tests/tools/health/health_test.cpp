@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -234,6 +235,78 @@ TEST_F(HealthTest, BadFlagsAreUsageErrors)
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.out.find("--min-symbols"), std::string::npos);
     EXPECT_NE(help.out.find("VS_HEALTH_MIN_SYMBOLS"), std::string::npos);
+}
+
+/// A systemctl stand-in: `show` answers from a states file ("unit load active sub result"
+/// lines), every call is appended to a log.
+fs::path fake_systemctl(const fs::path& dir)
+{
+    const fs::path script = dir / "systemctl";
+    std::ofstream{script} << R"(#!/bin/sh
+echo "$*" >> "$FAKE_SYSTEMCTL_DIR/calls"
+[ "$1" = show ] || exit 0
+shift
+first=1
+for u in "$@"; do
+  case "$u" in --*) continue ;; esac
+  [ $first = 1 ] || echo
+  first=0
+  line=$(grep "^$u " "$FAKE_SYSTEMCTL_DIR/states")
+  set -- $line
+  echo "Id=$u"
+  echo "LoadState=${2:-not-found}"
+  echo "ActiveState=${3:-inactive}"
+  echo "SubState=${4:-dead}"
+  echo "Result=${5:-success}"
+done
+)";
+    fs::permissions(script, fs::perms::owner_all);
+    return script;
+}
+
+TEST_F(HealthTest, RestartResetsAndRestartsOnlyTheUnitsThatAreDown)
+{
+    const fs::path dir = env_.state_dir();
+    const auto systemctl = fake_systemctl(dir);
+    std::ofstream{dir / "states"} << "vs-feed.service loaded failed failed start-limit-hit\n"
+                                     "vs-api.service loaded active running success\n"
+                                     "vs-deliver.service loaded inactive dead success\n";
+    const std::string units = "vs-feed.service,vs-api.service,vs-deliver.service,vs-nope.service";
+    auto run = [&](bool restart) {
+        std::vector<std::string> argv{VS_HEALTH, "--json", "--systemctl", systemctl.string(), "--units", units};
+        if (restart) {
+            argv.push_back("--restart");
+        }
+        auto r = vs::test::run_command(argv, {{"VS_BUS_PREFIX", env_.prefix()}, {"FAKE_SYSTEMCTL_DIR", dir.string()}});
+        EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+        return json::parse(r.out);
+    };
+
+    // Without --restart: states reported, nothing restarted.
+    auto report = run(false);
+    std::map<std::string, bool> ok;
+    for (const auto& c : report.at("checks").as_array()) {
+        ok[std::string{c.at("name").as_string()}] = c.at("ok").as_bool();
+    }
+    EXPECT_FALSE(ok.at("unit vs-feed.service"));
+    EXPECT_TRUE(ok.at("unit vs-api.service"));
+    EXPECT_FALSE(ok.at("unit vs-deliver.service"));
+    EXPECT_FALSE(ok.at("unit vs-nope.service"));
+    EXPECT_NE(problems(health_result{1, "", report}).find("unit vs-nope.service: not installed (not-found)"),
+              std::string::npos);
+    EXPECT_EQ(read_file(dir / "calls").find("restart"), std::string::npos) << read_file(dir / "calls");
+
+    // With --restart: the failed unit is reset (its start limit) and restarted, the inactive
+    // one restarted, the active and the missing ones left alone.
+    fs::remove(dir / "calls");
+    report = run(true);
+    EXPECT_EQ(json::serialize(report.at("restarted")), R"(["vs-feed.service","vs-deliver.service"])");
+    const std::string calls = read_file(dir / "calls");
+    EXPECT_NE(calls.find("reset-failed vs-feed.service\nrestart --no-block vs-feed.service\n"), std::string::npos)
+        << calls;
+    EXPECT_NE(calls.find("restart --no-block vs-deliver.service"), std::string::npos) << calls;
+    EXPECT_EQ(calls.find("restart --no-block vs-api.service"), std::string::npos) << calls;
+    EXPECT_EQ(calls.find("restart --no-block vs-nope.service"), std::string::npos) << calls;
 }
 
 TEST_F(HealthTest, UnitChecksAreSkippedWithANoteWhenSystemdIsNotRunning)
