@@ -290,8 +290,11 @@ TEST_F(DeliverTest, BackendOutageLosesNothingAndDeliversEachOnceInOrderPerTarget
         std::lock_guard lock{world_.mu};
         world_.backend_down = false;
     }
+    const auto recovered = std::chrono::steady_clock::now();
     ASSERT_TRUE(drained(target::prod, 20s));
     ASSERT_TRUE(drained(target::dev, 20s));
+    const auto drain_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                recovered).count();
 
     std::lock_guard lock{world_.mu};
     for (std::string env : {"prod", "dev"}) {
@@ -317,8 +320,8 @@ TEST_F(DeliverTest, BackendOutageLosesNothingAndDeliversEachOnceInOrderPerTarget
         }
     }
     std::printf("measured: 64 alerts from 2 processes x 2 targets through a %.1f s outage: %zu failed attempts "
-                "during it, 128 accepted after, 0 lost, 0 duplicated, in order\n",
-                1.5, attempts_during_outage);
+                "during it, 128 accepted within %lld ms of recovery, 0 lost, 0 duplicated, in order\n",
+                1.5, attempts_during_outage, static_cast<long long>(drain_ms));
     EXPECT_EQ(deliver_->terminate(), 0);
 }
 
