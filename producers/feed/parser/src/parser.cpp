@@ -110,10 +110,10 @@ class frame_parser::impl {
 public:
     explicit impl(parser_options o)
         : options(o),
-          json(std::max<std::size_t>(o.max_frame_bytes, 4096)),
-          builder(o.max_symbol_bytes)
+          json_(std::max<std::size_t>(o.max_frame_bytes, 4096)),
+          builder_(o.max_symbol_bytes)
     {
-        stream.reserve(128);
+        stream_.reserve(128);
     }
 
     frame_result parse(std::string_view frame, std::int64_t recv_ns, sink_fn fn, void* ctx);
@@ -133,83 +133,83 @@ private:
     // kernels at run time (icelake/haswell), while On-Demand is compiled into this file for
     // the build's baseline target, which for a generic x86-64 build is simdjson's slow
     // "fallback". DOM also validates the whole frame before any row is delivered.
-    dom::parser json;
-    std::unique_ptr<char[]> buffer;   // the frame, copied with simdjson's padding
-    std::size_t buffer_capacity = 0;
-    row current;   // the row being read
-    row top;       // the top-level object's own keys
-    detail::record_builder builder;
-    std::string stream;
-    event stream_event = event::unknown;
-    bool stream_given = false;   // the envelope named the stream (else derived from rows)
+    dom::parser json_;
+    std::unique_ptr<char[]> buffer_;   // the frame, copied with simdjson's padding
+    std::size_t buffer_capacity_ = 0;
+    row current_;   // the row being read
+    row top_;       // the top-level object's own keys
+    detail::record_builder builder_;
+    std::string stream_;
+    event stream_event_ = event::unknown;
+    bool stream_given_ = false;   // the envelope named the stream (else derived from rows)
 
     // The frame in progress.
-    frame_result result;
+    frame_result result_;
     std::int64_t recv_ns_ = 0;
-    sink_fn sink = nullptr;
-    void* sink_ctx = nullptr;
+    sink_fn sink_ = nullptr;
+    void* sink_ctx_ = nullptr;
 };
 
 frame_result frame_parser::impl::reject(const char* why)
 {
     ++counters.frames_rejected;
-    result.kind = frame_kind::rejected;
-    result.error = why;
-    result.stream = stream;
-    return result;
+    result_.kind = frame_kind::rejected;
+    result_.error = why;
+    result_.stream = stream_;
+    return result_;
 }
 
 frame_result frame_parser::impl::parse(std::string_view frame, std::int64_t recv_ns, sink_fn fn, void* ctx)
 {
     ++counters.frames;
-    result = frame_result{};
-    stream.clear();
-    stream_event = event::unknown;
-    stream_given = false;
+    result_ = frame_result{};
+    stream_.clear();
+    stream_event_ = event::unknown;
+    stream_given_ = false;
     recv_ns_ = recv_ns;
-    sink = fn;
-    sink_ctx = ctx;
+    sink_ = fn;
+    sink_ctx_ = ctx;
 
     if (frame.size() > options.max_frame_bytes) {
         ++counters.oversized_frames;
         return reject(err_oversized);
     }
     const std::size_t needed = frame.size() + simdjson::SIMDJSON_PADDING;
-    if (needed > buffer_capacity) {
+    if (needed > buffer_capacity_) {
         // Grows to the largest frame seen, then steady: no allocation per frame.
-        buffer_capacity = std::max(needed, std::size_t{64} << 10);
-        buffer = std::make_unique<char[]>(buffer_capacity);
+        buffer_capacity_ = std::max(needed, std::size_t{64} << 10);
+        buffer_ = std::make_unique<char[]>(buffer_capacity_);
     }
-    std::memcpy(buffer.get(), frame.data(), frame.size());
-    std::memset(buffer.get() + frame.size(), 0, simdjson::SIMDJSON_PADDING);
+    std::memcpy(buffer_.get(), frame.data(), frame.size());
+    std::memset(buffer_.get() + frame.size(), 0, simdjson::SIMDJSON_PADDING);
 
     dom::element doc;
-    if (json.parse(reinterpret_cast<const std::uint8_t*>(buffer.get()), frame.size(), false).get(doc)) {
+    if (json_.parse(reinterpret_cast<const std::uint8_t*>(buffer_.get()), frame.size(), false).get(doc)) {
         return reject(err_malformed);
     }
     switch (doc.type()) {
     case dom::element_type::ARRAY:
         // A raw `!…@arr` payload from /market/ws/<stream>.
-        result.kind = frame_kind::data;
+        result_.kind = frame_kind::data;
         data_value(doc);
         break;
     case dom::element_type::OBJECT:
         top_object(dom::object(doc.get_object().value_unsafe()));
-        if (result.kind == frame_kind::rejected) {
-            return reject(result.error != nullptr ? result.error : err_shape);
+        if (result_.kind == frame_kind::rejected) {
+            return reject(result_.error != nullptr ? result_.error : err_shape);
         }
         break;
     default:
         return reject(err_shape);
     }
-    result.stream = stream;
-    return result;
+    result_.stream = stream_;
+    return result_;
 }
 
 void frame_parser::impl::top_object(dom::object obj)
 {
-    top.clear();
-    row_fields& f = top.outer;
+    top_.clear();
+    row_fields& f = top_.outer;
     dom::element data;
     bool has_data = false;
     for (const dom::key_value_pair kv : obj) {
@@ -223,9 +223,9 @@ void frame_parser::impl::top_object(dom::object obj)
             continue;
         case key::stream:
             if (kv.value.is_string()) {
-                stream.assign(kv.value.get_string().value_unsafe());
-                stream_given = true;
-                stream_event = detail::event_of_stream(stream);
+                stream_.assign(kv.value.get_string().value_unsafe());
+                stream_given_ = true;
+                stream_event_ = detail::event_of_stream(stream_);
             }
             continue;
         case key::error:
@@ -233,9 +233,9 @@ void frame_parser::impl::top_object(dom::object obj)
         case key::k:
             // {"error":{"code":2,"msg":"Invalid request"},"id":1}, or a raw forceOrder/kline.
             if (kv.value.is_object()) {
-                top.inner.clear();
-                collect(kv.value.get_object().value_unsafe(), top.inner, nullptr);
-                top.has_inner = true;
+                top_.inner.clear();
+                collect(kv.value.get_object().value_unsafe(), top_.inner, nullptr);
+                top_.has_inner = true;
                 if (k == key::error) {
                     f.set(k, raw_value{{}, 0, 0, value_kind::other, false});
                 }
@@ -254,48 +254,48 @@ void frame_parser::impl::top_object(dom::object obj)
     }
     if (f.has(key::e)) {
         // A raw single-event payload (/market/ws/<symbol>@<stream>).
-        result.kind = frame_kind::data;
-        emit(top, false);
+        result_.kind = frame_kind::data;
+        emit(top_, false);
         return;
     }
     if (f.has(key::result) || (f.has(key::id) && !f.has(key::code) && !f.has(key::error) && !f.has(key::msg))) {
-        result.kind = frame_kind::subscription_reply;
+        result_.kind = frame_kind::subscription_reply;
         return;
     }
     if (f.has(key::code) || f.has(key::msg) || f.has(key::error)) {
-        result.kind = frame_kind::exchange_error;
-        result.error = err_exchange;
-        result.detail = text_of(f, key::msg);
-        if (result.detail.empty() && top.has_inner) {
-            result.detail = text_of(top.inner, key::msg);
+        result_.kind = frame_kind::exchange_error;
+        result_.error = err_exchange;
+        result_.detail = text_of(f, key::msg);
+        if (result_.detail.empty() && top_.has_inner) {
+            result_.detail = text_of(top_.inner, key::msg);
         }
-        if (result.detail.empty()) {
-            result.detail = text_of(f, key::error);
+        if (result_.detail.empty()) {
+            result_.detail = text_of(f, key::error);
         }
         return;
     }
     if (f.has(key::s) || f.has(key::symbol)) {
-        result.kind = frame_kind::data;
-        emit(top, false);
+        result_.kind = frame_kind::data;
+        emit(top_, false);
         return;
     }
-    result.kind = frame_kind::rejected;
-    result.error = err_shape;
+    result_.kind = frame_kind::rejected;
+    result_.error = err_shape;
 }
 
 void frame_parser::impl::data_value(dom::element v)
 {
     if (v.is_object()) {
-        result.kind = frame_kind::data;
+        result_.kind = frame_kind::data;
         row_value(v, false);
         return;
     }
     if (!v.is_array()) {
-        result.kind = frame_kind::rejected;
-        result.error = err_data_shape;
+        result_.kind = frame_kind::rejected;
+        result_.error = err_data_shape;
         return;
     }
-    result.kind = frame_kind::data;
+    result_.kind = frame_kind::data;
     // A named array: a range-for over value_unsafe() of a temporary result would dangle.
     const dom::array rows = v.get_array().value_unsafe();
     for (const dom::element e : rows) {
@@ -306,14 +306,14 @@ void frame_parser::impl::data_value(dom::element v)
 void frame_parser::impl::row_value(dom::element v, bool in_array)
 {
     if (!v.is_object()) {
-        ++result.rows_rejected;
+        ++result_.rows_rejected;
         ++counters.rows_rejected;
-        result.error = err_row_shape;
+        result_.error = err_row_shape;
         return;
     }
-    current.clear();
-    collect(v.get_object().value_unsafe(), current.outer, &current);
-    emit(current, in_array);
+    current_.clear();
+    collect(v.get_object().value_unsafe(), current_.outer, &current_);
+    emit(current_, in_array);
 }
 
 void frame_parser::impl::emit(const row& r, bool in_array)
@@ -322,35 +322,35 @@ void frame_parser::impl::emit(const row& r, bool in_array)
     event ev = event::unknown;
     if (f.has(key::e)) {
         ev = detail::event_of_name(text_of(f, key::e));
-    } else if (stream_event != event::unknown) {
-        ev = stream_event;
-    } else if (!stream_given) {
+    } else if (stream_event_ != event::unknown) {
+        ev = stream_event_;
+    } else if (!stream_given_) {
         ev = infer_event(f);
     }
     if (ev == event::unknown) {
-        ++result.rows_rejected;
+        ++result_.rows_rejected;
         ++counters.rows_rejected;
         ++counters.unknown_event_rows;
-        result.error = err_unknown_event;
+        result_.error = err_unknown_event;
         return;
     }
     parsed_record rec;
-    const char* err = builder.build(ev, r, recv_ns_, rec);
-    if (stream.empty()) {
+    const char* err = builder_.build(ev, r, recv_ns_, rec);
+    if (stream_.empty()) {
         derive_stream(r, ev, in_array);
     }
     if (err != nullptr) {
-        ++result.rows_rejected;
+        ++result_.rows_rejected;
         ++counters.rows_rejected;
-        result.error = err;
+        result_.error = err;
         return;
     }
-    ++result.rows_accepted;
+    ++result_.rows_accepted;
     ++counters.rows_accepted;
     if (rec.market == vs::schema::MarketType::CoinM) {
         ++counters.rows_coin_m;
     }
-    sink(sink_ctx, rec);
+    sink_(sink_ctx_, rec);
 }
 
 void frame_parser::impl::derive_stream(const row& r, event ev, bool in_array)
@@ -358,40 +358,40 @@ void frame_parser::impl::derive_stream(const row& r, event ev, bool in_array)
     // What a combined stream would have called this payload. Per-symbol streams need the
     // lower-case symbol; options such as "@1s" cannot be seen in the payload.
     const auto lower_symbol = [this] {
-        for (char c : builder.last_symbol()) {
-            stream.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+        for (char c : builder_.last_symbol()) {
+            stream_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
         }
     };
     switch (ev) {
     case event::mark_price:
         if (in_array) {
-            stream = "!markPrice@arr";
+            stream_ = "!markPrice@arr";
         } else {
             lower_symbol();
-            stream += "@markPrice";
+            stream_ += "@markPrice";
         }
         break;
     case event::ticker:
         if (in_array) {
-            stream = "!ticker@arr";
+            stream_ = "!ticker@arr";
         } else {
             lower_symbol();
-            stream += "@ticker";
+            stream_ += "@ticker";
         }
         break;
     case event::force_order:
         // `!forceOrder@arr` delivers one object per liquidation, like the per-symbol stream;
         // the all-market stream is the one the feed subscribes to.
-        stream = "!forceOrder@arr";
+        stream_ = "!forceOrder@arr";
         break;
     case event::agg_trade:
         lower_symbol();
-        stream += "@aggTrade";
+        stream_ += "@aggTrade";
         break;
     case event::kline:
         lower_symbol();
-        stream += "@kline_";
-        stream += r.has_inner ? text_of(r.inner, key::i) : std::string_view{};
+        stream_ += "@kline_";
+        stream_ += r.has_inner ? text_of(r.inner, key::i) : std::string_view{};
         break;
     case event::unknown:
         break;
