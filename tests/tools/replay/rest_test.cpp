@@ -39,7 +39,8 @@ TEST(RouteWeightTest, MatchesBinancesTable)
     EXPECT_EQ(weight("/fapi/v1/ticker/price"), 2);
     EXPECT_EQ(weight("/fapi/v1/premiumIndex?symbol=BTCUSDT"), 1);
     EXPECT_EQ(weight("/fapi/v1/premiumIndex"), 10);
-    EXPECT_EQ(weight("/fapi/v1/unknown"), 0);
+    EXPECT_EQ(weight("/fapi/v1/fundingInfo"), 0);
+    EXPECT_EQ(weight("/fapi/v1/unknown"), -1);
 }
 
 TEST(WeightLimiterTest, CountsWeightPerUtcMinute)

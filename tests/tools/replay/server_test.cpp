@@ -335,6 +335,44 @@ TEST_F(ReplayServerTest, AggTradeAndKlineStreamsPerSymbol)
     EXPECT_EQ(k.at("T").as_int64() - k.at("t").as_int64(), 3'599'999);
 }
 
+TEST_F(ReplayServerTest, PerSymbolMarkPriceAndTickerStreams)
+{
+    start();
+    ws_client c;
+    ASSERT_TRUE(c.connect(port_, "/market/stream?streams=btcusdt@markPrice@1s/ethusdt@ticker"));
+    auto mark = c.read_until([](const json::value& v) { return is_envelope_of(v, "btcusdt@markPrice@1s"); }, 3s);
+    ASSERT_TRUE(mark);
+    EXPECT_EQ(mark->at("data").at("e").as_string(), "markPriceUpdate");
+    EXPECT_EQ(mark->at("data").at("s").as_string(), "BTCUSDT");
+    auto ticker = c.read_until([](const json::value& v) { return is_envelope_of(v, "ethusdt@ticker"); }, 3s);
+    ASSERT_TRUE(ticker);
+    EXPECT_EQ(ticker->at("data").at("e").as_string(), "24hrTicker");
+    EXPECT_EQ(ticker->at("data").at("ps").as_string(), "ETHUSDT");
+}
+
+TEST_F(ReplayServerTest, FundingInfoListsTheNonEightHourSymbolsAtNoWeight)
+{
+    vs::replay::server_config cfg;
+    cfg.symbols = 650;
+    start(cfg);
+    vs::test::avoid_minute_boundary();
+    auto before = std::stoi(weight_of(http_request(port_, "/fapi/v1/ping")));
+    auto r = http_request(port_, "/fapi/v1/fundingInfo");
+    ASSERT_EQ(r.status, 200U);
+    EXPECT_EQ(weight_of(r), std::to_string(before));
+    auto v = r.json();
+    const auto& rows = v.as_array();
+    ASSERT_FALSE(rows.empty());
+    for (const auto& row : rows) {
+        auto h = row.at("fundingIntervalHours").as_int64();
+        EXPECT_TRUE(h == 1 || h == 2 || h == 4) << h;
+    }
+    // MarketTest checks every symbol's schedule; here the REST view of one of them.
+    const auto& first = rows[0];
+    auto pi = http_request(port_, "/fapi/v1/premiumIndex?symbol=" + std::string(first.at("symbol").as_string())).json();
+    EXPECT_EQ(pi.at("nextFundingTime").as_int64() % (first.at("fundingIntervalHours").as_int64() * 3'600'000), 0);
+}
+
 TEST_F(ReplayServerTest, LegacyPathAcknowledgesButDeliversNothing)
 {
     start();

@@ -427,6 +427,26 @@ void market::step(std::int64_t now_ms)
     now_ms_ = now_ms;
 }
 
+void market::append_mark_row(std::string& out, symbol_state& s, std::int64_t e, bool record) const
+{
+    double mark = s.price_pinned ? s.mark : round_to(s.mark, s.price_precision);
+    std::string p = fixed(mark, 8);
+    std::string i = fixed(s.index, 8);
+    std::string r = fixed(s.funding, 8);
+    double settle = s.index * (1.0 + 0.5 * s.basis);
+    fmt::format_to(out_it(out),
+                   "{{\"e\":\"markPriceUpdate\",\"E\":{},\"s\":\"{}\",\"p\":\"{}\",\"ap\":\"{}\","
+                   "\"P\":\"{:.8f}\",\"i\":\"{}\",\"r\":\"{}\",\"T\":{},\"st\":{}}}",
+                   e, s.name, p, p, settle, i, r, s.next_funding_ms, s.st);
+    if (record) {
+        s.pushed.mark = std::move(p);
+        s.pushed.index = std::move(i);
+        s.pushed.funding = std::move(r);
+        s.pushed.next_funding_ms = s.next_funding_ms;
+        s.pushed.push_ms = e;
+    }
+}
+
 std::vector<std::string> market::mark_price_frames(std::int64_t now_ms)
 {
     std::vector<std::string> frames(2);
@@ -437,24 +457,10 @@ std::vector<std::string> market::mark_price_frames(std::int64_t now_ms)
     const std::int64_t tradfi_e = now_ms - 316;
     for (auto& s : symbols_) {
         std::string& out = s.tradfi ? frames[1] : frames[0];
-        const std::int64_t e = s.tradfi ? tradfi_e : now_ms;
         if (out.size() > 1) {
             out += ',';
         }
-        double mark = s.price_pinned ? s.mark : round_to(s.mark, s.price_precision);
-        std::string p = fixed(mark, 8);
-        std::string i = fixed(s.index, 8);
-        std::string r = fixed(s.funding, 8);
-        double settle = s.index * (1.0 + 0.5 * s.basis);
-        fmt::format_to(out_it(out),
-                       "{{\"e\":\"markPriceUpdate\",\"E\":{},\"s\":\"{}\",\"p\":\"{}\",\"ap\":\"{}\","
-                       "\"P\":\"{:.8f}\",\"i\":\"{}\",\"r\":\"{}\",\"T\":{},\"st\":{}}}",
-                       e, s.name, p, p, settle, i, r, s.next_funding_ms, s.st);
-        s.pushed.mark = std::move(p);
-        s.pushed.index = std::move(i);
-        s.pushed.funding = std::move(r);
-        s.pushed.next_funding_ms = s.next_funding_ms;
-        s.pushed.push_ms = e;
+        append_mark_row(out, s, s.tradfi ? tradfi_e : now_ms, true);
     }
     frames[0] += ']';
     frames[1] += ']';
@@ -462,6 +468,13 @@ std::vector<std::string> market::mark_price_frames(std::int64_t now_ms)
         frames.pop_back();
     }
     return frames;
+}
+
+std::string market::mark_price_payload(std::size_t k, std::int64_t now_ms)
+{
+    std::string out;
+    append_mark_row(out, symbols_[k], now_ms, false);
+    return out;
 }
 
 candle market::stats_24h(std::size_t idx, std::int64_t now_ms) const
@@ -495,6 +508,44 @@ candle market::stats_24h(std::size_t idx, std::int64_t now_ms) const
     return out;
 }
 
+void market::append_ticker_row(std::string& out, std::size_t k, std::int64_t now_ms, bool record)
+{
+    auto& s = symbols_[k];
+    candle d = stats_24h(k, now_ms);
+    const int pp = s.price_precision;
+    const int qp = s.quantity_precision;
+    double change = d.close - d.open;
+    double pct = d.open > 0 ? change / d.open * 100.0 : 0.0;
+    double wavg = s.st == 2 ? (d.quote_volume > 0 ? d.volume * s.contract_usd / d.quote_volume : d.close)
+                            : (d.volume > 0 ? d.quote_volume / d.volume : d.close);
+    std::string q = fixed(d.quote_volume, s.st == 2 ? 8 : pp);
+    fmt::format_to(out_it(out), "{{\"e\":\"24hrTicker\",\"E\":{},\"s\":\"{}\",\"ps\":\"{}\",", now_ms, s.name,
+                   s.pair);
+    put_num(out, "p", change, pp);
+    out += ',';
+    put_num(out, "P", pct, 3);
+    out += ',';
+    put_num(out, "w", wavg, pp);
+    out += ',';
+    put_num(out, "c", d.close, pp);
+    out += ',';
+    put_num(out, "Q", s.st == 2 ? std::max(1.0, std::round(s.last_qty * s.last / s.contract_usd)) : s.last_qty, qp);
+    out += ',';
+    put_num(out, "o", d.open, pp);
+    out += ',';
+    put_num(out, "h", d.high, pp);
+    out += ',';
+    put_num(out, "l", d.low, pp);
+    out += ',';
+    put_num(out, "v", d.volume, qp);
+    fmt::format_to(out_it(out), ",\"q\":\"{}\",\"O\":{},\"C\":{},\"F\":{},\"L\":{},\"n\":{},\"st\":{}}}", q,
+                   floor_to(now_ms - day_ms, 60'000), now_ms, d.first_trade_id, d.last_trade_id,
+                   d.last_trade_id - d.first_trade_id + 1, s.st);
+    if (record) {
+        s.pushed.quote_volume = std::move(q);
+    }
+}
+
 std::string market::ticker_frame(std::int64_t now_ms)
 {
     std::string out;
@@ -506,46 +557,22 @@ std::string market::ticker_frame(std::int64_t now_ms)
             continue;
         }
         s.ticker_dirty = false;
-        candle d = stats_24h(k, now_ms);
         if (out.size() > 1) {
             out += ',';
         }
-        const int pp = s.price_precision;
-        const int qp = s.quantity_precision;
-        double change = d.close - d.open;
-        double pct = d.open > 0 ? change / d.open * 100.0 : 0.0;
-        double wavg = s.st == 2 ? (d.quote_volume > 0 ? d.volume * s.contract_usd / d.quote_volume : d.close)
-                                : (d.volume > 0 ? d.quote_volume / d.volume : d.close);
-        std::string q = fixed(d.quote_volume, s.st == 2 ? 8 : pp);
-        fmt::format_to(out_it(out), "{{\"e\":\"24hrTicker\",\"E\":{},\"s\":\"{}\",\"ps\":\"{}\",", now_ms,
-                       s.name, s.pair);
-        put_num(out, "p", change, pp);
-        out += ',';
-        put_num(out, "P", pct, 3);
-        out += ',';
-        put_num(out, "w", wavg, pp);
-        out += ',';
-        put_num(out, "c", d.close, pp);
-        out += ',';
-        put_num(out, "Q", s.st == 2 ? std::max(1.0, std::round(s.last_qty * s.last / s.contract_usd)) : s.last_qty,
-                qp);
-        out += ',';
-        put_num(out, "o", d.open, pp);
-        out += ',';
-        put_num(out, "h", d.high, pp);
-        out += ',';
-        put_num(out, "l", d.low, pp);
-        out += ',';
-        put_num(out, "v", d.volume, qp);
-        fmt::format_to(out_it(out), ",\"q\":\"{}\",\"O\":{},\"C\":{},\"F\":{},\"L\":{},\"n\":{},\"st\":{}}}", q,
-                       floor_to(now_ms - day_ms, 60'000), now_ms, d.first_trade_id, d.last_trade_id,
-                       d.last_trade_id - d.first_trade_id + 1, s.st);
-        s.pushed.quote_volume = std::move(q);
+        append_ticker_row(out, k, now_ms, true);
     }
     out += ']';
     if (out.size() <= 2) {
         return {};
     }
+    return out;
+}
+
+std::string market::ticker_payload(std::size_t k, std::int64_t now_ms)
+{
+    std::string out;
+    append_ticker_row(out, k, now_ms, false);
     return out;
 }
 
@@ -1028,6 +1055,25 @@ std::size_t market::apply_recorded(std::string_view stream, std::string_view dat
         s.funding_pinned = true;
     }
     return matched;
+}
+
+std::string market::funding_info() const
+{
+    std::string out = "[";
+    for (const auto& s : symbols_) {
+        if (s.st != 1 || s.funding_interval_h == 8) {
+            continue;
+        }
+        if (out.size() > 1) {
+            out += ',';
+        }
+        fmt::format_to(out_it(out),
+                       "{{\"symbol\":\"{}\",\"adjustedFundingRateCap\":\"0.02000000\","
+                       "\"adjustedFundingRateFloor\":\"-0.02000000\",\"fundingIntervalHours\":{},\"disclaimer\":false}}",
+                       s.name, s.funding_interval_h);
+    }
+    out += ']';
+    return out;
 }
 
 std::string market::state_json(std::size_t k) const

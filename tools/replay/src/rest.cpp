@@ -161,14 +161,17 @@ int route_weight(const request_target& t)
     if (p == "/fapi/v1/premiumIndex") {
         return has_symbol ? 1 : 10;
     }
-    return 0;
+    if (p == "/fapi/v1/fundingInfo") {
+        return 0;  // Binance: its own 500 / 5 min limit, no request weight
+    }
+    return -1;
 }
 
 http_reply rest_api::handle(const request_target& t, const std::string& ip, std::int64_t now_ms)
 {
     const int weight = route_weight(t);
     http_reply r;
-    if (weight == 0) {
+    if (weight < 0) {
         r = binance_error(404, -5000, fmt::format("Path {}, Method GET is invalid", t.path));
         r.headers.emplace_back("X-MBX-USED-WEIGHT-1M", std::to_string(limiter_.used(ip, now_ms)));
         return r;
@@ -208,6 +211,9 @@ http_reply rest_api::route(const request_target& t, std::int64_t now_ms)
     }
     if (p == "/fapi/v1/exchangeInfo") {
         return json_reply(market_.exchange_info(now_ms));
+    }
+    if (p == "/fapi/v1/fundingInfo") {
+        return json_reply(market_.funding_info());
     }
     // Every other route takes an optional or mandatory USDⓈ-M symbol; COIN-M rows live on
     // another host, so they are invalid here.

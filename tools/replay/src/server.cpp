@@ -832,7 +832,8 @@ asio::awaitable<void> server::impl::market_loop()
         // /_control/state reports the values of the last frames built, so frames are built
         // only when some stream will carry them.
         const bool push_1s = !stalled("!markPrice@arr@1s", now);
-        const bool push_plain = mark_tick++ % 3 == 0 && !stalled("!markPrice@arr", now) && has_subscriber("!markPrice@arr");
+        const bool push_plain_tick = mark_tick++ % 3 == 0;
+        const bool push_plain = push_plain_tick && !stalled("!markPrice@arr", now) && has_subscriber("!markPrice@arr");
         if (push_1s || push_plain) {
             for (const auto& frame : mkt.mark_price_frames(now)) {
                 if (push_1s) {
@@ -852,9 +853,10 @@ asio::awaitable<void> server::impl::market_loop()
                 continue;
             }
             for (const auto& name : s->subscriptions()) {
-                if (ends_with(name, "@aggTrade") || ends_with(name, "@kline_1h")) {
-                    per_symbol.insert(name);
+                if (name.empty() || name[0] == '!') {
+                    continue;
                 }
+                per_symbol.insert(name);
             }
         }
         for (const auto& name : per_symbol) {
@@ -867,11 +869,15 @@ asio::awaitable<void> server::impl::market_loop()
                 if (auto trade = mkt.agg_trade(*k, now)) {
                     publish(name, *trade);
                 }
-            } else {
+            } else if (ends_with(name, "@kline_1h")) {
                 if (const auto& closed = mkt.symbols()[*k].just_closed) {
                     publish(name, mkt.kline_1h(*k, now, &*closed));
                 }
                 publish(name, mkt.kline_1h(*k, now));
+            } else if (ends_with(name, "@markPrice@1s") || (ends_with(name, "@markPrice") && push_plain_tick)) {
+                publish(name, mkt.mark_price_payload(*k, now));
+            } else if (ends_with(name, "@ticker")) {
+                publish(name, mkt.ticker_payload(*k, now));
             }
         }
     }

@@ -91,6 +91,10 @@ public:
     /// `!ticker@arr` data array of the symbols that changed (30-70 % of them, plus dirty
     /// ones); empty string if none.
     std::string ticker_frame(std::int64_t now_ms);
+    /// A `<symbol>@markPrice[@1s]` payload (one row; does not change state()).
+    std::string mark_price_payload(std::size_t i, std::int64_t now_ms);
+    /// A `<symbol>@ticker` payload (one row; does not change state()).
+    std::string ticker_payload(std::size_t i, std::int64_t now_ms);
     /// A `!forceOrder@arr` payload with probability rate*dt (a few per minute), else nothing.
     std::optional<std::string> maybe_force_order(std::int64_t now_ms, double dt_s);
     /// A `<symbol>@aggTrade` payload for symbol `i`, or nothing when no trade happened.
@@ -124,6 +128,9 @@ public:
     /// `{"symbol":..,"markPrice":..,...}` with the values as last pushed.
     std::string state_json(std::size_t i) const;
 
+    /// `[{"symbol":..,"adjustedFundingRateCap":..,"fundingIntervalHours":..}]` for the symbols
+    /// whose funding interval is not 8 h (GET /fapi/v1/fundingInfo).
+    std::string funding_info() const;
     /// Index of a symbol by exact name (any market type).
     std::optional<std::size_t> find(std::string_view name) const;
     /// Index of a symbol by the lowercase stream prefix ("btcusdt").
@@ -138,6 +145,8 @@ private:
     void build_universe(const market_config& cfg, std::int64_t now_ms);
     void build_history(symbol_state& s, std::size_t hours, std::int64_t now_ms);
     void accrue(symbol_state& s, double dt_s, std::int64_t now_ms);
+    void append_mark_row(std::string& out, symbol_state& s, std::int64_t e, bool record) const;
+    void append_ticker_row(std::string& out, std::size_t k, std::int64_t now_ms, bool record);
     double normal() { return normal_(rng_); }
     double uniform() { return uniform_(rng_); }
 

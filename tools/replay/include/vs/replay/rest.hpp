@@ -82,10 +82,10 @@ private:
     counters stats_;
 };
 
-/// Binance's weight of a `/fapi/v1/...` route for these parameters; 0 for unknown routes.
+/// Binance's weight of a `/fapi/v1/...` route for these parameters; -1 for unknown routes.
 /// openInterest 1; klines 1/2/5/10 by limit (<100, <500, <=1000, more; default 500);
 /// ticker/24hr 1 with symbol, 40 without; ticker/price 1 / 2; premiumIndex 1 / 10;
-/// exchangeInfo, ping, time 1.
+/// exchangeInfo, ping, time 1; fundingInfo 0.
 int route_weight(const request_target& t);
 
 /// The `/fapi/v1/...` routes over a market.
