@@ -9,7 +9,8 @@
 //    temporary root;
 //  - every daemon unit's ExecStart (the installed binary), run with the example env file
 //    pointed at a vs-replay on loopback, sends READY=1 and WATCHDOG=1 from its main pid on
-//    a NOTIFY_SOCKET and stops cleanly on SIGTERM: what systemd does with Type=notify.
+//    a NOTIFY_SOCKET and stops cleanly on SIGTERM: what systemd does with Type=notify; and
+//    vs-health.service's ExecStart, run against them, exits 0 (healthy).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -352,7 +354,7 @@ vs::test::env_map example_env(const fs::path& example, const fs::path& out, cons
     return vs::test::parse_env_file(out);
 }
 
-TEST_F(InstalledTree, EveryDaemonExecStartReachesReadyWithTheExampleEnvFile)
+TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampleEnvFile)
 {
     vs::test::test_env env;
     const fs::path logs = env.state_dir() / "logs";
@@ -379,31 +381,64 @@ TEST_F(InstalledTree, EveryDaemonExecStartReachesReadyWithTheExampleEnvFile)
     ASSERT_EQ(vars.at("VS_BUS_PREFIX"), env.prefix());
     ASSERT_EQ(vars.at("VS_LOG_LEVEL"), "info");   // a documented default, switched on
 
+    // The unit's ExecStart, with its binary taken from the installed tree.
+    auto exec_start = [&](const std::string& unit) {
+        auto argv = split(last(parse_unit(unit_path(unit)), "Service.ExecStart"), ' ');
+        if (!argv.empty()) {
+            argv[0] = installed(argv[0]).string();
+        }
+        return argv;
+    };
+    struct running {
+        std::string unit;
+        fs::path log;
+        std::unique_ptr<vs::test::notify_listener> notify;
+        std::unique_ptr<vs::test::service_process> process;
+    };
+    std::vector<running> started;
+    // In the target's order (feed before api); every daemon runs at once, as on a host.
     for (const auto& u : daemon_units()) {
         SCOPED_TRACE(u);
-        const auto f = parse_unit(unit_path(u));
-        auto argv = split(last(f, "Service.ExecStart"), ' ');
+        const auto argv = exec_start(u);
         ASSERT_FALSE(argv.empty());
-        argv[0] = installed(argv[0]).string();   // the installed binary
-
-        vs::test::notify_listener notify;
+        running r{u, logs / (u + ".log"), std::make_unique<vs::test::notify_listener>(), nullptr};
         auto unit_env = vars;
-        unit_env["NOTIFY_SOCKET"] = notify.path();
+        unit_env["NOTIFY_SOCKET"] = r.notify->path();
         unit_env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        const fs::path log = logs / (u + ".log");
-        // WatchdogSec= is a minute in the units; 2 s here so that a pet is due within the test.
-        vs::test::service_process p(argv, unit_env, log, false, 2'000'000);
+        // WatchdogSec= is 30 s or more in the units; 2 s here so that a pet is due in the test.
+        r.process = std::make_unique<vs::test::service_process>(argv, unit_env, r.log, false, 2'000'000);
 
-        auto ready = notify.wait_for("READY=1", 30s);
-        ASSERT_TRUE(ready) << "no READY=1 from " << argv[0] << "\n" << read_file(log);
-        EXPECT_EQ(ready->pid, p.pid()) << "READY=1 must come from the main pid (NotifyAccess=main)";
-        auto pet = notify.wait_for("WATCHDOG=1", 10s);
-        ASSERT_TRUE(pet) << "no WATCHDOG=1 within 10 s with WATCHDOG_USEC=2 s\n" << read_file(log);
-        EXPECT_EQ(pet->pid, p.pid());
+        auto ready = r.notify->wait_for("READY=1", 30s);
+        ASSERT_TRUE(ready) << "no READY=1 from " << argv[0] << "\n" << read_file(r.log);
+        EXPECT_EQ(ready->pid, r.process->pid()) << "READY=1 must come from the main pid (NotifyAccess=main)";
+        auto pet = r.notify->wait_for("WATCHDOG=1", 10s);
+        ASSERT_TRUE(pet) << "no WATCHDOG=1 within 10 s with WATCHDOG_USEC=2 s\n" << read_file(r.log);
+        EXPECT_EQ(pet->pid, r.process->pid());
+        started.push_back(std::move(r));
+    }
 
-        p.signal(SIGTERM);
-        EXPECT_EQ(p.wait_exit(15s), 0) << read_file(log);
-        EXPECT_TRUE(notify.wait_for("STOPPING=1", 1s)) << "no STOPPING=1";
+    // What the timer runs, against them: healthy (no systemd here, so no unit states).
+    {
+        const auto argv = exec_start("vs-health.service");
+        ASSERT_GE(argv.size(), 2u);
+        EXPECT_EQ(argv[1], "--restart");
+        auto health_env = vars;
+        health_env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        const fs::path log = logs / "vs-health.log";
+        vs::test::service_process health(argv, health_env, log);
+        auto code = health.wait_exit(30s);
+        ASSERT_TRUE(code) << read_file(log);
+        EXPECT_EQ(*code, 0) << read_file(log);
+        EXPECT_NE(read_file(log).find("vs-health: healthy"), std::string::npos) << read_file(log);
+    }
+
+    // systemctl stop: SIGTERM (KillSignal= default), in reverse order; exit 0 within the
+    // units' TimeoutStopSec, STOPPING=1 first.
+    for (auto it = started.rbegin(); it != started.rend(); ++it) {
+        SCOPED_TRACE(it->unit);
+        it->process->signal(SIGTERM);
+        EXPECT_EQ(it->process->wait_exit(15s), 0) << read_file(it->log);
+        EXPECT_TRUE(it->notify->wait_for("STOPPING=1", 1s)) << "no STOPPING=1";
     }
 }
 
