@@ -146,6 +146,9 @@ json::object to_json(const entry& e)
     o["text"] = e.a.text;
     o["label"] = e.a.label;
     o["amount_usd"] = e.a.amount_usd;
+    if (!e.a.keep_after_delivery) {
+        o["keep"] = false;
+    }
     json::object ts;
     for (const auto& s : e.targets) {
         ts[to_string(s.t)] = json::object{{"state", to_string(s.st)},  {"attempts", s.attempts},
@@ -201,6 +204,9 @@ entry from_json(std::string_view text)
     e.a.label = str(o, "label");
     if (auto* a = o.if_contains("amount_usd"); a != nullptr && a->is_number()) {
         e.a.amount_usd = a->to_number<double>();
+    }
+    if (auto* k = o.if_contains("keep"); k != nullptr && k->is_bool()) {
+        e.a.keep_after_delivery = k->as_bool();
     }
     if (auto* ts = o.if_contains("targets"); ts != nullptr && ts->is_object()) {
         for (const auto& [k, tv] : ts->as_object()) {
@@ -519,7 +525,7 @@ std::string outbox::enqueue(const alert& a, target_set targets)
 
 std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string_view path, std::string_view field,
                                               std::string_view rows_json, std::string_view envelope_json,
-                                              std::size_t chunk)
+                                              std::size_t chunk, std::chrono::milliseconds dead_after)
 {
     boost::system::error_code ec;
     auto rows = json::parse(rows_json, ec);
@@ -541,6 +547,8 @@ std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string
         alert a;
         a.kind = std::string{kind};
         a.backend = backend_call{std::string{path}, json::serialize(body), "POST"};
+        a.keep_after_delivery = false;
+        a.dead_after = dead_after;
         target_set backend_only;
         for (auto t : {target::prod, target::dev}) {
             if (targets_.has(t)) {
@@ -632,15 +640,25 @@ void outbox::mark_delivered(target tg, const std::vector<std::string>& ids, std:
     txn t{impl_->env, true};
     auto c = impl_->get_counters(t.get(), tg);
     for (const auto& id : ids) {
-        bool changed = impl_->update(t.get(), tg, id, [&](entry&, target_state& s) {
+        bool all_delivered = false;
+        bool keep = true;
+        bool changed = impl_->update(t.get(), tg, id, [&](entry& e, target_state& s) {
             s.st = state::delivered;
             s.done_ms = now_ms;
             ++s.attempts;
             s.last_error.clear();
+            keep = e.a.keep_after_delivery;
+            all_delivered = std::all_of(e.targets.begin(), e.targets.end(),
+                                        [](const target_state& x) { return x.st == state::delivered; });
         });
         if (changed) {
             impl_->set_queued(t.get(), tg, parse_id(id), false);
             ++c.sent;
+            if (all_delivered && !keep) {
+                auto k = id_key(parse_id(id));
+                MDB_val key = val_of(k);
+                check(::mdb_del(t.get(), impl_->alerts, &key, nullptr), "delete a delivered outbox record");
+            }
         }
     }
     c.messages += static_cast<std::uint64_t>(messages);

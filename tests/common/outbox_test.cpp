@@ -181,6 +181,26 @@ TEST(OutboxTest, RowsAreChunkedByAtMostOneHundred)
     EXPECT_EQ(total, 250u);
 }
 
+TEST(OutboxTest, RowBatchesAreDeletedOnceEveryTargetAcknowledged)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    auto ids = sut->enqueue_rows("oi_batch", "/api/market/open-interest/ingest", "data", R"([{"s":1}])", "{}", 100,
+                                 std::chrono::minutes{10});
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(sut->get(ids[0])->a.dead_after, std::chrono::minutes{10});
+    sut->mark_delivered(target::prod, ids, vs::realtime_ms());
+    EXPECT_TRUE(sut->get(ids[0])) << "DEV has not acknowledged yet";
+    sut->mark_delivered(target::dev, ids, vs::realtime_ms());
+    EXPECT_FALSE(sut->get(ids[0]));
+    EXPECT_EQ(sut->counters(target::dev).sent, 1u);
+    // Alerts are kept (for vs-outbox list) until purged.
+    auto id = sut->enqueue(make_alert(""));
+    sut->mark_delivered(target::prod, {id}, vs::realtime_ms());
+    sut->mark_delivered(target::dev, {id}, vs::realtime_ms());
+    EXPECT_TRUE(sut->get(id));
+}
+
 TEST(OutboxTest, ProcessesEnqueueingConcurrentlyGetUniqueOrderedIds)
 {
     vs::test::test_env env;
