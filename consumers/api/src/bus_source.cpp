@@ -1,5 +1,7 @@
 #include "vs/api/bus_source.hpp"
 
+#include "vs/common/clock.hpp"
+
 namespace vs::api {
 namespace {
 
@@ -30,10 +32,17 @@ bus::reader& bus_source::ready(channel_id ch)
     return r;
 }
 
+void bus_source::refresh()
+{
+    for (auto& r : readers_) {
+        r.attach();
+    }
+}
+
 bus::read_status bus_source::latest(channel_id ch, bus::record_type type, std::string_view symbol,
                                     record_fn fn)
 {
-    auto& r = ready(ch);
+    auto& r = readers_[static_cast<std::size_t>(ch)];
     if (r.state() != bus::attach_state::ready) {
         return bus::read_status::not_ready;
     }
@@ -42,7 +51,7 @@ bus::read_status bus_source::latest(channel_id ch, bus::record_type type, std::s
 
 std::size_t bus_source::for_each_latest(channel_id ch, bus::record_type type, record_fn fn)
 {
-    auto& r = ready(ch);
+    auto& r = readers_[static_cast<std::size_t>(ch)];
     if (r.state() != bus::attach_state::ready) {
         return 0;
     }
@@ -56,6 +65,17 @@ bus::channel_status bus_source::status(channel_id ch)
         return {};
     }
     return r.status();
+}
+
+bool bus_source::writer_alive(channel_id ch)
+{
+    const auto i = static_cast<std::size_t>(ch);
+    const auto now = monotonic_ns();
+    if (alive_checked_ns_[i] == 0 || now - alive_checked_ns_[i] >= liveness_refresh_ns) {
+        alive_[i] = status(ch).writer_alive;
+        alive_checked_ns_[i] = now;
+    }
+    return alive_[i];
 }
 
 std::string_view bus_source::name(channel_id ch) const { return names_[static_cast<std::size_t>(ch)]; }

@@ -47,6 +47,7 @@ void render_snapshot_event(data_source& src, const std::vector<std::string>& fil
                            std::int64_t started_ns, std::string& out)
 {
     out.clear();
+    src.refresh();
     json_writer w{out};
     begin_message(out, "snapshot", w, stale_seconds);
     const auto now = realtime_ns();
@@ -272,6 +273,7 @@ void event_hub::run()
         }
 
         // Render each changed record once, from the latest table (the newest value).
+        src->refresh();
         const auto now_ns = realtime_ns();
         fragments.resize(0);
         for (const auto& [type, symbol] : changed) {

@@ -1,8 +1,10 @@
 #include "vs/api/json_writer.hpp"
 
+#include <array>
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace vs::api {
 namespace {
@@ -57,19 +59,42 @@ bool valid_utf8(std::string_view s) noexcept
     return true;
 }
 
+namespace {
+
+// 1 for the bytes append_json_string cannot copy as they are.
+constexpr auto escape_table = [] {
+    std::array<unsigned char, 256> t{};
+    for (unsigned c = 0; c < 0x20; ++c) {
+        t[c] = 1;
+    }
+    for (unsigned c = 0x80; c < 0x100; ++c) {
+        t[c] = 1;   // validated as UTF-8 one sequence at a time
+    }
+    t['"'] = t['\\'] = t['<'] = t['>'] = t['&'] = 1;
+    return t;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s)
 {
     static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
     std::size_t i = 0;
+    // The common case: nothing to escape.
+    while (i < s.size() && escape_table[static_cast<unsigned char>(s[i])] == 0) {
+        ++i;
+    }
+    if (i == s.size()) {
+        out.push_back('"');
+        out.append(s);
+        out.push_back('"');
+        return;
+    }
+    out.push_back('"');
+    out.append(s.data(), i);
     while (i < s.size()) {
-        // Copy the longest run that needs no escaping in one append.
         std::size_t run = i;
-        while (run < s.size()) {
-            const auto c = static_cast<unsigned char>(s[run]);
-            if (c < 0x20u || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80u) {
-                break;
-            }
+        while (run < s.size() && escape_table[static_cast<unsigned char>(s[run])] == 0) {
             ++run;
         }
         out.append(s.data() + i, run - i);
@@ -115,6 +140,22 @@ void append_json_number(std::string& out, double d)
     // Shortest round-trip digits, laid out as Python's repr() (what the old server's
     // json.dumps printed): fixed notation for 1e-4 <= |d| < 1e16 with at least one decimal,
     // scientific "1e-05" / "1.5e+16" otherwise.
+    // Fast path: the shortest form is already fixed notation (most prices and times).
+    char fixed[32];
+    const auto f = std::to_chars(fixed, fixed + sizeof fixed, d);
+    bool has_e = false;
+    bool has_dot = false;
+    for (const char* p = fixed; p != f.ptr; ++p) {   // a few bytes: cheaper than memchr calls
+        has_e |= *p == 'e';
+        has_dot |= *p == '.';
+    }
+    if (!has_e && std::fabs(d) < 1e16) {
+        out.append(fixed, static_cast<std::size_t>(f.ptr - fixed));
+        if (!has_dot) {
+            out.append(".0", 2);
+        }
+        return;
+    }
     char sci[32];
     const auto r = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
     const std::string_view s{sci, static_cast<std::size_t>(r.ptr - sci)};
@@ -163,6 +204,40 @@ void append_json_number(std::string& out, double d)
     out.append(exp, static_cast<std::size_t>(er.ptr - exp));
 }
 
+void append_json_seconds(std::string& out, std::int64_t ns)
+{
+    char buf[32];
+    char* p = buf;
+    std::uint64_t us;
+    if (ns < 0) {
+        *p++ = '-';
+        us = (static_cast<std::uint64_t>(-(ns + 1)) + 1 + 500) / 1000;   // round half away from zero
+    } else {
+        us = (static_cast<std::uint64_t>(ns) + 500) / 1000;
+    }
+    p = std::to_chars(p, buf + sizeof buf, us / 1'000'000).ptr;
+    *p++ = '.';
+    auto frac = static_cast<unsigned>(us % 1'000'000);
+    char digits[6];
+    for (int i = 5; i >= 0; --i) {
+        digits[i] = static_cast<char>('0' + frac % 10);
+        frac /= 10;
+    }
+    int keep = 6;
+    while (keep > 1 && digits[keep - 1] == '0') {
+        --keep;
+    }
+    std::memcpy(p, digits, static_cast<std::size_t>(keep));
+    p += keep;
+    out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+void json_writer::seconds_value(std::int64_t ns)
+{
+    before_value();
+    append_json_seconds(out_, ns);
+}
+
 void json_writer::before_value()
 {
     if (after_key_) {
@@ -204,6 +279,15 @@ void json_writer::key(std::string_view name)
     need_comma_[depth_] = true;
     append_json_string(out_, name);
     out_.push_back(':');
+    after_key_ = true;
+}
+
+void json_writer::literal_key(std::string_view name)
+{
+    out_.append(need_comma_[depth_] ? ",\"" : "\"");
+    need_comma_[depth_] = true;
+    out_.append(name);
+    out_.append("\":", 2);
     after_key_ = true;
 }
 

@@ -47,8 +47,10 @@ void write_funding_members(json_writer& w, std::string_view symbol, const schema
     w.member("fundingRate", m.funding_rate());
     w.member("nextFundingTime", m.next_funding_time_ms());
     w.member("indexPrice", m.index_price());
-    w.member("updatedAt", seconds(upd));
-    w.member("ageSeconds", age_seconds(now_ns, upd));
+    w.literal_key("updatedAt");
+    w.seconds_value(upd);
+    w.literal_key("ageSeconds");
+    w.seconds_value(now_ns - upd);
     if (m.funding_interval_hours() != 0) {
         w.member("fundingIntervalHours", static_cast<unsigned>(m.funding_interval_hours()));
     }
@@ -71,8 +73,10 @@ void write_ticker_members(json_writer& w, std::string_view symbol, const schema:
     w.member("openTime", t.open_time_ms());
     w.member("closeTime", t.close_time_ms());
     w.member("count", t.trade_count());
-    w.member("updatedAt", seconds(upd));
-    w.member("ageSeconds", age_seconds(now_ns, upd));
+    w.literal_key("updatedAt");
+    w.seconds_value(upd);
+    w.literal_key("ageSeconds");
+    w.seconds_value(now_ns - upd);
 }
 
 void write_oi_members(json_writer& w, std::string_view symbol, const schema::OpenInterest& o,
@@ -84,8 +88,10 @@ void write_oi_members(json_writer& w, std::string_view symbol, const schema::Ope
     w.member("markPrice", o.mark_price());
     w.member("openInterestUsd", o.open_interest_usd());
     w.member("time", o.event_time_ms());
-    w.member("updatedAt", seconds(upd));
-    w.member("ageSeconds", age_seconds(now_ns, upd));
+    w.literal_key("updatedAt");
+    w.seconds_value(upd);
+    w.literal_key("ageSeconds");
+    w.seconds_value(now_ns - upd);
 }
 
 health_report write_health(json_writer& w, data_source& src, std::int64_t now_ns, std::int64_t started_ns,

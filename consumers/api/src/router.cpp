@@ -1,7 +1,6 @@
 #include "vs/api/router.hpp"
 
 #include <algorithm>
-#include <numeric>
 
 #include <fmt/format.h>
 
@@ -66,6 +65,10 @@ std::string_view echo(std::string_view raw, std::string& scratch)
 bool percent_decode(std::string_view raw, std::string& out)
 {
     out.clear();
+    if (raw.find('%') == std::string_view::npos) {
+        out.assign(raw);
+        return true;
+    }
     for (std::size_t i = 0; i < raw.size(); ++i) {
         if (raw[i] != '%') {
             out.push_back(raw[i]);
@@ -91,14 +94,17 @@ bool normalize_decoded_symbol(std::string_view s, std::string& out)
     if (s.empty() || s.size() > bus::max_symbol_bytes) {
         return false;
     }
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
+    out.resize(s.size());
+    unsigned high = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto u = static_cast<unsigned char>(s[i]);
         if (!symbol_char_ok(u)) {
             return false;
         }
-        out.push_back(u >= 'a' && u <= 'z' ? static_cast<char>(u - 'a' + 'A') : c);
+        high |= u & 0x80u;
+        out[i] = u >= 'a' && u <= 'z' ? static_cast<char>(u - 'a' + 'A') : s[i];
     }
-    return valid_utf8(out);
+    return high == 0 || valid_utf8(out);
 }
 
 bool normalize_symbol(std::string_view raw, std::string& out)
@@ -170,32 +176,39 @@ std::pair<bool, std::string_view> parse_symbol_list(std::string_view raw, std::s
         }
         rest.remove_prefix(comma + 1);
     }
-    // Deduplicate, keeping the first occurrence and the request order.
+    // Deduplicate, keeping the first occurrence and the request order (open addressing
+    // over indices: linear time, one allocation).
     if (symbols.size() > 1) {
-        std::vector<std::uint32_t> order(symbols.size());
-        std::iota(order.begin(), order.end(), 0u);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::uint32_t a, std::uint32_t b) { return symbols[a] < symbols[b]; });
-        std::vector<bool> dup(symbols.size(), false);
-        bool any = false;
-        for (std::size_t i = 1; i < order.size(); ++i) {
-            if (symbols[order[i]] == symbols[order[i - 1]]) {
-                dup[order[i]] = true;
-                any = true;
-            }
+        std::size_t cap = 16;
+        while (cap < symbols.size() * 2) {
+            cap <<= 1;
         }
-        if (any) {
-            std::size_t w = 0;
-            for (std::size_t i = 0; i < symbols.size(); ++i) {
-                if (!dup[i]) {
-                    if (w != i) {
-                        symbols[w] = std::move(symbols[i]);
-                    }
-                    ++w;
+        std::vector<std::uint32_t> table(cap, UINT32_MAX);
+        std::size_t w = 0;
+        for (std::size_t i = 0; i < symbols.size(); ++i) {
+            std::uint64_t h = 1469598103934665603ull;   // FNV-1a
+            for (const char c : symbols[i]) {
+                h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+            }
+            bool dup = false;
+            for (std::size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
+                if (table[k] == UINT32_MAX) {
+                    table[k] = static_cast<std::uint32_t>(w);
+                    break;
+                }
+                if (symbols[table[k]] == symbols[i]) {
+                    dup = true;
+                    break;
                 }
             }
-            symbols.resize(w);
+            if (!dup) {
+                if (w != i) {
+                    symbols[w] = std::move(symbols[i]);
+                }
+                ++w;
+            }
         }
+        symbols.resize(w);
     }
     return {true, {}};
 }
@@ -226,6 +239,7 @@ router::router(router_config config, data_source& source, const metrics_registry
 void router::handle(const request_view& req, response& out)
 {
     out.reset();
+    source_.refresh();
     auto target = req.target;
     if (target.empty() || target.front() != '/') {
         out.matched = route::bad_request;
@@ -373,7 +387,7 @@ void router::funding_one(std::string_view raw_symbol, response& out)
         if (age > config_.stale_seconds) {
             out.status = 503;
             w.member("error", "Data stale");
-        } else if (const auto cs = source_.status(channel_id::market); !cs.writer_alive) {
+        } else if (!source_.writer_alive(channel_id::market)) {
             out.status = 503;
             w.member("error", "Feed writer not alive");
         }
@@ -411,7 +425,7 @@ void router::funding_batch(std::string_view query, response& out)
         return;
     }
     const auto now = realtime_ns();
-    const auto cs = source_.status(channel_id::market);
+    const bool alive = source_.writer_alive(channel_id::market);
     missing_.clear();
     stale_.clear();
     json_writer w{out.body};
@@ -427,7 +441,7 @@ void router::funding_batch(std::string_view query, response& out)
             }
             found = true;
             const double age = age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns));
-            if (age > config_.stale_seconds || !cs.writer_alive) {
+            if (age > config_.stale_seconds || !alive) {
                 stale_.push_back(i);
             }
             w.key(r.symbol);
@@ -452,7 +466,7 @@ void router::funding_batch(std::string_view query, response& out)
         w.value(symbols_[i]);
     }
     w.end_array();
-    w.member("writerAlive", cs.writer_alive);
+    w.member("writerAlive", alive);
     w.end_object();
 }
 
@@ -516,7 +530,7 @@ void router::tickers_one(std::string_view raw_symbol, response& out)
         if (age > config_.stale_seconds) {
             out.status = 503;
             w.member("error", "Data stale");
-        } else if (const auto cs = source_.status(channel_id::market); !cs.writer_alive) {
+        } else if (!source_.writer_alive(channel_id::market)) {
             out.status = 503;
             w.member("error", "Feed writer not alive");
         }
@@ -592,7 +606,7 @@ void router::oi_one(std::string_view raw_symbol, response& out)
         if (age > config_.stale_seconds) {
             out.status = 503;
             w.member("error", "Data stale");
-        } else if (const auto cs = source_.status(channel_id::oi); !cs.writer_alive) {
+        } else if (!source_.writer_alive(channel_id::oi)) {
             out.status = 503;
             w.member("error", "OI writer not alive");
         }

@@ -75,3 +75,21 @@ TEST(JsonWriterTest, PrintsShortestRoundTripNumbersAndNullForNaN)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(JsonWriterTest, PrintsNanosecondTimesAsSecondsWithMicroseconds)
+{
+    const auto sec = [](std::int64_t ns) {
+        std::string s;
+        vs::api::append_json_seconds(s, ns);
+        return s;
+    };
+    EXPECT_EQ(sec(1'702'652'400'123'456'789), "1702652400.123457");
+    EXPECT_EQ(sec(1'702'652'400'000'000'000), "1702652400.0");
+    EXPECT_EQ(sec(1'500'000), "0.0015");
+    EXPECT_EQ(sec(-1'250'000'000), "-1.25");
+    EXPECT_EQ(sec(0), "0.0");
+}
+
+}  // namespace

@@ -150,7 +150,12 @@ TEST_F(RouterTest, StaleRecordIs503WithItsFields)
 TEST_F(RouterTest, DeadWriterMakesRecordsAndHealth503)
 {
     market_.kill();
-    const auto r = get("/funding/BTCUSDT");
+    // Liveness is refreshed every 100 ms per reader.
+    auto r = get("/funding/BTCUSDT");
+    for (int i = 0; i < 50 && r.status != 503; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        r = get("/funding/BTCUSDT");
+    }
     EXPECT_EQ(r.status, 503u) << r.body;
     EXPECT_EQ(r.json().at("error").as_string(), "Feed writer not alive");
     EXPECT_DOUBLE_EQ(r.json().at("markPrice").to_number<double>(), 65000.5);   // last value still shown

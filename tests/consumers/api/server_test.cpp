@@ -83,7 +83,8 @@ TEST_F(ServerTest, AnswersEveryStatusCodeOverTheWire)
     EXPECT_EQ(h.result_int(), 200);
     EXPECT_TRUE(h.body().empty());
     EXPECT_EQ(c.get("/dashboard").result_int(), 200);
-    market_.kill();   // writer dead: 503
+    market_.kill();   // writer dead: 503 (liveness is refreshed every 100 ms)
+    std::this_thread::sleep_for(std::chrono::milliseconds{150});
     EXPECT_EQ(c.get("/funding/BTCUSDT").result_int(), 503);
     EXPECT_EQ(c.get("/funding/health").result_int(), 503);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The production data_source: one bus reader per channel, owned by one worker thread.
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "vs/api/source.hpp"
@@ -13,16 +14,24 @@ public:
     /// Readers are not registered (a request only reads tables and the header).
     bus_source(const std::string& prefix, const std::string& market_channel, const std::string& oi_channel);
 
+    void refresh() override;
     bus::read_status latest(channel_id ch, bus::record_type type, std::string_view symbol,
                             record_fn fn) override;
     std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) override;
     bus::channel_status status(channel_id ch) override;
     std::string_view name(channel_id ch) const override;
+    /// Refreshed from status() at most every `liveness_refresh` (100 ms), far below the
+    /// writer's heartbeat timeout (1 s).
+    bool writer_alive(channel_id ch) override;
+
+    static constexpr std::int64_t liveness_refresh_ns = 100'000'000;
 
 private:
     bus::reader& ready(channel_id ch);
     std::array<std::string, channel_count> names_;
     std::array<bus::reader, channel_count> readers_;
+    std::array<std::int64_t, channel_count> alive_checked_ns_{};
+    std::array<bool, channel_count> alive_{};
 };
 
 }  // namespace vs::api

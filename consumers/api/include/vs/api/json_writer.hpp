@@ -36,6 +36,9 @@ public:
     void value(int i) { value(static_cast<std::int64_t>(i)); }
     void value(unsigned u) { value(static_cast<std::uint64_t>(u)); }
     void value(bool b);
+    /// Nanoseconds as seconds with microsecond resolution ("1702652400.123456", "0.5", "-1.25"),
+    /// printed with integer arithmetic: times are in every row of large responses.
+    void seconds_value(std::int64_t ns);
     void null();
     /// Inserts an already serialized JSON value (e.g. a cached fragment).
     void raw(std::string_view json);
@@ -47,6 +50,16 @@ public:
         key(name);
         value(v);
     }
+    /// The same for a string literal name, trusted to need no escaping (no quote, backslash,
+    /// control character, <, > or &): copied as is, which keeps large responses cheap.
+    template <std::size_t N, class T>
+    void member(const char (&name)[N], const T& v)
+    {
+        literal_key(std::string_view{name, N - 1});
+        value(v);
+    }
+    /// An object member name that needs no escaping (see member()).
+    void literal_key(std::string_view name);
 
     std::string& str() noexcept { return out_; }
 
@@ -66,6 +79,9 @@ void append_json_string(std::string& out, std::string_view s);
 
 /// Appends the shortest round-trip decimal form of `d`, or `null` when not finite.
 void append_json_number(std::string& out, double d);
+
+/// Appends ns as seconds with microsecond resolution, trailing zeros trimmed (one kept).
+void append_json_seconds(std::string& out, std::int64_t ns);
 
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool valid_utf8(std::string_view s) noexcept;

@@ -38,6 +38,9 @@ private:
 class data_source {
 public:
     virtual ~data_source() = default;
+    /// Follows the bus (attach, re-map after a writer re-created a segment). Called once per
+    /// request, not per lookup: a batch does hundreds of lookups.
+    virtual void refresh() {}
     /// Hands the latest (type, symbol) record to fn.
     virtual bus::read_status latest(channel_id ch, bus::record_type type, std::string_view symbol,
                                     record_fn fn) = 0;
@@ -45,6 +48,10 @@ public:
     virtual std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) = 0;
     /// The channel header (writer liveness, generation, counters).
     virtual bus::channel_status status(channel_id ch) = 0;
+    /// Whether the channel's writer is alive. May be up to `liveness_cache` old: the full
+    /// status() costs several system calls (lock probe, registry mapping), too many for
+    /// every request.
+    virtual bool writer_alive(channel_id ch) { return status(ch).writer_alive; }
     /// The channel's configured name ("market", "oi").
     virtual std::string_view name(channel_id ch) const = 0;
 };
