@@ -204,7 +204,7 @@ void check_mark_prices(vs::bus::reader& r, const options& o, report& rep)
 {
     const std::int64_t now = vs::realtime_ns();
     const auto stale_ns = static_cast<std::int64_t>(o.stale_s * 1e9);
-    long long usdm = 0, coinm = 0, invalid = 0, stale = 0, unverified = 0;
+    long long rows = 0, usdm = 0, coinm = 0, invalid = 0, stale = 0, unverified = 0;
     double oldest_s = 0;
     std::vector<std::string> invalid_examples, stale_examples;
     r.for_each_latest(static_cast<vs::bus::record_type>(RecordType::MarkPrice), [&](const vs::bus::record_view& rec) {
@@ -217,11 +217,13 @@ void check_mark_prices(vs::bus::reader& r, const options& o, report& rep)
             ++coinm;
             return;
         }
-        ++usdm;
+        ++rows;
         const std::string symbol{rec.symbol};
         // The old monitor's "NULL values": a missing or non-positive mark price, or a missing
         // funding rate (NaN is the schema's "absent").
-        const bool bad = !std::isfinite(m->mark_price()) || m->mark_price() <= 0 || !std::isfinite(m->funding_rate());
+        const bool has_mark = std::isfinite(m->mark_price()) && m->mark_price() > 0;
+        usdm += has_mark ? 1 : 0;
+        const bool bad = !has_mark || !std::isfinite(m->funding_rate());
         if (bad) {
             ++invalid;
             if (invalid_examples.size() < 5) {
@@ -238,6 +240,7 @@ void check_mark_prices(vs::bus::reader& r, const options& o, report& rep)
         }
     });
     rep.market["symbols"] = usdm;
+    rep.market["rows"] = rows;
     rep.market["coin_m_rows"] = coinm;
     rep.market["invalid"] = invalid;
     rep.market["stale"] = stale;
@@ -540,7 +543,7 @@ int main(int argc, char** argv)
         "Exit 0 healthy, 1 unhealthy, 2 usage. Run every minute by vs-health.timer.",
         "vs-health\n  vs-health --json | jq .problems\n  vs-health --restart   # as root: restart units that are down"};
     vs::cli::add_common_options(cli);
-    cli.option("channels", "LIST", "", "comma-separated channels to check (default: every channel under the prefix); "
+    cli.option("channels", "LIST", "", "comma-separated channels to check (empty: every channel under the prefix); "
                                        "the market channel is always checked",
                {"VS_HEALTH_CHANNELS"});
     cli.option("market-channel", "NAME", "market", "the feed's channel (FeedStatus, MarkPrice)");

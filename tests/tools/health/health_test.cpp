@@ -3,7 +3,9 @@
 // missing channel or too few symbols are exit 1 with the reason; a bad flag is exit 2.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,8 +17,11 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "records.hpp"
 #include "service_process.hpp"
 #include "test_env.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/common/clock.hpp"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -235,6 +240,97 @@ TEST_F(HealthTest, BadFlagsAreUsageErrors)
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.out.find("--min-symbols"), std::string::npos);
     EXPECT_NE(help.out.find("VS_HEALTH_MIN_SYMBOLS"), std::string::npos);
+}
+
+/// A FeedStatus record as vs-feed writes it: connected, healthy, one fresh stream.
+std::vector<std::byte> feed_status(std::int64_t now_ns)
+{
+    flatbuffers::FlatBufferBuilder fbb{512};
+    auto name = fbb.CreateString("!markPrice@arr@1s");
+    vs::schema::StreamStatusBuilder sb{fbb};
+    sb.add_name(name);
+    sb.add_last_frame_ns(now_ns);
+    sb.add_frames(100);
+    sb.add_stale_after_ms(10'000);
+    auto stream = sb.Finish();
+    auto streams = fbb.CreateVector(&stream, 1);
+    auto symbol = fbb.CreateString("");
+    auto url = fbb.CreateString("ws://127.0.0.1:1/market/stream");
+    auto reason = fbb.CreateString("");
+    vs::schema::FeedStatusBuilder b{fbb};
+    b.add_symbol(symbol);
+    b.add_recv_time_ns(now_ns);
+    b.add_connected(true);
+    b.add_healthy(true);
+    b.add_url(url);
+    b.add_symbol_count(616);
+    b.add_streams(streams);
+    b.add_reason(reason);
+    fbb.Finish(b.Finish());
+    return vs::test::finish(fbb);
+}
+
+TEST_F(HealthTest, InvalidAndStaleMarkPricesAreUnhealthyBeyondTheirAllowance)
+{
+    // A writer of our own: 600 good symbols, 3 without a mark price, 1 without a funding
+    // rate, 12 not updated for 5 minutes (as a delisted symbol restored from a snapshot).
+    std::atomic<bool> published{false}, stop{false};
+    std::thread writer_thread([&] {
+        vs::bus::channel_config c;
+        c.prefix = env_.prefix();
+        c.name = "market";
+        c.ring_bytes = 1u << 20;
+        c.table_slots = 1024;
+        c.slot_bytes = 1024;
+        vs::bus::writer w{c};   // a writer belongs to one thread: all of its calls are here
+        const std::int64_t now = vs::realtime_ns();
+        const auto mark = static_cast<vs::bus::record_type>(vs::schema::RecordType::MarkPrice);
+        for (int i = 0; i < 600; ++i) {
+            const auto sym = "GOOD" + std::to_string(i) + "USDT";
+            w.publish(mark, sym, vs::test::mark_price(sym, 100.0 + i), now);
+        }
+        for (int i = 0; i < 3; ++i) {
+            const auto sym = "NOMARK" + std::to_string(i) + "USDT";
+            w.publish(mark, sym, vs::test::mark_price(sym, std::nan("")), now);
+        }
+        w.publish(mark, "NOFUNDINGUSDT", vs::test::mark_price("NOFUNDINGUSDT", 5.0, 1'700'000'000'000, std::nan("")), now);
+        for (int i = 0; i < 12; ++i) {
+            const auto sym = "OLD" + std::to_string(i) + "USDT";
+            w.publish(mark, sym, vs::test::mark_price(sym, 1.0), now - 300'000'000'000LL);
+        }
+        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::FeedStatus), "", feed_status(now), now);
+        published.store(true, std::memory_order_release);   // pairs with the test's acquire load
+        while (!stop.load(std::memory_order_relaxed)) {      // relaxed: a stop request, no data
+            w.heartbeat();
+            std::this_thread::sleep_for(50ms);
+        }
+    });
+    while (!published.load(std::memory_order_acquire)) {
+        std::this_thread::sleep_for(5ms);
+    }
+
+    auto h = health({"--json", "--units", ""});
+    EXPECT_EQ(h.exit_code, 1) << h.out;
+    const std::string p = problems(h);
+    EXPECT_NE(p.find("invalid values: 4 records without a valid mark price or funding rate"), std::string::npos) << p;
+    EXPECT_NE(p.find("NOMARK0USDT"), std::string::npos) << p;
+    EXPECT_NE(p.find("fresh mark prices: 12 not updated for more than 180 s"), std::string::npos) << p;
+    EXPECT_EQ(p.find("channel market"), std::string::npos) << p;
+    EXPECT_EQ(h.report.at("market").at("symbols").as_int64(), 613);   // the 3 without a mark price left out
+    EXPECT_EQ(h.report.at("market").at("rows").as_int64(), 616);
+    EXPECT_EQ(h.report.at("market").at("invalid").as_int64(), 4);
+    EXPECT_EQ(h.report.at("market").at("stale").as_int64(), 12);
+
+    // Within the allowances (and a shorter stale time that still spares the fresh ones) it
+    // is healthy; one more stale record than allowed is not.
+    EXPECT_EQ(health({"--json", "--units", "", "--max-invalid", "4", "--max-stale", "12"}).exit_code, 0);
+    EXPECT_EQ(health({"--json", "--units", "", "--max-invalid", "4", "--max-stale", "11"}).exit_code, 1);
+    EXPECT_EQ(health({"--json", "--units", "", "--max-invalid", "4", "--max-stale", "12", "--stale-seconds", "400"})
+                  .report.at("market").at("stale").as_int64(),
+              0);
+
+    stop.store(true, std::memory_order_relaxed);
+    writer_thread.join();
 }
 
 /// A systemctl stand-in: `show` answers from a states file ("unit load active sub result"
