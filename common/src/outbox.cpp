@@ -648,8 +648,9 @@ void outbox::mark_delivered(target tg, const std::vector<std::string>& ids, std:
             ++s.attempts;
             s.last_error.clear();
             keep = e.a.keep_after_delivery;
-            all_delivered = std::all_of(e.targets.begin(), e.targets.end(),
-                                        [](const target_state& x) { return x.st == state::delivered; });
+            all_delivered = std::all_of(e.targets.begin(), e.targets.end(), [](const target_state& x) {
+                return x.st == state::delivered || x.st == state::dead;
+            });
         });
         if (changed) {
             impl_->set_queued(t.get(), tg, parse_id(id), false);
@@ -698,16 +699,28 @@ void outbox::mark_failed(target tg, const std::string& id, std::string_view erro
 void outbox::mark_dead(target tg, const std::string& id, std::string_view reason, std::int64_t now_ms)
 {
     txn t{impl_->env, true};
-    bool changed = impl_->update(t.get(), tg, id, [&](entry&, target_state& s) {
+    bool finished_batch = false;
+    bool changed = impl_->update(t.get(), tg, id, [&](entry& e, target_state& s) {
         s.st = state::dead;
         s.done_ms = now_ms;
         s.last_error = std::string{reason.substr(0, 500)};
+        finished_batch = !e.a.keep_after_delivery &&
+                         std::all_of(e.targets.begin(), e.targets.end(), [](const target_state& x) {
+                             return x.st == state::delivered || x.st == state::dead;
+                         });
     });
     if (changed) {
         impl_->set_queued(t.get(), tg, parse_id(id), false);
         auto c = impl_->get_counters(t.get(), tg);
         ++c.dead;
         impl_->put_counters(t.get(), tg, c);
+        if (finished_batch) {
+            // A stale row batch is worth its counter only; keeping it would let a long outage
+            // fill the map with data nobody will send.
+            auto k = id_key(parse_id(id));
+            MDB_val key = val_of(k);
+            check(::mdb_del(t.get(), impl_->alerts, &key, nullptr), "delete a dead outbox record");
+        }
     }
     t.commit();
 }

@@ -194,6 +194,11 @@ TEST(OutboxTest, RowBatchesAreDeletedOnceEveryTargetAcknowledged)
     sut->mark_delivered(target::dev, ids, vs::realtime_ms());
     EXPECT_FALSE(sut->get(ids[0]));
     EXPECT_EQ(sut->counters(target::dev).sent, 1u);
+    auto stale = sut->enqueue_rows("oi_batch", "/api/market/open-interest/ingest", "data", R"([{"s":2}])");
+    sut->mark_dead(target::prod, stale[0], "expired", vs::realtime_ms());
+    sut->mark_delivered(target::dev, stale, vs::realtime_ms());
+    EXPECT_FALSE(sut->get(stale[0]));
+    EXPECT_EQ(sut->counters(target::prod).dead, 1u);
     // Alerts are kept (for vs-outbox list) until purged.
     auto id = sut->enqueue(make_alert(""));
     sut->mark_delivered(target::prod, {id}, vs::realtime_ms());

@@ -65,8 +65,8 @@ struct alert {
     std::string label;              ///< plural noun used when coalescing ("liquidations")
     double amount_usd = 0;          ///< summed in a coalesced message ("$8.4M total")
     std::chrono::milliseconds dead_after{0};  ///< 0 = vs-deliver's --dead-after
-    /// false: the record is deleted once every target acknowledged it (row batches, which
-    /// would otherwise fill the outbox; dead ones stay visible either way).
+    /// false: the record is deleted once every target is done with it, delivered or dead
+    /// (row batches, which would otherwise fill the outbox; the counters still count them).
     bool keep_after_delivery = true;
 };
 
@@ -127,7 +127,7 @@ public:
     std::string enqueue(const alert& a, target_set targets);
     /// Splits `rows` (a JSON array text) into chunks of at most `chunk` rows, enqueuing
     /// each as `{"<field>": [...chunk...], <extra fields of `envelope`>}` to `path`
-    /// (backend targets only; not kept after delivery; dead after `dead_after` when not 0).
+    /// (backend targets only; deleted once delivered or dead; dead after `dead_after` when not 0).
     /// Returns the ids. Throws std::invalid_argument on bad JSON.
     std::vector<std::string> enqueue_rows(std::string_view kind, std::string_view path, std::string_view field,
                                           std::string_view rows_json, std::string_view envelope_json = "{}",
