@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace vs::net {
 namespace {
@@ -152,6 +153,10 @@ weight_budget::weight_budget(weight_budget_options options) : options_(std::move
             "cannot attach {}: {} (magic {:#x}, version {}; expected version {}); remove it when no process uses it",
             path_, m == 0 ? "never initialised (its creator died?)" : "incompatible layout", m,
             version, layout_version));
+    }
+    if (seg_->window_ms != static_cast<std::uint32_t>(options_.window_ms)) {
+        spdlog::warn("{}: window of {} ms set by its creator (pid {}) wins over the {} ms asked for", path_,
+                     seg_->window_ms, seg_->creator_pid, options_.window_ms);
     }
 }
 
@@ -298,6 +303,49 @@ void weight_budget::restrict_until(std::int64_t until_ms) noexcept
 {
     store_max(seg_->pause_until_ms, until_ms);
     seg_->restricted.fetch_add(1, std::memory_order_relaxed);  // statistics only
+}
+
+std::optional<budget_status> weight_budget::peek(const std::string& prefix, std::int64_t now_ms) noexcept
+{
+    const std::string name = "/" + prefix + ".rest-weight";
+    int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(segment)) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    void* p = ::mmap(nullptr, sizeof(segment), PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) {
+        return std::nullopt;
+    }
+    const auto* seg = static_cast<const segment*>(p);
+    std::optional<budget_status> out;
+    // Acquire pairs with the creator's release store of `magic`: the header fields are set.
+    if (seg->magic.load(std::memory_order_acquire) == magic_value && seg->version == layout_version &&
+        seg->window_ms >= 100) {
+        budget_status s;
+        // Relaxed loads: a best-effort snapshot for tools, as in status().
+        s.window_ms = static_cast<int>(seg->window_ms);
+        s.window = now_ms / s.window_ms;
+        const std::uint64_t word = seg->buckets[s.window & 1].load(std::memory_order_relaxed);
+        s.used = window_part(word) == static_cast<std::uint32_t>(s.window) ? used_part(word) : 0;
+        s.pause_until_ms = seg->pause_until_ms.load(std::memory_order_relaxed);
+        s.ban_until_ms = seg->ban_until_ms.load(std::memory_order_relaxed);
+        s.requests = seg->requests.load(std::memory_order_relaxed);
+        s.weight = seg->weight.load(std::memory_order_relaxed);
+        s.rate_limited = seg->rate_limited.load(std::memory_order_relaxed);
+        s.banned = seg->banned.load(std::memory_order_relaxed);
+        s.restricted = seg->restricted.load(std::memory_order_relaxed);
+        s.waits = seg->waits.load(std::memory_order_relaxed);
+        s.creator_pid = seg->creator_pid;
+        out = s;
+    }
+    ::munmap(p, sizeof(segment));
+    return out;
 }
 
 budget_status weight_budget::status(std::int64_t now_ms) const noexcept

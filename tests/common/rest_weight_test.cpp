@@ -94,6 +94,23 @@ TEST(WeightBudgetTest, PauseAndBanStopEveryHandleUntilTheyEnd)
     EXPECT_TRUE(b.try_reserve(1, t0 + 5'000).ok());
 }
 
+TEST(WeightBudgetTest, PeekReadsTheSharedStateWithoutCreatingIt)
+{
+    vs::test::test_env env;
+    EXPECT_FALSE(weight_budget::peek(env.prefix(), t0));
+    struct stat st{};
+    EXPECT_NE(::stat(("/dev/shm/" + env.prefix() + ".rest-weight").c_str(), &st), 0) << "peek created the segment";
+    weight_budget sut{opts(env, 100)};
+    ASSERT_TRUE(sut.try_reserve(7, t0).ok());
+    sut.ban_until(t0 + 5'000);
+    auto s = weight_budget::peek(env.prefix(), t0);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->used, 7);
+    EXPECT_EQ(s->ban_until_ms, t0 + 5'000);
+    EXPECT_EQ(s->banned, 1u);
+    EXPECT_EQ(s->window_ms, 60'000);
+}
+
 TEST(WeightBudgetTest, SegmentIsCreatedWithMode0640AndRejectsForeignContent)
 {
     vs::test::test_env env;

@@ -22,6 +22,7 @@
 // in every minute. `X-MBX-USED-WEIGHT-1M` raises the shared count to the server's figure.
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace vs::net {
@@ -84,6 +85,10 @@ public:
 
     /// Removes the segment of `prefix` (tools and tests).
     static void remove(const std::string& prefix) noexcept;
+
+    /// Reads the state of `prefix`'s segment read-only, without creating it (status tools,
+    /// vs-health, /metrics). Nothing when it does not exist or is not a compatible segment.
+    static std::optional<budget_status> peek(const std::string& prefix, std::int64_t now_ms) noexcept;
 
 private:
     struct segment;
