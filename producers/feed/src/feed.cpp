@@ -616,6 +616,7 @@ private:
     void save_snapshot()
     {
         try {
+            writer_.heartbeat();   // the commit's fsync may take a while on a busy disk
             const auto t0 = vs::monotonic_ns();
             last_snapshot_count_ = snapshots_.save(writer_);
             snapshot_failures_ = 0;
@@ -625,6 +626,7 @@ private:
             if (took > 200 * ns_per_ms) {
                 spdlog::warn("snapshot of {} records took {} ms", last_snapshot_count_, took / ns_per_ms);
             }
+            writer_.heartbeat();
         } catch (const std::exception& e) {
             if (should_log(++snapshot_failures_, 3, 60)) {
                 spdlog::error("cannot save snapshot {}: {}", snapshots_.path().string(), e.what());

@@ -364,7 +364,8 @@ TEST_F(FeedIntegrationTest, RestartAfterKill9ShowsTheRestoredMarketAtOnceWithIts
 
 TEST_F(FeedIntegrationTest, RenewalHandsOverBeforeClosingSoMarkPricesHaveNoGap)
 {
-    start_replay();
+    // The replay cuts connections at 5 s as Binance does at 24 h; the feed renews at 2 s.
+    start_replay({"--max-connection-s", "5"});
     start_feed({"--renew-after-s", "2"});
     ASSERT_TRUE(healthy_within(10s));
     std::vector<mark_copy> seen;
@@ -519,6 +520,43 @@ TEST_F(FeedIntegrationTest, RecordFileHoldsEveryFrameWithItsReceiveTime)
     }
     EXPECT_GE(lines, 4u);
     EXPECT_LE(lines, s->messages_received + 2);
+}
+
+TEST_F(FeedIntegrationTest, RecordedCaptureReplaysIntoTheSameMarket)
+{
+    start_replay();
+    const auto file = env_.state_dir() / "capture.tsv";
+    start_feed({"--record", file.string()});
+    ASSERT_TRUE(healthy_within(10s));
+    control(http::verb::post, "/_control/set?symbol=BTCUSDT&price=12345.6");
+    ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && std::abs(m->mark_price - 12345.6) < 123.0; }, 5s));
+    // Two more seconds at the new price, so that every pass of the looped file shows it for a
+    // while (the file's first frames still carry the old price).
+    const auto first = mark("BTCUSDT")->event_time_ms;
+    ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->event_time_ms >= first + 2000; }, 5s));
+    feed_->signal(SIGTERM);
+    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    replay_.reset();
+
+    // What a user captured with `vs-feed --record` is served by `vs-replay --file`.
+    start_replay({"--file", file.string(), "--loop"});
+    vs::test::test_env other;
+    std::filesystem::create_directories(other.state_dir() / "feed");
+    child second{{VS_FEED_BIN, "--ws-url", ws_url(), "--bus-prefix", other.prefix(), "--state-dir",
+                  (other.state_dir() / "feed").string(), "--log-level", "warn"},
+                 env_.state_dir() / "second.log"};
+    vs::bus::reader r{vs::bus::channel_config{other.prefix(), "market"}, vs::bus::reader_options{false, "feed-test"}};
+    std::optional<double> replayed;
+    ASSERT_TRUE(eventually([&] {
+        if (r.attach() != vs::bus::attach_state::ready) {
+            return false;
+        }
+        r.latest(mark_type, "BTCUSDT", [&](const vs::bus::record_view& v) {
+            replayed = vs::bus::record_as<vs::schema::MarkPrice>(v.data)->mark_price();
+        });
+        return replayed && std::abs(*replayed - 12345.6) < 123.0;
+    }, 10s)) << (replayed ? std::to_string(*replayed) : "no BTCUSDT mark price") << "\n"
+             << tail_of(env_.state_dir() / "second.log");
 }
 
 TEST_F(FeedIntegrationTest, SigtermStopsCleanlyWithAFinalSnapshot)
