@@ -26,6 +26,7 @@
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/outbox.hpp"
+#include "vs/common/rest_weight.hpp"
 
 extern char** environ;
 
@@ -565,6 +566,25 @@ TEST_F(DeliverTest, OutboxToolListsDeadAlertsPerTargetRetriesAndPurgesThem)
 
     out = run_capture(tool + " list --bogus 2>&1", status);
     EXPECT_EQ(status, 2) << "usage errors exit 2";
+}
+
+TEST_F(DeliverTest, OutboxToolShowsTheRestWeightBudget)
+{
+    const std::string tool = exe("VS_OUTBOX_EXE") + " --bus-prefix " + env_.prefix();
+    int status = 0;
+    run_capture(tool + " rest-budget 2>/dev/null", status);
+    EXPECT_EQ(status, 1) << "no segment yet: failure, and none created";
+    vs::net::weight_budget_options o;
+    o.prefix = env_.prefix();
+    vs::net::weight_budget budget{o};
+    ASSERT_TRUE(budget.try_reserve(40, vs::realtime_ms()).ok());
+    budget.pause_until(vs::realtime_ms() + 30'000);
+    auto out = run_capture(tool + " rest-budget --json", status);
+    ASSERT_EQ(status, 0) << out;
+    auto j = boost::json::parse(out).as_object();
+    EXPECT_GE(j.at("weight").as_int64(), 40);
+    EXPECT_GT(j.at("paused_for_ms").as_int64(), 20'000);
+    EXPECT_EQ(j.at("rate_limited").as_int64(), 1);
 }
 
 TEST_F(DeliverTest, OutboxToolTestMessageReachesEveryConfiguredTarget)

@@ -12,6 +12,7 @@
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/outbox.hpp"
+#include "vs/common/rest_weight.hpp"
 
 namespace {
 namespace json = boost::json;
@@ -146,7 +147,8 @@ int main(int argc, char** argv)
                         "  stats                per-target counters (--json)\n"
                         "  retry ID | --dead    put dead (with --delivered also delivered) targets back to pending\n"
                         "  purge ID | --finished | --delivered | --dead   delete finished alerts (--older-than)\n"
-                        "  test                 enqueue a test message to every configured target",
+                        "  test                 enqueue a test message to every configured target\n"
+                        "  rest-budget          the host's Binance REST weight budget (--bus-prefix; --json)",
                         "vs-outbox list --state dead --target telegram"};
     vs::cli::add_common_options(cli);
     cli.positionals("COMMAND [ID]")
@@ -167,6 +169,29 @@ int main(int argc, char** argv)
         }
         const std::string cmd = args[0];
         const std::string id = args.size() > 1 ? args[1] : "";
+        if (cmd == "rest-budget") {
+            const auto now = vs::realtime_ms();
+            auto st = vs::net::weight_budget::peek(cli.get("bus-prefix"), now);
+            if (!st) {
+                std::cerr << "vs-outbox: no REST weight budget /dev/shm/" << cli.get("bus-prefix")
+                          << ".rest-weight (no process has called Binance REST since boot)\n";
+                return vs::cli::exit_failure;
+            }
+            json::object o{{"window_ms", st->window_ms},       {"used", st->used},
+                           {"paused_for_ms", std::max<std::int64_t>(0, st->pause_until_ms - now)},
+                           {"banned_for_ms", std::max<std::int64_t>(0, st->ban_until_ms - now)},
+                           {"requests", st->requests},         {"weight", st->weight},
+                           {"rate_limited", st->rate_limited}, {"banned", st->banned},
+                           {"restricted", st->restricted},     {"waits", st->waits}};
+            if (cli.is_set("json")) {
+                std::cout << json::serialize(o) << "\n";
+            } else {
+                for (const auto& [k, v] : o) {
+                    std::cout << fmt::format("{:<14} {}\n", std::string_view{k}, json::serialize(v));
+                }
+            }
+            return 0;
+        }
         outbox_options oo;
         oo.read_only = cmd == "list" || cmd == "show" || cmd == "stats";
         auto ob = outbox::open(std::filesystem::path{cli.get("state-dir")}, oo);
