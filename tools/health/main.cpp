@@ -89,10 +89,9 @@ std::vector<std::string> split_list(const std::string& s)
     std::stringstream ss{s};
     std::string item;
     while (std::getline(ss, item, ',')) {
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        if (!item.empty()) {
-            out.push_back(item);
+        const auto first = item.find_first_not_of(" \t");
+        if (first != std::string::npos) {
+            out.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
         }
     }
     return out;
