@@ -109,7 +109,9 @@ public:
     std::uint64_t unavailable_ = 0;
     std::int64_t next_try_ns_ = 0;
     std::int64_t next_inode_check_ns_ = 0;
-    std::vector<std::uint64_t> scratch_;
+    // Private copy of a frame or slot, sized for the largest frame (1 MiB by default). Left
+    // uninitialised so that only the bytes actually copied become resident memory.
+    std::unique_ptr<std::uint64_t[]> scratch_;
     unique_fd lock_fd_;
     std::unique_ptr<mapping> registry_;
     layout::registry_header* reg_ = nullptr;
@@ -203,7 +205,8 @@ attach_state reader_impl::attach() noexcept
         view_.base = data_->data();
         view_.hdr = reinterpret_cast<layout::segment_header*>(view_.base);
         view_.ring_mask = view_.hdr->ring_bytes - 1;
-        scratch_.assign((std::max<std::size_t>(view_.hdr->max_frame_bytes, view_.hdr->slot_data_bytes) + 64) / 8, 0);
+        scratch_ = std::make_unique_for_overwrite<std::uint64_t[]>(
+            (std::max<std::size_t>(view_.hdr->max_frame_bytes, view_.hdr->slot_data_bytes) + 64) / 8);
         state_ = attach_state::version_checked;
     }
     if (state_ == attach_state::version_checked) {
@@ -319,7 +322,7 @@ std::size_t reader_impl::poll(void (*cb)(void*, const record_view&), void* ctx, 
             cursor_ += aligned;
             continue;
         }
-        copy_out(scratch_.data(), ring + offset / 8 + 1, length - 8);  // R2 (time + payload)
+        copy_out(scratch_.get(), ring + offset / 8 + 1, length - 8);  // R2 (time + payload)
         if (!valid(cursor_)) {  // R3 + R4
             lapped();
             continue;
@@ -328,7 +331,7 @@ std::size_t reader_impl::poll(void (*cb)(void*, const record_view&), void* ctx, 
         r.type = type;
         r.publish_ns = static_cast<std::int64_t>(scratch_[0]);
         r.position = cursor_;
-        r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(scratch_.data() + 1),
+        r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(scratch_.get() + 1),
                                             length - layout::frame_header_bytes};
         cursor_ += aligned;
         bytes_read_ += aligned;
@@ -390,7 +393,7 @@ read_status reader_impl::read_slot(std::uint32_t i, void (*cb)(void*, const reco
         if (length > capacity) {
             continue;  // torn: the fence + seq check below would fail anyway
         }
-        copy_out(scratch_.data(), data, length);
+        copy_out(scratch_.get(), data, length);
         std::atomic_thread_fence(std::memory_order_acquire);  // copies before the second seq load
         if (load_relaxed(s->seq) != seq1) {
             continue;
@@ -402,7 +405,7 @@ read_status reader_impl::read_slot(std::uint32_t i, void (*cb)(void*, const reco
         r.type = s->type;
         r.publish_ns = publish_ns;
         r.symbol = std::string_view{s->symbol, std::min<std::size_t>(s->symbol_len, layout::symbol_capacity)};
-        r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(scratch_.data()), length};
+        r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(scratch_.get()), length};
         cb(ctx, r);
         return read_status::ok;
     }
