@@ -294,8 +294,10 @@ int bench(const vs::cli::parser& cli)
         config.name = "bench";
         vs::bus::writer writer(config);
         const auto parse_publish = [&] {
-            parser.parse(frame, vs::realtime_ns(), [&](const vs::feed::parsed_record& rec) {
-                if (writer.publish(rec.type, rec.symbol, rec.bytes, vs::realtime_ns()) != vs::bus::publish_status::ok) {
+            // As vs-feed does: one receive time per frame, kept as every record's publish time.
+            const std::int64_t recv_ns = vs::realtime_ns();
+            parser.parse(frame, recv_ns, [&](const vs::feed::parsed_record& rec) {
+                if (writer.publish(rec.type, rec.symbol, rec.bytes, recv_ns) != vs::bus::publish_status::ok) {
                     ++publish_failures;
                 }
             });
