@@ -622,6 +622,14 @@ TEST_F(FrameParserTest, AcceptsEveryMarkPriceAliasOfTheOldDaemon)
     }
 }
 
+TEST_F(FrameParserTest, FallsBackToApForTheMarkPriceWhenNoOtherAliasIsPresent)
+{
+    parse(R"({"stream":"!markPrice@arr@1s","data":[{"e":"markPriceUpdate","s":"BTCUSDT","ap":"83084.3","st":1}]})");
+
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].as<vs::schema::MarkPrice>()->mark_price(), 83084.3);
+}
+
 TEST_F(FrameParserTest, TakesTheFirstAliasInTheOldDaemonsOrder)
 {
     parse(R"({"stream":"!markPrice@arr","data":[{"e":"markPriceUpdate","s":"BTCUSDT","lastPrice":"4",)"
