@@ -492,7 +492,9 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
 
 std::string outbox::enqueue(const alert& a) { return enqueue(a, targets_); }
 
-std::string outbox::enqueue(const alert& a, target_set targets)
+namespace {
+
+entry make_entry(const alert& a, target_set targets)
 {
     entry e;
     e.a = a;
@@ -505,22 +507,59 @@ std::string outbox::enqueue(const alert& a, target_set targets)
             e.targets.push_back(target_state{t, state::pending, 0, 0, 0, 0, {}});
         }
     }
-    if (e.targets.empty()) {
-        return {};
+    return e;
+}
+
+}  // namespace
+
+std::string outbox::enqueue(const alert& a, target_set targets)
+{
+    auto ids = enqueue_many({a}, targets);
+    return ids.empty() ? std::string{} : ids.front();
+}
+
+std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts)
+{
+    return enqueue_many(alerts, targets_);
+}
+
+std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, target_set targets)
+{
+    std::vector<std::string> ids;
+    std::vector<entry> entries;
+    for (const auto& a : alerts) {
+        entries.push_back(make_entry(a, targets));
     }
     txn t{impl_->env, true};
-    const std::uint64_t id = impl_->next_id(t.get());
-    e.id = format_id(id);
-    e.created_ms = static_cast<std::int64_t>(id >> 20);
-    impl_->store(t.get(), e);
-    for (const auto& s : e.targets) {
-        impl_->set_queued(t.get(), s.t, id, true);
-        auto c = impl_->get_counters(t.get(), s.t);
-        ++c.enqueued;
-        impl_->put_counters(t.get(), s.t, c);
+    std::array<target_counters, all_targets.size()> counters;
+    std::array<bool, all_targets.size()> touched{};
+    for (auto& e : entries) {
+        if (e.targets.empty()) {
+            ids.emplace_back();
+            continue;
+        }
+        const std::uint64_t id = impl_->next_id(t.get());
+        e.id = format_id(id);
+        e.created_ms = static_cast<std::int64_t>(id >> 20);
+        impl_->store(t.get(), e);
+        for (const auto& s : e.targets) {
+            const auto i = static_cast<std::size_t>(s.t);
+            impl_->set_queued(t.get(), s.t, id, true);
+            if (!touched[i]) {
+                counters[i] = impl_->get_counters(t.get(), s.t);
+                touched[i] = true;
+            }
+            ++counters[i].enqueued;
+        }
+        ids.push_back(e.id);
+    }
+    for (auto tg : all_targets) {
+        if (touched[static_cast<std::size_t>(tg)]) {
+            impl_->put_counters(t.get(), tg, counters[static_cast<std::size_t>(tg)]);
+        }
     }
     t.commit();
-    return e.id;
+    return ids;
 }
 
 std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string_view path, std::string_view field,
@@ -538,7 +577,13 @@ std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string
     }
     chunk = std::max<std::size_t>(chunk, 1);
     const auto& arr = rows.as_array();
-    std::vector<std::string> ids;
+    target_set backend_only;
+    for (auto t : {target::prod, target::dev}) {
+        if (targets_.has(t)) {
+            backend_only.add(t);
+        }
+    }
+    std::vector<alert> parts;
     for (std::size_t i = 0; i < arr.size(); i += chunk) {
         json::object body = env.as_object();
         json::array part(arr.begin() + static_cast<std::ptrdiff_t>(i),
@@ -549,13 +594,11 @@ std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string
         a.backend = backend_call{std::string{path}, json::serialize(body), "POST"};
         a.keep_after_delivery = false;
         a.dead_after = dead_after;
-        target_set backend_only;
-        for (auto t : {target::prod, target::dev}) {
-            if (targets_.has(t)) {
-                backend_only.add(t);
-            }
-        }
-        auto id = enqueue(a, backend_only);
+        parts.push_back(std::move(a));
+    }
+    // One transaction: a batch is enqueued whole or not at all.
+    std::vector<std::string> ids;
+    for (auto& id : enqueue_many(parts, backend_only)) {
         if (!id.empty()) {
             ids.push_back(std::move(id));
         }

@@ -181,6 +181,28 @@ TEST(OutboxTest, RowsAreChunkedByAtMostOneHundred)
     EXPECT_EQ(total, 250u);
 }
 
+TEST(OutboxTest, EnqueueManyCommitsABurstInOrderInOneTransaction)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    std::vector<alert> burst;
+    for (int i = 0; i < 50; ++i) {
+        burst.push_back(make_alert("liq " + std::to_string(i), i % 2 == 0));
+    }
+    burst.push_back(alert{});   // no payload at all: no target, empty id
+    auto ids = sut->enqueue_many(burst);
+    ASSERT_EQ(ids.size(), 51u);
+    EXPECT_TRUE(ids.back().empty());
+    ids.pop_back();
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    auto q = sut->queue(target::telegram, 100);
+    ASSERT_EQ(q.size(), 50u);
+    EXPECT_EQ(q[7].a.text, "liq 7");
+    EXPECT_EQ(sut->queue_length(target::prod), 25u);
+    EXPECT_EQ(sut->counters(target::telegram).enqueued, 50u);
+    EXPECT_EQ(sut->counters(target::prod).enqueued, 25u);
+}
+
 TEST(OutboxTest, RowBatchesAreDeletedOnceEveryTargetAcknowledged)
 {
     vs::test::test_env env;

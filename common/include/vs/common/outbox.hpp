@@ -125,6 +125,10 @@ public:
     std::string enqueue(const alert& a);
     /// Same with an explicit target set.
     std::string enqueue(const alert& a, target_set targets);
+    /// Several alerts in one transaction (one disk sync: bursts of liquidations); ids in
+    /// order, an empty id where no target applies.
+    std::vector<std::string> enqueue_many(const std::vector<alert>& alerts);
+    std::vector<std::string> enqueue_many(const std::vector<alert>& alerts, target_set targets);
     /// Splits `rows` (a JSON array text) into chunks of at most `chunk` rows, enqueuing
     /// each as `{"<field>": [...chunk...], <extra fields of `envelope`>}` to `path`
     /// (backend targets only; deleted once delivered or dead; dead after `dead_after` when not 0).
