@@ -373,6 +373,34 @@ TEST_F(ReplayServerTest, FundingInfoListsTheNonEightHourSymbolsAtNoWeight)
     EXPECT_EQ(pi.at("nextFundingTime").as_int64() % (first.at("fundingIntervalHours").as_int64() * 3'600'000), 0);
 }
 
+TEST_F(ReplayServerTest, ControlInjectsLiquidationsAndWhaleTrades)
+{
+    start();
+    ws_client c;
+    ASSERT_TRUE(c.connect(port_, "/market/stream?streams=!forceOrder@arr/solusdt@aggTrade"));
+    ASSERT_EQ(http_post(port_, "/_control/liquidation?symbol=SOLUSDT&side=SELL&qty=2500&price=140.5").status, 200U);
+    auto liq = c.read_until(
+        [](const json::value& v) {
+            return is_envelope_of(v, "!forceOrder@arr") && v.at("data").at("o").at("s").as_string() == "SOLUSDT";
+        },
+        2s);
+    ASSERT_TRUE(liq);
+    const auto& o = liq->at("data").at("o");
+    EXPECT_EQ(o.at("S").as_string(), "SELL");
+    EXPECT_EQ(std::stod(std::string(o.at("z").as_string())), 2500.0);
+    EXPECT_EQ(std::stod(std::string(o.at("ap").as_string())), 140.5);
+    ASSERT_EQ(http_post(port_, "/_control/trade?symbol=SOLUSDT&side=BUY&qty=9000&price=141").status, 200U);
+    auto whale = c.read_until(
+        [](const json::value& v) {
+            return is_envelope_of(v, "solusdt@aggTrade") &&
+                   std::stod(std::string(v.at("data").at("q").as_string())) == 9000.0;
+        },
+        2s);
+    ASSERT_TRUE(whale);
+    EXPECT_FALSE(whale->at("data").at("m").as_bool());  // a taker BUY
+    EXPECT_EQ(http_post(port_, "/_control/trade?symbol=SOLUSDT&qty=-1").status, 400U);
+}
+
 TEST_F(ReplayServerTest, LegacyPathAcknowledgesButDeliversNothing)
 {
     start();

@@ -589,7 +589,14 @@ std::optional<std::string> market::maybe_force_order(std::int64_t now_ms, double
     bool sell = uniform() < 0.5;  // SELL: a long was liquidated
     double step = std::pow(10.0, -s.quantity_precision);
     double qty = std::max(step, round_to(usd / s.mark, s.quantity_precision));
-    double avg = round_to(s.mark * (sell ? 0.999 : 1.001), s.price_precision);
+    return force_order(k, now_ms, sell, qty, std::nullopt);
+}
+
+std::string market::force_order(std::size_t k, std::int64_t now_ms, bool sell, double qty,
+                                 std::optional<double> avg_price) const
+{
+    const auto& s = symbols_[k];
+    double avg = avg_price.value_or(round_to(s.mark * (sell ? 0.999 : 1.001), s.price_precision));
     double price = round_to(avg * (sell ? 0.995 : 1.005), s.price_precision);
     std::string q = fixed(qty, s.quantity_precision);
     return fmt::format(
@@ -614,6 +621,13 @@ std::optional<std::string> market::agg_trade(std::size_t k, std::int64_t now_ms)
     double step = std::pow(10.0, -s.quantity_precision);
     double qty = s.st == 2 ? std::max(1.0, std::round(usd / s.contract_usd))
                            : std::max(step, round_to(usd / s.last, s.quantity_precision));
+    return trade(k, now_ms, qty, std::nullopt, uniform() < 0.5);
+}
+
+std::string market::trade(std::size_t k, std::int64_t now_ms, double qty, std::optional<double> price,
+                          bool buyer_maker)
+{
+    auto& s = symbols_[k];
     auto trades = 1 + static_cast<std::int64_t>(uniform() * 3);
     std::int64_t first = s.next_trade_id;
     s.next_trade_id += trades;
@@ -623,8 +637,8 @@ std::optional<std::string> market::agg_trade(std::size_t k, std::int64_t now_ms)
     return fmt::format(
         "{{\"e\":\"aggTrade\",\"E\":{},\"a\":{},\"s\":\"{}\",\"p\":\"{:.{}f}\",\"q\":\"{}\",\"nq\":\"{}\","
         "\"f\":{},\"l\":{},\"T\":{},\"m\":{},\"st\":{}}}",
-        now_ms, s.next_agg_id++, s.name, s.last, s.price_precision, q, q, first, first + trades - 1, now_ms - 150,
-        uniform() < 0.5 ? "true" : "false", s.st);
+        now_ms, s.next_agg_id++, s.name, price.value_or(s.last), s.price_precision, q, q, first, first + trades - 1,
+        now_ms - 150, buyer_maker ? "true" : "false", s.st);
 }
 
 std::string market::kline_1h(std::size_t k, std::int64_t now_ms, const candle* closed) const

@@ -714,6 +714,27 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         return control_ok(fmt::format("\"symbol\":{},\"hourQuoteVolume\":{:.5f}", jstr(mkt.symbols()[*k].name),
                                       mkt.symbols()[*k].current.quote_volume));
     }
+    if (action == "liquidation" || action == "trade") {
+        // Deterministic events for the liquidation and whale-trade alerts: pushed at once.
+        auto k = symbol_index();
+        auto qty = to_double(t.param("qty"));
+        auto price = to_double(t.param("price"));
+        const auto* side = t.param("side");
+        const bool sell = side == nullptr || *side == "SELL" || *side == "sell";
+        if (!k || !qty || *qty <= 0 || (t.param("price") != nullptr && (!price || *price <= 0)) ||
+            (side != nullptr && !sell && *side != "BUY" && *side != "buy")) {
+            return control_error(400, "need symbol (known), qty > 0, optional price > 0 and side BUY|SELL");
+        }
+        const auto& sym = mkt.symbols()[*k];
+        if (action == "liquidation") {
+            auto payload = mkt.force_order(*k, now, sell, *qty, price);
+            publish("!forceOrder@arr", payload);
+            publish(sym.lower + "@forceOrder", payload);
+        } else {
+            publish(sym.lower + "@aggTrade", mkt.trade(*k, now, *qty, price, sell));
+        }
+        return control_ok("\"symbol\":" + jstr(sym.name));
+    }
     if (action == "drop") {
         auto all = sessions;
         for (auto& s : all) {

@@ -99,6 +99,13 @@ public:
     std::optional<std::string> maybe_force_order(std::int64_t now_ms, double dt_s);
     /// A `<symbol>@aggTrade` payload for symbol `i`, or nothing when no trade happened.
     std::optional<std::string> agg_trade(std::size_t i, std::int64_t now_ms);
+    /// A forceOrder payload for symbol `i` (control: a deterministic liquidation); SELL = a
+    /// long was liquidated. `avg_price` defaults to just off the mark price.
+    std::string force_order(std::size_t i, std::int64_t now_ms, bool sell, double qty,
+                            std::optional<double> avg_price) const;
+    /// An aggTrade payload for symbol `i` (control: a deterministic whale trade);
+    /// `buyer_maker` true means a taker SELL. `price` defaults to the last price.
+    std::string trade(std::size_t i, std::int64_t now_ms, double qty, std::optional<double> price, bool buyer_maker);
     /// A `<symbol>@kline_1h` payload for the open candle, or for `c` with "x":true.
     std::string kline_1h(std::size_t i, std::int64_t now_ms, const candle* closed = nullptr) const;
 
