@@ -143,27 +143,27 @@ declare -A urls=(
   [batch,nginx]="http://127.0.0.1:$ngx_port/batch.json"
 )
 servers=(vs_api fastapi nginx)
-declare -A samples
+: >"$tmp/samples"
 for scenario in single batch; do
   for ((r = 1; r <= runs; r++)); do
     for s in "${servers[@]}"; do
       res="$(run_wrk "${urls[$scenario,$s]}")"
-      samples[$scenario,$s]+="$res;"
+      echo "$scenario $s $res" >>"$tmp/samples"
       echo "  $scenario run $r $s: $res (rps p50ms p99ms non2xx errors)"
     done
   done
 done
 rss="$(rss_kb)"
 
-/usr/bin/python3 - "$(nproc)" "$rss" "$runs" "$duration" "$conns" "$batch_n" <<PY
+/usr/bin/python3 - "$(nproc)" "$rss" "$runs" "$duration" "$conns" "$batch_n" "$tmp/samples" <<'PY'
 import json, statistics, sys
-nproc, rss, runs, duration, conns, batch_n = sys.argv[1:]
+nproc, rss, runs, duration, conns, batch_n, samples = sys.argv[1:]
 raw = {}
-$(for k in "${!samples[@]}"; do printf 'raw[%q] = %q\n' "$k" "${samples[$k]}"; done)
+for line in open(samples):
+    scenario, server, *vals = line.split()
+    raw.setdefault((scenario, server), []).append(list(map(float, vals)))
 res = {}
-for key, text in raw.items():
-    scenario, server = key.split(",")
-    rows = [list(map(float, r.split())) for r in text.strip(";").split(";") if r.strip()]
+for (scenario, server), rows in raw.items():
     res.setdefault(scenario, {})[server] = {
         "rps": round(statistics.median(r[0] for r in rows), 1),
         "p50_ms": round(statistics.median(r[1] for r in rows), 3),

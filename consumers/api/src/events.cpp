@@ -1,7 +1,8 @@
 #include "vs/api/events.hpp"
 
 #include <algorithm>
-#include <set>
+#include <future>
+#include <map>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -148,7 +149,12 @@ event_hub::~event_hub() { stop(); }
 void event_hub::start()
 {
     stop_.store(false, std::memory_order_relaxed);   // relaxed: the thread starts after this store
-    thread_ = std::thread{[this] { run(); }};
+    std::promise<void> primed;
+    auto ready = primed.get_future();
+    thread_ = std::thread{[this, p = std::move(primed)]() mutable { run(p); }};
+    // Serve only once the hub knows the current table: a change published after a client's
+    // snapshot must not be taken for the hub's starting state.
+    ready.wait();
 }
 
 void event_hub::stop()
@@ -178,75 +184,84 @@ void event_hub::remove(const event_client* c)
     }
 }
 
-void event_hub::run()
+void event_hub::run(std::promise<void>& primed_signal)
 {
-    bus::channel_config cc;
-    cc.prefix = config_.bus_prefix;
-    cc.name = config_.market_channel;
-    bus::reader_options ro;
-    ro.register_reader = true;
-    ro.name = "vs-api-events";
-    std::unique_ptr<bus::reader> follower;
+    // The hub scans the latest table once per interval and sends the records whose publish
+    // time changed since the previous scan. It does not follow the ring: a batch carries the
+    // newest value per symbol anyway, and reading only the table keeps the ring's 8 MiB out
+    // of this process's resident memory.
     std::unique_ptr<bus_source> src;
     try {
-        follower = std::make_unique<bus::reader>(cc, ro);
         src = std::make_unique<bus_source>(config_.bus_prefix, config_.market_channel, config_.oi_channel);
     } catch (const std::exception& e) {
         spdlog::error("events: cannot open the bus: {}", e.what());
+        primed_signal.set_value();
         return;
     }
 
-    bool positioned = false;
-    bool resync_all = false;
+    std::map<std::string, std::int64_t, std::less<>> seen[2];   // funding, tickers: symbol -> publish_ns
+    bool primed = false;
     std::uint64_t generation = 0;
-    std::uint64_t laps = 0;
-    std::set<std::pair<bus::record_type, std::string>> changed;
     std::vector<fragment> fragments;
     std::string health_json;
     std::string full;
     std::vector<std::shared_ptr<event_client>> clients;
     auto next_tick = std::chrono::steady_clock::now() + config_.interval;
 
-    while (!stop_.load(std::memory_order_acquire)) {   // acquire: pairs with stop()
-        const bool ready = follower->attach() == bus::attach_state::ready;
-        if (ready) {
-            if (!positioned) {
-                follower->seek_to_tail();
-                positioned = true;
-                generation = follower->generation();
-                laps = follower->laps();
+    // Visits the USD-M records of one kind whose publish time changed; updates `seen`.
+    const auto scan = [&](bool tickers, std::int64_t now_ns, bool render) {
+        auto& known = seen[tickers ? 1 : 0];
+        src->for_each_latest(channel_id::market, tickers ? ticker_type : mark_type, [&](const bus::record_view& r) {
+            const auto it = known.find(r.symbol);
+            if (it != known.end() && it->second == r.publish_ns) {
+                return;
             }
-            follower->poll([&](const bus::record_view& r) {
-                if (r.type != mark_type && r.type != ticker_type) {
+            if (it == known.end()) {
+                known.emplace(std::string{r.symbol}, r.publish_ns);
+            } else {
+                it->second = r.publish_ns;
+            }
+            if (!render) {
+                return;
+            }
+            fragment f;
+            f.ticker = tickers;
+            f.symbol = r.symbol;
+            json_writer w{f.json};
+            if (!tickers) {
+                const auto* m = verified_as<schema::MarkPrice>(r.data);
+                if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
                     return;
                 }
-                std::string_view symbol;
-                if (r.type == mark_type) {
-                    if (const auto* m = verified_as<schema::MarkPrice>(r.data); m != nullptr) {
-                        symbol = {m->symbol()->c_str(), m->symbol()->size()};
-                    }
-                } else if (const auto* t = verified_as<schema::Ticker24h>(r.data); t != nullptr) {
-                    symbol = {t->symbol()->c_str(), t->symbol()->size()};
+                w.begin_object();
+                write_funding_members(w, r.symbol, *m, r.publish_ns, now_ns);
+                w.end_object();
+            } else {
+                const auto* t = verified_as<schema::Ticker24h>(r.data);
+                if (t == nullptr || !is_usd_m(t->market(), r.symbol)) {
+                    return;
                 }
-                if (!symbol.empty()) {
-                    changed.emplace(r.type, std::string{symbol});
-                }
-            });
-            if (follower->laps() != laps || follower->generation() != generation) {
-                laps = follower->laps();
-                generation = follower->generation();
-                resync_all = true;
+                w.begin_object();
+                write_ticker_members(w, r.symbol, *t, r.publish_ns, now_ns);
+                w.end_object();
             }
-        }
+            fragments.push_back(std::move(f));
+        });
+    };
 
+    // Prime at once: a client connecting before the first tick gets a snapshot, and every
+    // change after this point must reach it in the next batch.
+    src->refresh();
+    scan(false, realtime_ns(), false);
+    scan(true, realtime_ns(), false);
+    generation = src->status(channel_id::market).generation;
+    primed = true;
+    primed_signal.set_value();
+
+    while (!stop_.load(std::memory_order_acquire)) {   // acquire: pairs with stop()
         const auto now = std::chrono::steady_clock::now();
         if (now < next_tick) {
-            const auto left = std::min<std::chrono::nanoseconds>(next_tick - now, std::chrono::milliseconds{100});
-            if (ready) {
-                follower->wait(left);
-            } else {
-                std::this_thread::sleep_for(left);
-            }
+            std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(next_tick - now, std::chrono::milliseconds{100}));
             continue;
         }
         next_tick += config_.interval;
@@ -258,51 +273,34 @@ void event_hub::run()
             std::lock_guard lock{mu_};
             clients = clients_;
         }
-        if (clients.empty()) {
-            changed.clear();
-            resync_all = false;
-            continue;
-        }
-        if (resync_all) {
-            for (const auto& c : clients) {
-                c->request_resync();
-            }
-            resync_all = false;
-            changed.clear();
-            continue;
-        }
-
-        // Render each changed record once, from the latest table (the newest value).
+        // Scan even without clients so that `seen` is current when one connects (it gets a
+        // snapshot first; later batches then carry every change since).
         src->refresh();
         const auto now_ns = realtime_ns();
-        fragments.resize(0);
-        for (const auto& [type, symbol] : changed) {
-            src->latest(channel_id::market, type, symbol, [&](const bus::record_view& r) {
-                fragment f;
-                f.ticker = type == ticker_type;
-                f.symbol = symbol;
-                json_writer w{f.json};
-                if (type == mark_type) {
-                    const auto* m = verified_as<schema::MarkPrice>(r.data);
-                    if (m == nullptr || !is_usd_m(m->market(), symbol)) {
-                        return;
-                    }
-                    w.begin_object();
-                    write_funding_members(w, symbol, *m, r.publish_ns, now_ns);
-                    w.end_object();
-                } else {
-                    const auto* t = verified_as<schema::Ticker24h>(r.data);
-                    if (t == nullptr || !is_usd_m(t->market(), symbol)) {
-                        return;
-                    }
-                    w.begin_object();
-                    write_ticker_members(w, symbol, *t, r.publish_ns, now_ns);
-                    w.end_object();
+        const auto st = src->status(channel_id::market);
+        if (!primed || st.generation != generation) {
+            // First scan, or a restarted writer: resynchronise every client.
+            seen[0].clear();
+            seen[1].clear();
+            scan(false, now_ns, false);
+            scan(true, now_ns, false);
+            if (primed) {
+                for (const auto& c : clients) {
+                    c->request_resync();
                 }
-                fragments.push_back(std::move(f));
-            });
+            }
+            primed = true;
+            generation = st.generation;
+            clients.clear();
+            continue;
         }
-        changed.clear();
+        const bool render = !clients.empty();
+        fragments.clear();
+        scan(false, now_ns, render);
+        scan(true, now_ns, render);
+        if (!render) {
+            continue;
+        }
         health_json.clear();
         {
             json_writer hw{health_json};

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -101,6 +102,11 @@ struct worker {
     std::unique_ptr<router> rt;
     worker_metrics* m = nullptr;
     std::thread thread;
+    // Response bodies lent to this worker's connections for one request each (worker thread
+    // only). A handful of warm buffers serve every connection: no allocation per response,
+    // and idle keep-alive connections hold no large buffer.
+    std::vector<std::string> body_pool;
+    static constexpr std::size_t body_pool_max = 4;
 };
 
 // The status line and headers of a response, appended to `head`.
@@ -214,6 +220,11 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
     } guard{metrics};
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay{true}, ignored);
+    // Room in the kernel for a whole large response (a 1,000-symbol batch is ~250 KB): the
+    // write completes at once and the body is freed, instead of 64 in-flight bodies staying
+    // resident while slow readers drain them. The kernel caps this at net.core.wmem_max.
+    socket.set_option(asio::socket_base::send_buffer_size{512 * 1024}, ignored);
+    socket.non_blocking(true, ignored);   // for the immediate write below
     beast::tcp_stream stream{std::move(socket)};
     beast::flat_buffer buffer;
     response res;
@@ -263,6 +274,10 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
         }
 
         const auto t0 = monotonic_ns();
+        if (!w.body_pool.empty()) {
+            res.body.swap(w.body_pool.back());
+            w.body_pool.pop_back();
+        }
         const auto& req = parser.get();
         const auto method = req.method_string();
         w.rt->handle(request_view{{method.data(), method.size()}, {req.target().data(), req.target().size()}}, res);
@@ -276,17 +291,38 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
         const bool keep = req.keep_alive() && !stopping.load(std::memory_order_relaxed);   // relaxed: a hint
         const auto payload = res.payload();
         write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version());
-        stream.expires_after(config.write_timeout);
         std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(payload.data(), res.head ? 0 : payload.size())};
-        auto [wec, wn] = co_await asio::async_write(stream, bufs, use_tuple);
-        (void)wn;
+        // Write at once when the kernel takes it all (the usual case on loopback): the body
+        // goes back to the pool before the next connection's request is handled. Only a
+        // partial write waits, with the write timeout.
+        boost::system::error_code wec;
+        const auto total = asio::buffer_size(bufs);
+        auto written = stream.socket().write_some(bufs, wec);
+        if (wec == asio::error::would_block || wec == asio::error::try_again) {
+            wec = {};
+            written = 0;
+        }
+        if (!wec && written < total) {
+            beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest{bufs};
+            rest.consume(written);
+            stream.expires_after(config.write_timeout);
+            auto [ec2, n2] = co_await asio::async_write(stream, rest, use_tuple);
+            (void)n2;
+            wec = ec2;
+        }
         w.m->observe(res.matched, res.status, monotonic_ns() - t0);
+        // Lend the body back to the worker (or drop it when the pool is full), so that
+        // 1,000 idle keep-alive connections do not each hold their largest response.
+        if (w.body_pool.size() < worker::body_pool_max && res.body.capacity() <= (4u << 20)) {
+            res.body.clear();
+            w.body_pool.push_back(std::move(res.body));
+        }
+        std::string{}.swap(res.body);
+        if (buffer.capacity() > 16 * 1024) {
+            buffer.shrink_to_fit();
+        }
         if (wec || !keep) {
             break;
-        }
-        // Give back memory a huge response (all tickers) grew, but keep a working buffer.
-        if (res.body.capacity() > (1u << 20)) {
-            std::string{}.swap(res.body);
         }
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,7 @@ public:
     event_hub(const event_hub&) = delete;
     event_hub& operator=(const event_hub&) = delete;
 
+    /// Starts the hub thread; returns once it has read the current table.
     void start();
     void stop();
 
@@ -86,7 +88,7 @@ public:
     void remove(const event_client* c);
 
 private:
-    void run();
+    void run(std::promise<void>& primed_signal);
 
     event_hub_config config_;
     metrics_registry& metrics_;
