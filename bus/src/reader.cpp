@@ -151,7 +151,11 @@ void reader_impl::detach(bool recreated) noexcept
 
 attach_state reader_impl::attach() noexcept
 {
-    const std::int64_t now = vs::monotonic_ns();
+    // attach() runs before every table read: the coarse clock (a few ms resolution, no
+    // hardware counter read) is plenty for the 50 ms / 250 ms cadences below.
+    timespec coarse{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+    const std::int64_t now = static_cast<std::int64_t>(coarse.tv_sec) * 1'000'000'000 + coarse.tv_nsec;
     if (state_ == attach_state::ready) {
         if (now < next_inode_check_ns_) {
             return state_;
