@@ -131,11 +131,11 @@ void append_json_string(std::string& out, std::string_view s)
     out.push_back('"');
 }
 
-void append_json_number(std::string& out, double d)
+char* format_json_number(char* p, double d) noexcept
 {
     if (!std::isfinite(d)) {
-        out.append("null");
-        return;
+        std::memcpy(p, "null", 4);
+        return p + 4;
     }
     // Shortest round-trip digits, laid out as Python's repr() (what the old server's
     // json.dumps printed): fixed notation for 1e-4 <= |d| < 1e16 with at least one decimal,
@@ -145,16 +145,19 @@ void append_json_number(std::string& out, double d)
     const auto f = std::to_chars(fixed, fixed + sizeof fixed, d);
     bool has_e = false;
     bool has_dot = false;
-    for (const char* p = fixed; p != f.ptr; ++p) {   // a few bytes: cheaper than memchr calls
-        has_e |= *p == 'e';
-        has_dot |= *p == '.';
+    for (const char* c = fixed; c != f.ptr; ++c) {   // a few bytes: cheaper than memchr calls
+        has_e |= *c == 'e';
+        has_dot |= *c == '.';
     }
     if (!has_e && std::fabs(d) < 1e16) {
-        out.append(fixed, static_cast<std::size_t>(f.ptr - fixed));
+        const auto n = static_cast<std::size_t>(f.ptr - fixed);
+        std::memcpy(p, fixed, n);
+        p += n;
         if (!has_dot) {
-            out.append(".0", 2);
+            *p++ = '.';
+            *p++ = '0';
         }
-        return;
+        return p;
     }
     char sci[32];
     const auto r = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
@@ -171,43 +174,63 @@ void append_json_number(std::string& out, double d)
         }
     }
     if (negative) {
-        out.push_back('-');
+        *p++ = '-';
     }
     if (exponent >= -4 && exponent < 16) {
         if (exponent < 0) {
-            out.append("0.");
-            out.append(static_cast<std::size_t>(-exponent - 1), '0');
-            out.append(digits, nd);
+            *p++ = '0';
+            *p++ = '.';
+            for (int z = 0; z < -exponent - 1; ++z) {
+                *p++ = '0';
+            }
+            std::memcpy(p, digits, nd);
+            p += nd;
         } else if (static_cast<std::size_t>(exponent) + 1 >= nd) {
-            out.append(digits, nd);
-            out.append(static_cast<std::size_t>(exponent) + 1 - nd, '0');
-            out.append(".0");
+            std::memcpy(p, digits, nd);
+            p += nd;
+            for (std::size_t z = 0; z < static_cast<std::size_t>(exponent) + 1 - nd; ++z) {
+                *p++ = '0';
+            }
+            *p++ = '.';
+            *p++ = '0';
         } else {
-            out.append(digits, static_cast<std::size_t>(exponent) + 1);
-            out.push_back('.');
-            out.append(digits + exponent + 1, nd - static_cast<std::size_t>(exponent) - 1);
+            const auto whole = static_cast<std::size_t>(exponent) + 1;
+            std::memcpy(p, digits, whole);
+            p += whole;
+            *p++ = '.';
+            std::memcpy(p, digits + whole, nd - whole);
+            p += nd - whole;
         }
-        return;
+        return p;
     }
-    out.push_back(digits[0]);
+    *p++ = digits[0];
     if (nd > 1) {
-        out.push_back('.');
-        out.append(digits + 1, nd - 1);
+        *p++ = '.';
+        std::memcpy(p, digits + 1, nd - 1);
+        p += nd - 1;
     }
     char exp[8];
     const auto er = std::to_chars(exp, exp + sizeof exp, exponent < 0 ? -exponent : exponent);
-    out.push_back('e');
-    out.push_back(exponent < 0 ? '-' : '+');
+    *p++ = 'e';
+    *p++ = exponent < 0 ? '-' : '+';
     if (er.ptr - exp < 2) {
-        out.push_back('0');
+        *p++ = '0';
     }
-    out.append(exp, static_cast<std::size_t>(er.ptr - exp));
+    const auto ne = static_cast<std::size_t>(er.ptr - exp);
+    std::memcpy(p, exp, ne);
+    return p + ne;
 }
 
-void append_json_seconds(std::string& out, std::int64_t ns)
+void append_json_number(std::string& out, double d)
 {
-    char buf[32];
-    char* p = buf;
+    char buf[max_json_number_chars];
+    out.append(buf, static_cast<std::size_t>(format_json_number(buf, d) - buf));
+}
+
+
+
+char* format_json_seconds(char* p, std::int64_t ns) noexcept
+{
     std::uint64_t us;
     if (ns < 0) {
         *p++ = '-';
@@ -215,7 +238,7 @@ void append_json_seconds(std::string& out, std::int64_t ns)
     } else {
         us = (static_cast<std::uint64_t>(ns) + 500) / 1000;
     }
-    p = std::to_chars(p, buf + sizeof buf, us / 1'000'000).ptr;
+    p = std::to_chars(p, p + 24, us / 1'000'000).ptr;
     *p++ = '.';
     auto frac = static_cast<unsigned>(us % 1'000'000);
     char digits[6];
@@ -228,8 +251,13 @@ void append_json_seconds(std::string& out, std::int64_t ns)
         --keep;
     }
     std::memcpy(p, digits, static_cast<std::size_t>(keep));
-    p += keep;
-    out.append(buf, static_cast<std::size_t>(p - buf));
+    return p + keep;
+}
+
+void append_json_seconds(std::string& out, std::int64_t ns)
+{
+    char buf[max_json_number_chars];
+    out.append(buf, static_cast<std::size_t>(format_json_seconds(buf, ns) - buf));
 }
 
 void json_writer::seconds_value(std::int64_t ns)
@@ -289,6 +317,15 @@ void json_writer::literal_key(std::string_view name)
     out_.append(name);
     out_.append("\":", 2);
     after_key_ = true;
+}
+
+void json_writer::raw_members(std::string_view members)
+{
+    if (need_comma_[depth_]) {
+        out_.push_back(',');
+    }
+    need_comma_[depth_] = true;
+    out_.append(members);
 }
 
 void json_writer::value(std::string_view s)

@@ -1,6 +1,8 @@
 #include "vs/api/render.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <limits>
 #include <optional>
@@ -38,22 +40,60 @@ bool is_usd_m(schema::MarketType market, std::string_view symbol) noexcept
     return true;
 }
 
+namespace {
+
+// Builds the members of one row in a stack buffer and hands them to the writer in one append
+// (a 341-symbol batch writes 2,700 members).
+class row_builder {
+public:
+    void lit(std::string_view s) noexcept
+    {
+        std::memcpy(p_, s.data(), s.size());
+        p_ += s.size();
+    }
+    void str(std::string_view s)
+    {
+        std::string tmp;   // a bus symbol is <= 32 bytes: at most 194 escaped bytes, no heap
+        tmp.reserve(16);
+        append_json_string(tmp, s.substr(0, 64));
+        lit(tmp);
+    }
+    void num(double d) noexcept { p_ = format_json_number(p_, d); }
+    void secs(std::int64_t ns) noexcept { p_ = format_json_seconds(p_, ns); }
+    void i64(std::int64_t v) noexcept { p_ = std::to_chars(p_, p_ + 24, v).ptr; }
+    std::string_view view() const noexcept { return {buf_, static_cast<std::size_t>(p_ - buf_)}; }
+
+private:
+    char buf_[1024];
+    char* p_ = buf_;
+};
+
+}  // namespace
+
 void write_funding_members(json_writer& w, std::string_view symbol, const schema::MarkPrice& m,
                            std::int64_t publish_ns, std::int64_t now_ns)
 {
     const auto upd = updated_ns(m.recv_time_ns(), publish_ns);
-    w.member("symbol", symbol);
-    w.member("markPrice", m.mark_price());
-    w.member("fundingRate", m.funding_rate());
-    w.member("nextFundingTime", m.next_funding_time_ms());
-    w.member("indexPrice", m.index_price());
-    w.literal_key("updatedAt");
-    w.seconds_value(upd);
-    w.literal_key("ageSeconds");
-    w.seconds_value(now_ns - upd);
+    row_builder r;
+    r.lit(R"("symbol":)");
+    r.str(symbol);
+    r.lit(R"(,"markPrice":)");
+    r.num(m.mark_price());
+    r.lit(R"(,"fundingRate":)");
+    r.num(m.funding_rate());
+    r.lit(R"(,"nextFundingTime":)");
+    r.i64(m.next_funding_time_ms());
+    r.lit(R"(,"indexPrice":)");
+    r.num(m.index_price());
+    r.lit(R"(,"updatedAt":)");
+    r.secs(upd);
+    r.lit(R"(,"ageSeconds":)");
+    r.secs(now_ns - upd);
     if (m.funding_interval_hours() != 0) {
-        w.member("fundingIntervalHours", static_cast<unsigned>(m.funding_interval_hours()));
+        r.lit(R"(,"fundingIntervalHours":)");
+        r.i64(m.funding_interval_hours());
     }
+    w.raw_members(r.view());
 }
 
 void write_ticker_members(json_writer& w, std::string_view symbol, const schema::Ticker24h& t,

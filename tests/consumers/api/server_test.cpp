@@ -130,7 +130,9 @@ TEST_F(ServerTest, OversizedBodyGets413)
 {
     start();
     http_connection c{port_};
-    c.send("GET /funding/BTCUSDT HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'x'));
+    // The declared length is refused as soon as the header is parsed (the server then closes,
+    // so the client does not try to send the whole body).
+    c.send("GET /funding/BTCUSDT HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'x'));
     EXPECT_EQ(c.read().result_int(), 413);
 }
 

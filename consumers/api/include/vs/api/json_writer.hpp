@@ -40,6 +40,8 @@ public:
     /// printed with integer arithmetic: times are in every row of large responses.
     void seconds_value(std::int64_t ns);
     void null();
+    /// Inserts already serialized members (`"a":1,"b":2`) into the current object.
+    void raw_members(std::string_view members);
     /// Inserts an already serialized JSON value (e.g. a cached fragment).
     void raw(std::string_view json);
 
@@ -79,6 +81,13 @@ void append_json_string(std::string& out, std::string_view s);
 
 /// Appends the shortest round-trip decimal form of `d`, or `null` when not finite.
 void append_json_number(std::string& out, double d);
+
+/// Longest output of format_json_number / format_json_seconds.
+inline constexpr std::size_t max_json_number_chars = 32;
+/// append_json_number into a buffer with room for max_json_number_chars; returns the end.
+char* format_json_number(char* p, double d) noexcept;
+/// append_json_seconds into a buffer with room for max_json_number_chars; returns the end.
+char* format_json_seconds(char* p, std::int64_t ns) noexcept;
 
 /// Appends ns as seconds with microsecond resolution, trailing zeros trimmed (one kept).
 void append_json_seconds(std::string& out, std::int64_t ns);
