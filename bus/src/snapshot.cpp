@@ -166,6 +166,28 @@ snapshot_store& snapshot_store::operator=(snapshot_store&&) noexcept = default;
 
 std::size_t snapshot_store::save(const writer& w)
 {
+    return save_records(
+        [&](const std::function<void(const record_view&)>& fn) {
+            w.for_each_latest(std::function<void(const record_view&)>{fn});
+        },
+        w.generation());
+}
+
+std::size_t snapshot_store::save(reader& r)
+{
+    if (r.attach() != attach_state::ready) {
+        throw bus_error("cannot snapshot " + impl_->path.string() + ": channel not attached (" + r.error() + ")");
+    }
+    return save_records(
+        [&](const std::function<void(const record_view&)>& fn) {
+            auto copy = fn;
+            r.for_each_latest(0, copy);
+        },
+        r.generation());
+}
+
+std::size_t snapshot_store::save_records(const record_visitor& visit, std::uint64_t generation)
+{
     if (impl_->read_only) {
         throw bus_error("snapshot " + impl_->path.string() + " is open read-only");
     }
@@ -184,7 +206,7 @@ std::size_t snapshot_store::save(const writer& w)
     std::vector<std::byte> key;
     std::vector<std::byte> value;
     int put_rc = 0;
-    w.for_each_latest([&](const record_view& r) {
+    visit([&](const record_view& r) {
         if (put_rc != 0) {
             return;
         }
@@ -207,7 +229,7 @@ std::size_t snapshot_store::save(const writer& w)
         {"schema_hash", vs::schema_info::hash},
         {"layout_version", layout::layout_version},
         {"saved_ns", static_cast<std::uint64_t>(vs::realtime_ns())},
-        {"generation", w.generation()},
+        {"generation", generation},
         {"count", count},
     };
     for (const auto& [name, number] : meta) {

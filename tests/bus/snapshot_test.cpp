@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
@@ -67,6 +68,33 @@ TEST_F(SnapshotTest, RoundTripRestoresEveryRecordWithItsOriginalTime)
     EXPECT_DOUBLE_EQ(price, 107.0);
     ASSERT_EQ(r.latest(1, "币安人生USDT", [&](const record_view& rec) { t = rec.publish_ns; }), vs::bus::read_status::ok);
     EXPECT_EQ(t, 42);
+}
+
+TEST_F(SnapshotTest, SaveFromAReaderOnAnotherThreadKeepsOriginalTimes)
+{
+    // vs-feed commits snapshots (and their fsync) on a thread of their own, through a reader.
+    auto c = config();
+    writer w{c};
+    for (int i = 0; i < 100; ++i) {
+        const std::string sym = "SYM" + std::to_string(i) + "USDT";
+        ASSERT_EQ(w.publish(1, sym, vs::test::mark_price(sym, 1.0 + i), 5'000 + i), vs::bus::publish_status::ok);
+    }
+    std::size_t saved = 0;
+    std::thread saver{[&] {
+        vs::bus::reader r{c, vs::bus::reader_options{false, "snapshot"}};
+        snapshot_store s{env.state_dir(), "market"};
+        saved = s.save(r);
+    }};
+    saver.join();
+    EXPECT_EQ(saved, 100u);
+    std::filesystem::remove("/dev/shm/" + c.prefix + ".market");
+    writer fresh{c};
+    snapshot_store s{env.state_dir(), "market"};
+    EXPECT_EQ(s.restore(fresh), 100u);
+    vs::bus::reader r{c};
+    std::int64_t t = 0;
+    ASSERT_EQ(r.latest(1, "SYM42USDT", [&](const record_view& rec) { t = rec.publish_ns; }), vs::bus::read_status::ok);
+    EXPECT_EQ(t, 5'042);
 }
 
 TEST_F(SnapshotTest, SnapshotOfAnotherSchemaIsRefused)

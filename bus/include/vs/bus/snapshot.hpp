@@ -43,6 +43,11 @@ public:
     /// Returns the number of records written.
     std::size_t save(const writer& w);
 
+    /// The same from a reader's validated copies of the table (slots that stay unavailable
+    /// are left out), so a producer can run the commit and its fsync on another thread than
+    /// the one that publishes. Throws bus_error when the reader is not attached.
+    std::size_t save(reader& r);
+
     /// Publishes every stored record into w's table (not the ring) with its original publish
     /// time. A snapshot written under another schema hash is refused (bus_error).
     std::size_t restore(writer& w);
@@ -56,6 +61,8 @@ public:
     const std::filesystem::path& path() const noexcept;
 
 private:
+    using record_visitor = std::function<void(const std::function<void(const record_view&)>&)>;
+    std::size_t save_records(const record_visitor& visit, std::uint64_t generation);
     struct impl;
     std::unique_ptr<impl> impl_;
 };
