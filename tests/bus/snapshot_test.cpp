@@ -74,19 +74,21 @@ TEST_F(SnapshotTest, SaveFromAReaderOnAnotherThreadKeepsOriginalTimes)
 {
     // vs-feed commits snapshots (and their fsync) on a thread of their own, through a reader.
     auto c = config();
-    writer w{c};
-    for (int i = 0; i < 100; ++i) {
-        const std::string sym = "SYM" + std::to_string(i) + "USDT";
-        ASSERT_EQ(w.publish(1, sym, vs::test::mark_price(sym, 1.0 + i), 5'000 + i), vs::bus::publish_status::ok);
+    {
+        writer w{c};
+        for (int i = 0; i < 100; ++i) {
+            const std::string sym = "SYM" + std::to_string(i) + "USDT";
+            ASSERT_EQ(w.publish(1, sym, vs::test::mark_price(sym, 1.0 + i), 5'000 + i), vs::bus::publish_status::ok);
+        }
+        std::size_t saved = 0;
+        std::thread saver{[&] {
+            vs::bus::reader r{c, vs::bus::reader_options{false, "snapshot"}};
+            snapshot_store s{env.state_dir(), "market"};
+            saved = s.save(r);
+        }};
+        saver.join();
+        EXPECT_EQ(saved, 100u);
     }
-    std::size_t saved = 0;
-    std::thread saver{[&] {
-        vs::bus::reader r{c, vs::bus::reader_options{false, "snapshot"}};
-        snapshot_store s{env.state_dir(), "market"};
-        saved = s.save(r);
-    }};
-    saver.join();
-    EXPECT_EQ(saved, 100u);
     std::filesystem::remove("/dev/shm/" + c.prefix + ".market");
     writer fresh{c};
     snapshot_store s{env.state_dir(), "market"};
