@@ -1,6 +1,10 @@
 #include "feed.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -103,9 +107,12 @@ public:
         url_ = endpoint_.url();
     }
 
+    ~daemon() { stop_snapshot_thread(); }
+
     int run()
     {
         restore();
+        snapshot_thread_ = std::thread{[this] { snapshot_loop(); }};
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
         next_attempt_mono_ = vs::monotonic_ns();
         watchdog_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(vs::sd::watchdog_interval()).count();
@@ -183,13 +190,13 @@ private:
 
     void finish_stop()
     {
-        save_snapshot();
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
+        stop_snapshot_thread();   // its last save sees everything published
         if (recorder_) {
             recorder_->flush();
         }
         spdlog::info("stopped: {} messages received, {} records in the final snapshot", messages_received_,
-                     last_snapshot_count_);
+                     last_snapshot_count_.load(std::memory_order_relaxed));
         tick_.cancel();
         io_.stop();
     }
@@ -462,12 +469,9 @@ private:
         if (state_changed_ || healthy() != last_healthy_ || now_mono - last_status_mono_ >= status_period_ns) {
             publish_status(now_mono, now_real);
         }
-        if (now_mono - last_snapshot_mono_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(config_.snapshot_interval).count()) {
-            last_snapshot_mono_ = now_mono;
-            save_snapshot();
-            if (recorder_) {
-                recorder_->flush();
-            }
+        if (recorder_ && now_mono - last_flush_mono_ >= ns_per_s) {
+            last_flush_mono_ = now_mono;
+            recorder_->flush();
         }
         // The watchdog is petted only while prices are fresh: a feed that is connected but
         // silent gets restarted by systemd rather than serving stale prices as live.
@@ -613,25 +617,63 @@ private:
         }
     }
 
-    void save_snapshot()
+    // --- snapshots: their own thread ----------------------------------------------------
+    //
+    // An LMDB commit ends with fsync, which took up to 650 ms on a busy disk; on the I/O
+    // thread that delays every frame behind it. The snapshot thread reads the table through
+    // a reader (validated copies, safe next to the publishing thread) and owns the
+    // snapshot_store from the moment the restore is done.
+
+    void snapshot_loop()
+    {
+        std::optional<vs::bus::reader> table;
+        try {
+            table.emplace(channel_config_for(config_), vs::bus::reader_options{false, "vs-feed snapshot"});
+        } catch (const std::exception& e) {
+            spdlog::error("snapshots disabled: cannot read channel '{}': {}", config_.channel, e.what());
+            return;
+        }
+        std::unique_lock lock{snapshot_mutex_};
+        bool last = false;
+        while (!last) {
+            snapshot_cv_.wait_for(lock, config_.snapshot_interval, [this] { return snapshot_stop_; });
+            last = snapshot_stop_;
+            lock.unlock();
+            save_snapshot(*table);
+            lock.lock();
+        }
+    }
+
+    void save_snapshot(vs::bus::reader& table)
     {
         try {
-            writer_.heartbeat();   // the commit's fsync may take a while on a busy disk
             const auto t0 = vs::monotonic_ns();
-            last_snapshot_count_ = snapshots_.save(writer_);
+            const auto n = snapshots_.save(table);
+            // Relaxed: an informative count for the final log line, read after join().
+            last_snapshot_count_.store(n, std::memory_order_relaxed);
             snapshot_failures_ = 0;
-            // The save commits with fsync on the I/O thread; frames wait in the socket buffer
-            // meanwhile. A slow disk shows here before readers think the writer is stuck.
             const auto took = vs::monotonic_ns() - t0;
-            if (took > 200 * ns_per_ms) {
-                spdlog::warn("snapshot of {} records took {} ms", last_snapshot_count_, took / ns_per_ms);
+            if (took > 500 * ns_per_ms) {
+                spdlog::warn("snapshot of {} records took {} ms (disk busy?)", n, took / ns_per_ms);
             }
-            writer_.heartbeat();
         } catch (const std::exception& e) {
             if (should_log(++snapshot_failures_, 3, 60)) {
                 spdlog::error("cannot save snapshot {}: {}", snapshots_.path().string(), e.what());
             }
         }
+    }
+
+    void stop_snapshot_thread()
+    {
+        if (!snapshot_thread_.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock{snapshot_mutex_};
+            snapshot_stop_ = true;
+        }
+        snapshot_cv_.notify_one();
+        snapshot_thread_.join();
     }
 
     // Declared first so it is destroyed last: pending handlers (and the connections they
@@ -672,8 +714,12 @@ private:
     std::uint64_t coin_m_rows_ = 0;
     std::uint64_t exchange_errors_ = 0;
     std::uint64_t publish_failures_ = 0;
-    std::uint64_t snapshot_failures_ = 0;
-    std::size_t last_snapshot_count_ = 0;
+    std::uint64_t snapshot_failures_ = 0;            // snapshot thread only
+    std::atomic<std::size_t> last_snapshot_count_{0};
+    std::thread snapshot_thread_;
+    std::mutex snapshot_mutex_;
+    std::condition_variable snapshot_cv_;
+    bool snapshot_stop_ = false;                     // guarded by snapshot_mutex_
 
     bool ready_ = false;
     bool stopping_ = false;
@@ -682,7 +728,7 @@ private:
     bool last_healthy_ = false;
     std::string last_reason_logged_;
     std::int64_t last_status_mono_ = 0;
-    std::int64_t last_snapshot_mono_ = 0;
+    std::int64_t last_flush_mono_ = 0;
     std::int64_t last_watchdog_mono_ = 0;
     std::int64_t watchdog_interval_ns_ = 0;
 };

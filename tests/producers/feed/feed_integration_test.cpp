@@ -366,9 +366,7 @@ TEST_F(FeedIntegrationTest, RenewalHandsOverBeforeClosingSoMarkPricesHaveNoGap)
 {
     // The replay cuts connections at 5 s as Binance does at 24 h; the feed renews at 2 s.
     start_replay({"--max-connection-s", "5"});
-    // No periodic snapshots here: their LMDB fsync runs on the I/O thread and took up to
-    // 650 ms on this shared test machine, which is a disk stall, not a renewal gap.
-    start_feed({"--renew-after-s", "2", "--snapshot-interval-ms", "3600000"});
+    start_feed({"--renew-after-s", "2"});
     ASSERT_TRUE(healthy_within(10s));
     std::vector<mark_copy> seen;
     std::set<std::int64_t> connected_times;
