@@ -131,6 +131,25 @@ void append_json_string(std::string& out, std::string_view s)
     out.push_back('"');
 }
 
+char* format_json_string(char* p, std::string_view s)
+{
+    bool clean = true;
+    for (const char c : s) {
+        clean &= escape_table[static_cast<unsigned char>(c)] == 0;
+    }
+    if (clean) {
+        *p++ = '"';
+        std::memcpy(p, s.data(), s.size());
+        p += s.size();
+        *p++ = '"';
+        return p;
+    }
+    std::string tmp;
+    append_json_string(tmp, s);
+    std::memcpy(p, tmp.data(), tmp.size());
+    return p + tmp.size();
+}
+
 char* format_json_number(char* p, double d) noexcept
 {
     if (!std::isfinite(d)) {

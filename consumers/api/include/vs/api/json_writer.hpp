@@ -86,6 +86,8 @@ void append_json_number(std::string& out, double d);
 inline constexpr std::size_t max_json_number_chars = 32;
 /// append_json_number into a buffer with room for max_json_number_chars; returns the end.
 char* format_json_number(char* p, double d) noexcept;
+/// append_json_string into a buffer with room for 6 * s.size() + 2 bytes; returns the end.
+char* format_json_string(char* p, std::string_view s);
 /// append_json_seconds into a buffer with room for max_json_number_chars; returns the end.
 char* format_json_seconds(char* p, std::int64_t ns) noexcept;
 
