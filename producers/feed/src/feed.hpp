@@ -6,8 +6,10 @@
 // backoff, make-before-break renewal before Binance's 24 h cut.
 //
 // Threads: the constructor and run() must be called on the same thread; run() drives one
-// asio io_context on it (the only I/O thread). Errors: the constructor throws (bus_error,
-// std::runtime_error) on setup failures; run() returns an exit code.
+// asio io_context on it (the only I/O thread: connections, parse, publish, status). A second
+// thread commits the LMDB snapshots through a bus reader, so an fsync never delays a frame.
+// Errors: the constructor throws (bus_error, std::runtime_error) on setup failures; run()
+// returns an exit code.
 #include <chrono>
 #include <cstddef>
 #include <filesystem>

@@ -8,7 +8,8 @@ std::string ws_endpoint::url() const
 {
     const bool v6 = host.find(':') != std::string::npos;
     std::string h = v6 ? "[" + host + "]" : host;
-    return std::string{tls ? "wss://" : "ws://"} + h + ":" + port + target;
+    const bool default_port = port == (tls ? "443" : "80");
+    return std::string{tls ? "wss://" : "ws://"} + h + (default_port ? "" : ":" + port) + target;
 }
 
 bool valid_stream_list(std::string_view streams) noexcept

@@ -17,6 +17,7 @@ TEST(WsUrlTest, BinanceMarketUrlGetsTheStreamsUnencoded)
     EXPECT_EQ(sut->port, "443");
     EXPECT_EQ(sut->host_header, "fstream.binance.com");
     EXPECT_EQ(sut->target, "/market/stream?streams=!ticker@arr/!markPrice@arr@1s/!forceOrder@arr");
+    EXPECT_EQ(sut->url(), "wss://fstream.binance.com/market/stream?streams=!ticker@arr/!markPrice@arr@1s/!forceOrder@arr");
 }
 
 TEST(WsUrlTest, PlainLoopbackUrlKeepsItsPort)
