@@ -29,7 +29,7 @@ struct server_config {
     std::chrono::milliseconds write_timeout{10000};
     std::size_t header_limit = 64 * 1024;     ///< request line + headers (1,000 symbols fit)
     std::size_t body_limit = 4 * 1024;
-    std::size_t events_queue_bytes = 4u << 20;   ///< per /events client before a resync
+    std::size_t events_queue_bytes = 1u << 20;   ///< per /events client before a resync (~3 s of a full market)
     std::chrono::milliseconds events_interval{1000};
 };
 
