@@ -330,6 +330,32 @@ TEST_F(ServerTest, SlowEventsClientIsResyncedWithoutBlockingOthers)
     EXPECT_EQ(http_get(port_, "/funding/BTCUSDT").result_int(), 200);
 }
 
+TEST_F(ServerTest, EventsClientsGetANewSnapshotWhenTheWriterRestarts)
+{
+    start();
+    http_connection c{port_};
+    c.send("GET /events?symbols=BTCUSDT HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string all;
+    ASSERT_TRUE(c.read_until(all, [](const std::string& s) { return !sse_events(s).empty(); }, std::chrono::seconds{5}));
+    market_.kill();
+    vs::api::test::live_channel restarted{env_.prefix(), "market"};   // generation 2
+    restarted.run([&](vs::bus::writer& w) {
+        vs::api::bench::mark_values m;
+        m.mark_price = 777.5;
+        vs::api::bench::publish_mark(w, "BTCUSDT", m, vs::realtime_ns());
+    });
+    const auto second_snapshot = [](const std::string& s) {
+        int n = 0;
+        for (const auto& [ev, data] : sse_events(s)) {
+            if (ev == "snapshot" && ++n == 2) {
+                return json::parse(data).at("funding").at("BTCUSDT").at("markPrice").to_number<double>() == 777.5;
+            }
+        }
+        return false;
+    };
+    EXPECT_TRUE(c.read_until(all, second_snapshot, std::chrono::seconds{5}));
+}
+
 TEST(ServerConfigTest, ParsesListenAddressesAndRefusesRemoteWithoutFlag)
 {
     std::string host;
