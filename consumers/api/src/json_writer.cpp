@@ -257,19 +257,24 @@ char* format_json_seconds(char* p, std::int64_t ns) noexcept
     } else {
         us = (static_cast<std::uint64_t>(ns) + 500) / 1000;
     }
-    p = std::to_chars(p, p + 24, us / 1'000'000).ptr;
+    // Digits of the microseconds from the end, then the point before the last six.
+    char digits[24];
+    char* d = digits + sizeof digits;
+    int n = 0;
+    do {
+        *--d = static_cast<char>('0' + us % 10);
+        us /= 10;
+        ++n;
+    } while (us != 0 || n < 7);   // at least "0" + six fraction digits
+    const int whole = n - 6;
+    std::memcpy(p, d, static_cast<std::size_t>(whole));
+    p += whole;
     *p++ = '.';
-    auto frac = static_cast<unsigned>(us % 1'000'000);
-    char digits[6];
-    for (int i = 5; i >= 0; --i) {
-        digits[i] = static_cast<char>('0' + frac % 10);
-        frac /= 10;
-    }
     int keep = 6;
-    while (keep > 1 && digits[keep - 1] == '0') {
+    while (keep > 1 && d[whole + keep - 1] == '0') {
         --keep;
     }
-    std::memcpy(p, digits, static_cast<std::size_t>(keep));
+    std::memcpy(p, d + whole, static_cast<std::size_t>(keep));
     return p + keep;
 }
 

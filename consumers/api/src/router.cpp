@@ -157,7 +157,6 @@ std::pair<bool, std::string_view> parse_symbol_list(std::string_view raw, std::s
         return {false, raw};
     }
     std::string_view rest = decoded;
-    std::string one;
     while (true) {
         const auto comma = rest.find(',');
         const auto item = rest.substr(0, comma);
@@ -166,10 +165,10 @@ std::pair<bool, std::string_view> parse_symbol_list(std::string_view raw, std::s
                 too_many = true;
                 return {true, {}};
             }
-            if (!normalize_decoded_symbol(item, one)) {
+            if (!normalize_decoded_symbol(item, symbols.emplace_back())) {
+                symbols.pop_back();
                 return {false, item};
             }
-            symbols.push_back(one);
         }
         if (comma == std::string_view::npos) {
             break;
