@@ -556,6 +556,11 @@ std::vector<std::string> list_channels(const std::string& prefix)
         if (rest.find('.') != std::string::npos) {
             continue;  // .lock / .readers companions
         }
+        // A channel has a writer lock file beside it; other objects under the prefix (the REST
+        // weight budget, <prefix>.rest-weight) are not channels.
+        if (!std::filesystem::exists("/dev/shm/" + f + ".lock", ec)) {
+            continue;
+        }
         out.push_back(rest);
     }
     std::sort(out.begin(), out.end());

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -222,6 +223,10 @@ TEST(ChannelListTest, ListsChannelsUnderAPrefixOnly)
     b.name = "oi";
     writer wa{a};
     writer wb{b};
+    // Another shared-memory object under the prefix (the REST weight budget) is no channel.
+    std::FILE* f = std::fopen(("/dev/shm/" + env.prefix() + ".rest-weight").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
     EXPECT_EQ(vs::bus::list_channels(env.prefix()), (std::vector<std::string>{"market", "oi"}));
 }
 
