@@ -257,24 +257,22 @@ char* format_json_seconds(char* p, std::int64_t ns) noexcept
     } else {
         us = (static_cast<std::uint64_t>(ns) + 500) / 1000;
     }
-    // Digits of the microseconds from the end, then the point before the last six.
-    char digits[24];
-    char* d = digits + sizeof digits;
-    int n = 0;
-    do {
-        *--d = static_cast<char>('0' + us % 10);
-        us /= 10;
-        ++n;
-    } while (us != 0 || n < 7);   // at least "0" + six fraction digits
-    const int whole = n - 6;
-    std::memcpy(p, d, static_cast<std::size_t>(whole));
-    p += whole;
+    static constexpr char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    p = std::to_chars(p, p + 24, us / 1'000'000).ptr;
     *p++ = '.';
+    const auto frac = static_cast<unsigned>(us % 1'000'000);
+    char f[6];
+    std::memcpy(f, pairs + 2 * (frac / 10'000), 2);
+    std::memcpy(f + 2, pairs + 2 * ((frac / 100) % 100), 2);
+    std::memcpy(f + 4, pairs + 2 * (frac % 100), 2);
     int keep = 6;
-    while (keep > 1 && d[whole + keep - 1] == '0') {
+    while (keep > 1 && f[keep - 1] == '0') {
         --keep;
     }
-    std::memcpy(p, d + whole, static_cast<std::size_t>(keep));
+    std::memcpy(p, f, static_cast<std::size_t>(keep));
     return p + keep;
 }
 
