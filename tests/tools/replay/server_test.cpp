@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -768,6 +769,31 @@ TEST_F(ReplayServerTest, ScenarioFileRunsControlActions)
     auto stalled = stats().at("stalled").as_array();
     ASSERT_EQ(stalled.size(), 1U);
     EXPECT_EQ(stalled[0].as_string(), "!ticker@arr");
+}
+
+TEST(ReplayServerConfigTest, ShippedDemoScenarioIsValid)
+{
+    const char* dir = std::getenv("VS_REPLAY_SCENARIOS");
+    if (dir == nullptr) {
+        GTEST_SKIP() << "VS_REPLAY_SCENARIOS not set";
+    }
+    vs::replay::server_config cfg;
+    cfg.listen = "127.0.0.1:0";
+    cfg.symbols = 60;
+    cfg.scenario_file = std::string(dir) + "/demo.jsonl";
+    EXPECT_NO_THROW(vs::replay::server{cfg});
+}
+
+TEST(ReplayServerConfigTest, BadScenarioLineFailsAtConstruction)
+{
+    vs::test::test_env env;
+    auto path = env.state_dir() / "bad.jsonl";
+    std::ofstream(path) << "{\"action\":\"drop\"}\n";  // no at_s
+    vs::replay::server_config cfg;
+    cfg.listen = "127.0.0.1:0";
+    cfg.symbols = 10;
+    cfg.scenario_file = path.string();
+    EXPECT_THROW(vs::replay::server{cfg}, std::runtime_error);
 }
 
 TEST(ReplayServerConfigTest, MissingFileFailsAtConstruction)
