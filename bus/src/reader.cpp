@@ -114,6 +114,7 @@ public:
     std::unique_ptr<std::uint64_t[]> scratch_;
     unique_fd lock_fd_;
     std::unique_ptr<mapping> registry_;
+    std::unique_ptr<mapping> status_registry_;  // read-only view for status() when unregistered
     layout::registry_header* reg_ = nullptr;
     layout::reader_slot* my_slot_ = nullptr;
 
@@ -143,6 +144,7 @@ private:
 void reader_impl::detach(bool recreated) noexcept
 {
     unregister();
+    status_registry_.reset();
     data_.reset();
     view_ = {};
     state_ = attach_state::missing;
@@ -478,14 +480,17 @@ channel_status reader_impl::status() noexcept
     st.writer_alive = locked && st.heartbeat_age_ns >= 0 &&
                       st.heartbeat_age_ns < std::chrono::nanoseconds{options_.heartbeat_timeout}.count();
     // Laps and live readers come from the registry (read-only is enough for tools).
-    std::unique_ptr<mapping> reg_map;
+    // Unregistered readers (tools, vs-api workers) map the registry read-only once and keep it.
     const mapping* reg = registry_.get();
     if (reg == nullptr) {
-        try {
-            reg_map = map_existing(registry_name(config_), false);
-        } catch (const std::exception&) {
+        if (!status_registry_) {
+            try {
+                status_registry_ = map_existing(registry_name(config_), false);
+            } catch (const std::exception&) {
+                status_registry_.reset();
+            }
         }
-        reg = reg_map.get();
+        reg = status_registry_.get();
     }
     if (reg != nullptr && reg->size() >= sizeof(layout::registry_header) + layout::registry_slots * sizeof(layout::reader_slot)) {
         const auto* rh = reinterpret_cast<const layout::registry_header*>(reg->data());
