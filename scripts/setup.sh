@@ -19,6 +19,7 @@ pkgs=(
   python3 procps util-linux
   chromium                       # vs-api dashboard test (headless)
   ccache
+  clang libclang-rt-14-dev       # vs-api router fuzz target (libFuzzer)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3-fastapi python3-uvicorn nginx-light wrk)
