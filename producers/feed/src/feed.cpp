@@ -152,7 +152,14 @@ private:
     {
         std::size_t restored = 0;
         try {
-            restored = snapshots_.restore(writer_);
+            // A segment that survived (a crash, not a reboot) holds newer values than the
+            // last snapshot, which is up to one interval old: keep them.
+            if (writer_.status().table_used == 0) {
+                restored = snapshots_.restore(writer_);
+            } else {
+                spdlog::info("the bus table survived the last run ({} records): snapshot not needed",
+                             writer_.status().table_used);
+            }
         } catch (const std::exception& e) {
             // A corrupt or foreign snapshot must not keep the feed down: live data follows.
             spdlog::error("cannot restore snapshot {}: {} (starting empty)", snapshots_.path().string(), e.what());

@@ -362,6 +362,30 @@ TEST_F(FeedIntegrationTest, RestartAfterKill9ShowsTheRestoredMarketAtOnceWithIts
     EXPECT_FALSE(s->healthy);
 }
 
+TEST_F(FeedIntegrationTest, RestartAfterKill9KeepsTheSurvivingTableRatherThanAnOlderSnapshot)
+{
+    start_replay();
+    start_feed();
+    ASSERT_TRUE(healthy_within(10s));
+    feed_->signal(SIGTERM);
+    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    const auto snapshotted = mark("BTCUSDT");   // the final snapshot holds this one
+    ASSERT_TRUE(snapshotted);
+    // A second run that never snapshots, killed after newer prices arrived.
+    start_feed({"--snapshot-interval-ms", "3600000"});
+    ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->publish_ns > snapshotted->publish_ns; }, 5s));
+    feed_->signal(SIGKILL);
+    ASSERT_TRUE(feed_->wait_exit(5s));
+    const auto at_kill = mark("BTCUSDT");
+    replay_.reset();
+    start_feed();
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->publish_ns > at_kill->publish_ns; }, 5s));
+    const auto after = mark("BTCUSDT");
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->publish_ns, at_kill->publish_ns);
+    EXPECT_DOUBLE_EQ(after->mark_price, at_kill->mark_price);
+}
+
 TEST_F(FeedIntegrationTest, RenewalHandsOverBeforeClosingSoMarkPricesHaveNoGap)
 {
     // The replay cuts connections at 5 s as Binance does at 24 h; the feed renews at 2 s.
