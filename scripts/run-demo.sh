@@ -17,7 +17,7 @@ root=$(pwd)
 
 scripts/setup.sh
 if [[ ! -f build/build.ninja ]]; then
-  meson setup build -Dbuildtype=release >/dev/null
+  meson setup build -Doptimization=2 -Ddebug=false >/dev/null
 fi
 echo "building (the first build takes several minutes on 2 cores)..."
 ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api tools/bus_dump/vs-bus-dump \

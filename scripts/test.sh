@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what is missing, builds, and runs every test suite the way CI does:
-#   1. the normal build (release, as the demo runs it): every suite (unit, concurrency, integration);
+#   1. the normal build (-O2, no debug info, as the demo runs it): every suite (unit, concurrency, integration);
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: every suite again;
 #   3. a ThreadSanitizer build of the bus's concurrency tests;
 #   4. a bounded libFuzzer run over vs-api's request routing (when clang is available).
@@ -61,7 +61,7 @@ build() {
 }
 
 # 1. Normal build, every suite.
-if configure build -Dbuildtype=release -Dlong_tests=$long && build normal build; then
+if configure build -Doptimization=2 -Ddebug=false -Dlong_tests=$long && build normal build; then
   run_suite normal build
 fi
 
