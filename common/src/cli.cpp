@@ -219,6 +219,19 @@ double parser::get_double(const std::string& name, double min, double max) const
     return x;
 }
 
+std::vector<std::string> split_list(const std::string& value)
+{
+    std::vector<std::string> out;
+    std::stringstream ss{value};
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (!item.empty()) {
+            out.push_back(item);
+        }
+    }
+    return out;
+}
+
 void add_common_options(parser& p)
 {
     p.option("bus-prefix", "PREFIX", "volspike",

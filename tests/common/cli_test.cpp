@@ -105,3 +105,14 @@ TEST(CliParserTest, RunMapsUsageErrorToTwoAndExceptionToOne)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliSplitListTest, SplitsOnCommasAndDropsEmptyItems)
+{
+    EXPECT_EQ(vs::cli::split_list("BTCUSDT,,ETHUSDT,"), (std::vector<std::string>{"BTCUSDT", "ETHUSDT"}));
+    EXPECT_TRUE(vs::cli::split_list("").empty());
+    EXPECT_EQ(vs::cli::split_list("币安人生USDT"), (std::vector<std::string>{"币安人生USDT"}));
+}
+
+}  // namespace

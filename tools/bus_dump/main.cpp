@@ -44,19 +44,6 @@ struct options {
     double timeout_s = 0;
 };
 
-std::vector<std::string> split(const std::string& s)
-{
-    std::vector<std::string> out;
-    std::stringstream ss{s};
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (!item.empty()) {
-            out.push_back(item);
-        }
-    }
-    return out;
-}
-
 vs::bus::channel_config channel_config(const options& o, const std::string& channel)
 {
     vs::bus::channel_config c;
@@ -71,19 +58,6 @@ bool wanted(const options& o, const record_view& r, std::string_view symbol)
         return false;
     }
     return o.symbols.empty() || o.symbols.count(std::string{symbol}) != 0;
-}
-
-std::string iso_time(std::int64_t ns)
-{
-    if (ns <= 0) {
-        return "-";
-    }
-    std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 std::string age_text(double s)
@@ -149,7 +123,7 @@ std::string record_human(vs::bus::json_decoder& dec, const record_view& r, std::
         const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
         return fmt::format("{:<10} {:<16} mark {:>14} index {:>14} funding {:>9}% next {} age {}{}{}", "MarkPrice",
                            symbol, fmt_num(m->mark_price()), fmt_num(m->index_price()),
-                           fmt_num(m->funding_rate() * 100, 5), iso_time(m->next_funding_time_ms() * 1'000'000),
+                           fmt_num(m->funding_rate() * 100, 5), vs::utc_iso8601(m->next_funding_time_ms() * 1'000'000),
                            age_text(age), m->market() == vs::schema::MarketType::CoinM ? "  COIN-M" : "", stale);
     }
     if (type == vs::schema::RecordType::Ticker24h && vs::bus::verify_record(r.type, r.data)) {
@@ -176,7 +150,7 @@ json::object status_json(const std::string& channel, const vs::bus::channel_stat
     o["writer_alive"] = st.writer_alive;
     o["generation"] = st.generation;
     o["writer_pid"] = st.writer_pid;
-    o["writer_started"] = iso_time(st.writer_started_ns);
+    o["writer_started"] = vs::utc_iso8601(st.writer_started_ns);
     o["heartbeat_age_s"] = st.heartbeat_age_ns < 0 ? json::value(nullptr) : json::value(st.heartbeat_age_ns / 1e9);
     o["records_published"] = st.records_published;
     o["records_dropped"] = st.records_dropped;
@@ -418,10 +392,10 @@ int main(int argc, char** argv)
         options o;
         o.prefix = cli.get("bus-prefix");
         o.channel = cli.get("channel");
-        for (const auto& s : split(cli.get("symbol"))) {
+        for (const auto& s : vs::cli::split_list(cli.get("symbol"))) {
             o.symbols.insert(s);
         }
-        for (const auto& t : split(cli.get("type"))) {
+        for (const auto& t : vs::cli::split_list(cli.get("type"))) {
             auto type = vs::bus::parse_record_type(t);
             if (!type) {
                 throw vs::cli::usage_error("--type: unknown record type '" + t + "'");

@@ -15,23 +15,11 @@
 #include "vs/bus/records.hpp"
 #include "vs/bus/snapshot.hpp"
 #include "vs/common/cli.hpp"
+#include "vs/common/clock.hpp"
 
 namespace {
 
 namespace json = boost::json;
-
-std::string iso_time(std::int64_t ns)
-{
-    if (ns <= 0) {
-        return "-";
-    }
-    std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 json::object info_json(const std::string& channel, const vs::bus::snapshot_store& s)
 {
@@ -40,26 +28,13 @@ json::object info_json(const std::string& channel, const vs::bus::snapshot_store
     o["channel"] = channel;
     o["path"] = s.path().string();
     o["records"] = i.count;
-    o["saved"] = iso_time(i.saved_ns);
+    o["saved"] = vs::utc_iso8601(i.saved_ns);
     o["saved_ns"] = i.saved_ns;
     o["writer_generation"] = i.generation;
     o["schema_hash"] = fmt::format("{:016x}", i.schema_hash);
     o["schema_matches"] = i.schema_hash == vs::schema_info::hash;
     o["layout_version"] = i.layout_version;
     return o;
-}
-
-std::set<std::string> split(const std::string& s)
-{
-    std::set<std::string> out;
-    std::stringstream ss{s};
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (!item.empty()) {
-            out.insert(item);
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -82,14 +57,15 @@ int main(int argc, char** argv)
         const std::filesystem::path dir = cli.get("state-dir");
         const bool as_json = cli.is_set("json") || ::isatty(STDOUT_FILENO) == 0;
         std::set<vs::bus::record_type> types;
-        for (const auto& t : split(cli.get("type"))) {
+        for (const auto& t : vs::cli::split_list(cli.get("type"))) {
             auto type = vs::bus::parse_record_type(t);
             if (!type) {
                 throw vs::cli::usage_error("--type: unknown record type '" + t + "'");
             }
             types.insert(*type);
         }
-        const auto symbols = split(cli.get("symbol"));
+        const auto symbol_list = vs::cli::split_list(cli.get("symbol"));
+        const std::set<std::string> symbols(symbol_list.begin(), symbol_list.end());
         try {
             if (cmd == "list") {
                 std::error_code ec;

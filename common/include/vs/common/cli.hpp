@@ -70,6 +70,9 @@ private:
     std::vector<std::string> args_;
 };
 
+/// Splits a comma-separated option value ("BTCUSDT,ETHUSDT"), dropping empty items.
+std::vector<std::string> split_list(const std::string& value);
+
 /// Adds --bus-prefix, --state-dir and --log-level with the brief's variables and defaults.
 void add_common_options(parser& p);
 

@@ -3,6 +3,7 @@
 // (CLOCK_MONOTONIC is system-wide), so heartbeats use it; realtime is what records carry.
 #include <cstdint>
 #include <ctime>
+#include <string>
 
 namespace vs {
 
@@ -24,5 +25,19 @@ inline std::int64_t monotonic_ns() noexcept
 
 /// Milliseconds of CLOCK_REALTIME, the unit of Binance's event times.
 inline std::int64_t realtime_ms() noexcept { return realtime_ns() / 1'000'000; }
+
+/// "2026-11-21T08:00:00Z" for a time in ns since the epoch; "-" for 0 or negative (unset).
+inline std::string utc_iso8601(std::int64_t ns)
+{
+    if (ns <= 0) {
+        return "-";
+    }
+    const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 
 }  // namespace vs
