@@ -1,0 +1,574 @@
+// vs-bus-bench: the bus's speed, measured, with the old design measured in the same run.
+//
+//   latency      publish -> consume across processes: 1 spinning reader; 4 blocking readers
+//   throughput   ring publish of 200-300 B records; FlatBuffer encode + publish;
+//                writer cost (thread CPU time per publish) with 0 and 8 attached readers
+//   read-all     the latest mark price of ~650 symbols from the table, versus reading and
+//                parsing .funding_state.json with simdjson and with Python's json module
+//
+// Every figure is the median of --runs runs (>= 5). --json prints one JSON object.
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "schemas/market_data_generated.h"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
+#include "vs/common/cli.hpp"
+#include "vs/common/clock.hpp"
+
+namespace {
+
+namespace json = boost::json;
+using clock_type = std::chrono::steady_clock;
+
+constexpr vs::bus::record_type sample_type = 1;    // MarkPrice (latency payloads are raw)
+constexpr vs::bus::record_type stop_type = 13;     // tells reader processes to report
+
+double median(std::vector<double> v)
+{
+    if (v.empty()) {
+        return NAN;
+    }
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double>& sorted, double p)
+{
+    if (sorted.empty()) {
+        return NAN;
+    }
+    const std::size_t i = std::min(sorted.size() - 1, static_cast<std::size_t>(p * static_cast<double>(sorted.size())));
+    return sorted[i];
+}
+
+std::int64_t thread_cpu_ns()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+vs::bus::channel_config config(const std::string& prefix, const std::string& name, std::uint32_t ring_bytes)
+{
+    vs::bus::channel_config c;
+    c.prefix = prefix;
+    c.name = name;
+    c.ring_bytes = ring_bytes;
+    c.table_slots = 4096;
+    c.slot_bytes = 448;
+    return c;
+}
+
+std::string self_exe()
+{
+    return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+// --- reader processes ------------------------------------------------------------------
+
+/// A reader process: measures publish->consume latency of every sample record (CLOCK_MONOTONIC
+/// stamped by the writer in the payload) and prints "p50 p99 p999 max count" in ns at the stop.
+/// `mode`: spin (poll flat out), block (futex wait between polls), or tick (poll every 10 ms,
+/// as timer-driven consumers such as vs-api and the alerters do).
+int run_reader_role(const std::string& prefix, const std::string& channel, const std::string& mode)
+{
+    const bool blocking = mode == "reader-block";
+    const bool ticking = mode == "reader-tick";
+    vs::bus::reader r{config(prefix, channel, 1u << 20)};
+    while (r.attach() != vs::bus::attach_state::ready) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    }
+    std::vector<double> lat;
+    lat.reserve(1 << 20);
+    bool stop = false;
+    std::printf("ready\n");
+    std::fflush(stdout);
+    // A ticking reader takes at most 256 records per 10 ms tick, as a timer-driven consumer of
+    // the real feed (a few thousand records a second) does; the others read all there is.
+    const std::size_t per_poll = ticking ? 256 : SIZE_MAX;
+    while (!stop) {
+        std::size_t n = r.poll([&](const vs::bus::record_view& rec) {
+            const std::int64_t now = vs::monotonic_ns();
+            if (rec.type == stop_type) {
+                stop = true;
+                return;
+            }
+            if (rec.type != sample_type || rec.data.size() < 8) {
+                return;
+            }
+            std::int64_t sent = 0;
+            std::memcpy(&sent, rec.data.data(), 8);
+            if (sent != 0) {
+                lat.push_back(static_cast<double>(now - sent));
+            }
+        }, per_poll);
+        if (n == 0 && blocking) {
+            r.wait(std::chrono::milliseconds{100});
+        } else if (ticking) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{10});
+        }
+    }
+    std::sort(lat.begin(), lat.end());
+    std::printf("%.0f %.0f %.0f %.0f %zu %llu\n", percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 0.999),
+                lat.empty() ? NAN : lat.back(), lat.size(), static_cast<unsigned long long>(r.laps()));
+    std::fflush(stdout);
+    return 0;
+}
+
+struct child {
+    pid_t pid = -1;
+    FILE* out = nullptr;
+};
+
+child spawn_reader(const std::string& prefix, const std::string& channel, const char* role)
+{
+    int fds[2];
+    if (::pipe(fds) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    child c;
+    c.pid = ::fork();
+    if (c.pid == 0) {
+        ::dup2(fds[1], STDOUT_FILENO);
+        ::close(fds[0]);
+        ::close(fds[1]);
+        const std::string exe = self_exe();
+        ::execl(exe.c_str(), exe.c_str(), "--role", role, "--bus-prefix", prefix.c_str(), "--channel-name",
+                channel.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    c.out = ::fdopen(fds[0], "r");
+    char line[256];
+    if (std::fgets(line, sizeof line, c.out) == nullptr || std::strncmp(line, "ready", 5) != 0) {
+        throw std::runtime_error("a reader process did not start");
+    }
+    return c;
+}
+
+struct latency_result {
+    double p50 = 0, p99 = 0, p999 = 0, max = 0;
+    std::size_t samples = 0;
+};
+
+latency_result collect(child& c)
+{
+    latency_result r;
+    char line[256];
+    if (std::fgets(line, sizeof line, c.out) != nullptr) {
+        unsigned long long laps = 0;
+        std::sscanf(line, "%lf %lf %lf %lf %zu %llu", &r.p50, &r.p99, &r.p999, &r.max, &r.samples, &laps);
+    }
+    std::fclose(c.out);
+    int st = 0;
+    ::waitpid(c.pid, &st, 0);
+    return r;
+}
+
+/// One latency run: `readers` processes, `samples` records spaced `gap_ns` apart.
+std::vector<latency_result> latency_run(const std::string& prefix, int readers, bool blocking, int samples,
+                                        std::int64_t gap_ns, std::size_t record_bytes)
+{
+    const std::string channel = blocking ? "latblock" : "latspin";
+    vs::bus::writer w{config(prefix, channel, 1u << 20)};
+    std::vector<child> kids;
+    for (int i = 0; i < readers; ++i) {
+        kids.push_back(spawn_reader(prefix, channel, blocking ? "reader-block" : "reader-spin"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    std::vector<std::byte> payload(record_bytes);
+    for (int i = 0; i < samples + 1000; ++i) {
+        // The first 1000 records warm caches and are not stamped (sent = 0).
+        const std::int64_t now = vs::monotonic_ns();
+        const std::int64_t stamp = i < 1000 ? 0 : now;
+        std::memcpy(payload.data(), &stamp, 8);
+        w.publish(sample_type, "BTCUSDT", payload, now, vs::bus::to_ring);
+        if (blocking) {
+            w.notify();
+        }
+        if ((i & 1023) == 0) {
+            w.heartbeat();
+        }
+        while (vs::monotonic_ns() - now < gap_ns) {
+            // Spin: the gap keeps readers idle when the next record comes (latency, not load).
+        }
+    }
+    w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
+    w.notify();
+    std::vector<latency_result> out;
+    for (auto& k : kids) {
+        out.push_back(collect(k));
+    }
+    return out;
+}
+
+// --- throughput --------------------------------------------------------------------------
+
+double ring_publish_rate(const std::string& prefix, std::uint32_t ring_bytes, std::uint64_t records)
+{
+    vs::bus::writer w{config(prefix, "tput", ring_bytes)};
+    std::vector<std::vector<std::byte>> payloads;
+    std::mt19937 rng{1};
+    for (int i = 0; i < 64; ++i) {
+        payloads.emplace_back(200 + rng() % 101, std::byte{0x5a});
+    }
+    for (std::uint64_t i = 0; i < 100000; ++i) {  // warm-up: touch the whole ring
+        w.publish(sample_type, "X", payloads[i & 63], 0, vs::bus::to_ring);
+    }
+    const auto t0 = clock_type::now();
+    for (std::uint64_t i = 0; i < records; ++i) {
+        w.publish(sample_type, "X", payloads[i & 63], static_cast<std::int64_t>(i), vs::bus::to_ring);
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return static_cast<double>(records) / s;
+}
+
+double encode_publish_rate(const std::string& prefix, std::uint64_t records)
+{
+    vs::bus::writer w{config(prefix, "encode", 8u << 20)};
+    std::vector<std::string> symbols;
+    for (int i = 0; i < 650; ++i) {
+        symbols.push_back(fmt::format("SYM{:03d}USDT", i));
+    }
+    flatbuffers::FlatBufferBuilder fbb{512};
+    const auto t0 = clock_type::now();
+    for (std::uint64_t i = 0; i < records; ++i) {
+        const std::string& sym = symbols[i % symbols.size()];
+        fbb.Clear();
+        auto s = fbb.CreateString(sym);
+        vs::schema::MarkPriceBuilder b{fbb};
+        b.add_symbol(s);
+        b.add_event_time_ms(1'700'000'000'000 + static_cast<std::int64_t>(i));
+        b.add_recv_time_ns(1'700'000'000'000'000'000 + static_cast<std::int64_t>(i));
+        b.add_market(vs::schema::MarketType::UsdM);
+        b.add_mark_price(100.0 + static_cast<double>(i % 1000));
+        b.add_index_price(99.9);
+        b.add_estimated_settle_price(99.95);
+        b.add_funding_rate(0.0001);
+        b.add_next_funding_time_ms(1'700'000'000'000);
+        b.add_funding_interval_hours(8);
+        fbb.Finish(b.Finish());
+        w.publish(sample_type, sym,
+                  std::span<const std::byte>{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()},
+                  static_cast<std::int64_t>(i), vs::bus::to_both);
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return static_cast<double>(records) / s;
+}
+
+/// Writer CPU time per publish (ns), with `readers` reader processes attached and reading.
+double writer_cost_ns(const std::string& prefix, int readers, std::uint64_t records, const char* role)
+{
+    const std::string channel = "cost";
+    vs::bus::writer w{config(prefix, channel, 8u << 20)};
+    std::vector<child> kids;
+    for (int i = 0; i < readers; ++i) {
+        kids.push_back(spawn_reader(prefix, channel, role));
+    }
+    std::vector<std::byte> payload(256, std::byte{1});
+    std::memset(payload.data(), 0, 8);  // unstamped: readers only consume
+    for (std::uint64_t i = 0; i < 100000; ++i) {
+        w.publish(sample_type, "X", payload, 0, vs::bus::to_ring);
+    }
+    const std::int64_t c0 = thread_cpu_ns();
+    for (std::uint64_t i = 0; i < records; ++i) {
+        w.publish(sample_type, "X", payload, static_cast<std::int64_t>(i), vs::bus::to_ring);
+        if ((i & 4095) == 0) {
+            w.notify();  // readers wake per batch, as consumers of a real feed do
+        }
+    }
+    const std::int64_t c1 = thread_cpu_ns();
+    w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
+    w.notify();
+    for (auto& k : kids) {
+        collect(k);
+    }
+    return static_cast<double>(c1 - c0) / static_cast<double>(records);
+}
+
+// --- reading every mark price: bus vs the old state file ---------------------------------
+
+std::vector<std::string> state_symbols(std::size_t n)
+{
+    // The symbols make_state.py writes: BTCUSDT, ETHUSDT, SOLUSDT, then SYM003USDT ...
+    std::vector<std::string> s;
+    for (std::size_t i = 0; i < n; ++i) {
+        s.push_back(i == 0 ? "BTCUSDT" : i == 1 ? "ETHUSDT" : i == 2 ? "SOLUSDT" : fmt::format("SYM{:03d}USDT", i));
+    }
+    return s;
+}
+
+double read_all_bus_us(const std::string& prefix, std::size_t symbols, int iterations, double* checksum)
+{
+    const auto cfg = config(prefix, "readall", 8u << 20);
+    vs::bus::writer w{cfg};
+    const auto names = state_symbols(symbols);
+    flatbuffers::FlatBufferBuilder fbb{512};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        fbb.Clear();
+        auto s = fbb.CreateString(names[i]);
+        vs::schema::MarkPriceBuilder b{fbb};
+        b.add_symbol(s);
+        b.add_mark_price(100.0 + static_cast<double>(i));
+        b.add_index_price(99.9);
+        b.add_funding_rate(0.0001);
+        b.add_next_funding_time_ms(1702656000000);
+        b.add_event_time_ms(1'700'000'000'000);
+        b.add_recv_time_ns(1'700'000'000'000'000'000);
+        fbb.Finish(b.Finish());
+        w.publish(sample_type, names[i],
+                  std::span<const std::byte>{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()},
+                  vs::realtime_ns(), vs::bus::to_table);
+    }
+    // A separate reader, as a consumer process would have.
+    vs::bus::reader r{cfg, vs::bus::reader_options{false, "bench", std::chrono::milliseconds{1000}}};
+    std::vector<double> prices(symbols);
+    std::vector<double> times;
+    for (int it = 0; it < iterations; ++it) {
+        const auto t0 = clock_type::now();
+        std::size_t k = 0;
+        r.for_each_latest(sample_type, [&](const vs::bus::record_view& rec) {
+            prices[k++ % prices.size()] = vs::bus::record_as<vs::schema::MarkPrice>(rec.data)->mark_price();
+        });
+        times.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+        if (k != symbols) {
+            throw std::runtime_error(fmt::format("read {} mark prices, expected {}", k, symbols));
+        }
+    }
+    *checksum = 0;
+    for (double p : prices) {
+        *checksum += p;
+    }
+    return median(times);
+}
+
+double read_all_simdjson_us(const std::string& path, int iterations, std::size_t* count)
+{
+    simdjson::ondemand::parser parser;
+    std::vector<double> prices;
+    std::vector<double> times;
+    for (int it = 0; it < iterations; ++it) {
+        const auto t0 = clock_type::now();
+        // The old consumers' way: read the file, parse it, pull every mark price out.
+        auto json_text = simdjson::padded_string::load(path);
+        if (json_text.error()) {
+            throw std::runtime_error("cannot read " + path);
+        }
+        prices.clear();
+        auto doc = parser.iterate(json_text.value_unsafe());
+        for (auto field : doc["funding_state"].get_object()) {
+            double p = field.value()["markPrice"].get_double();
+            prices.push_back(p);
+        }
+        times.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+    }
+    *count = prices.size();
+    return median(times);
+}
+
+double read_all_python_us(const std::string& path, int iterations)
+{
+    const std::string script = fmt::format(
+        "import json,time,statistics\n"
+        "t=[]\n"
+        "for _ in range({}):\n"
+        "    a=time.perf_counter()\n"
+        "    d=json.load(open('{}'))\n"
+        "    p=[v['markPrice'] for v in d['funding_state'].values()]\n"
+        "    t.append(time.perf_counter()-a)\n"
+        "print(statistics.median(t)*1e6)\n",
+        iterations, path);
+    FILE* p = ::popen(("/usr/bin/python3 - <<'EOF'\n" + script + "EOF\n").c_str(), "r");
+    if (p == nullptr) {
+        return NAN;
+    }
+    double us = NAN;
+    if (std::fscanf(p, "%lf", &us) != 1) {
+        us = NAN;
+    }
+    ::pclose(p);
+    return us;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    vs::cli::parser cli{"vs-bus-bench", "measure the bus against the design it replaces, in one run",
+                        "vs-bus-bench --runs 5 --json"};
+    vs::cli::add_common_options(cli);
+    cli.option("runs", "N", "5", "runs per figure (the median is reported; at least 5 for the record)")
+        .option("samples", "N", "100000", "latency samples per run")
+        .option("records", "N", "20000000", "records per throughput run")
+        .option("baseline-dir", "DIR", "", "folder holding make_state.py (default: ../shared/baseline beside the source tree)")
+        .option("latency-bytes", "N", "144", "record size of the latency runs (a MarkPrice record is ~140 B)")
+        .option("role", "ROLE", "", "internal: reader-spin, reader-block or reader-tick (reader processes)")
+        .option("channel-name", "NAME", "", "internal: channel of a reader process")
+        .flag("json", "print one JSON object with every figure");
+    return vs::cli::run(cli, argc, argv, [&]() -> int {
+        const std::string role = cli.get("role");
+        if (role == "reader-spin" || role == "reader-block" || role == "reader-tick") {
+            return run_reader_role(cli.get("bus-prefix"), cli.get("channel-name"), role);
+        }
+        if (!role.empty()) {
+            throw vs::cli::usage_error("--role: unknown role '" + role + "'");
+        }
+        const int runs = static_cast<int>(cli.get_int("runs", 1, 1000));
+        const int samples = static_cast<int>(cli.get_int("samples", 1000, 10'000'000));
+        const auto records = static_cast<std::uint64_t>(cli.get_int("records", 100000, 1'000'000'000));
+        const bool as_json = cli.is_set("json");
+        const auto latency_bytes = static_cast<std::size_t>(cli.get_int("latency-bytes", 16, 4096));
+        const std::string prefix = cli.given("bus-prefix") ? cli.get("bus-prefix") : fmt::format("vsbench{}", ::getpid());
+        std::filesystem::path baseline = cli.get("baseline-dir");
+        if (baseline.empty()) {
+            baseline = std::filesystem::path{VS_SOURCE_ROOT} / ".." / "shared" / "baseline";
+        }
+        auto log = [&](const std::string& s) {
+            if (!as_json) {
+                std::cout << s << std::endl;
+            } else {
+                std::cerr << s << std::endl;
+            }
+        };
+        json::object out;
+        out["cores"] = std::thread::hardware_concurrency();
+        out["runs"] = runs;
+
+        // Latency: one spinning reader.
+        std::vector<double> s50, s99, s999, smax;
+        for (int i = 0; i < runs; ++i) {
+            auto r = latency_run(prefix, 1, false, samples, 5'000, latency_bytes)[0];
+            s50.push_back(r.p50);
+            s99.push_back(r.p99);
+            s999.push_back(r.p999);
+            smax.push_back(r.max);
+        }
+        out["latency_spin_1_reader_ns"] = {{"p50", median(s50)}, {"p99", median(s99)}, {"p999", median(s999)},
+                                           {"max", median(smax)}, {"samples_per_run", samples},
+                                           {"record_bytes", latency_bytes}};
+        log(fmt::format("latency, 1 spinning reader process:  p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
+                        median(s50), median(s99), median(s999), median(smax)));
+
+        // Latency: four blocking readers (futex), all of them measured.
+        std::vector<double> b50, b99, b999, bmax;
+        const int block_samples = std::max(1000, samples / 10);
+        for (int i = 0; i < runs; ++i) {
+            for (const auto& r : latency_run(prefix, 4, true, block_samples, 200'000, latency_bytes)) {
+                b50.push_back(r.p50);
+                b99.push_back(r.p99);
+                b999.push_back(r.p999);
+                bmax.push_back(r.max);
+            }
+        }
+        out["latency_block_4_readers_ns"] = {{"p50", median(b50)}, {"p99", median(b99)}, {"p999", median(b999)},
+                                             {"max", median(bmax)}, {"samples_per_run", block_samples},
+                                             {"record_bytes", latency_bytes}};
+        log(fmt::format("latency, 4 blocking reader processes: p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
+                        median(b50), median(b99), median(b999), median(bmax)));
+
+        // Throughput.
+        std::vector<double> ring_small, ring_big, encode;
+        for (int i = 0; i < runs; ++i) {
+            ring_small.push_back(ring_publish_rate(prefix, 1u << 20, records));
+            ring_big.push_back(ring_publish_rate(prefix, 8u << 20, records));
+            encode.push_back(encode_publish_rate(prefix, records / 5));
+        }
+        out["ring_publish_per_s_1mib_ring"] = median(ring_small);
+        out["ring_publish_per_s_8mib_ring"] = median(ring_big);
+        out["encode_publish_per_s"] = median(encode);
+        log(fmt::format("ring publish, 200-300 B records: {:.1f} M/s (1 MiB ring)  {:.1f} M/s (8 MiB ring)",
+                        median(ring_small) / 1e6, median(ring_big) / 1e6));
+        log(fmt::format("FlatBuffer MarkPrice encode + publish (ring + table): {:.2f} M/s", median(encode) / 1e6));
+
+        // The writer's cost per publish (its thread's CPU time) with no reader, with 8 reader
+        // processes that read up to 256 records every 10 ms (timer-driven consumers), and with 8 that consume
+        // flat out. On a 2-core machine the last one mostly measures the 8 readers taking the
+        // writer's core and caches, which is reported, not hidden.
+        std::vector<double> cost0, cost8, cost8busy;
+        for (int i = 0; i < runs; ++i) {
+            cost0.push_back(writer_cost_ns(prefix, 0, records / 4, "reader-tick"));
+            cost8.push_back(writer_cost_ns(prefix, 8, records / 4, "reader-tick"));
+            cost8busy.push_back(writer_cost_ns(prefix, 8, records / 4, "reader-block"));
+        }
+        const double change = (median(cost8) - median(cost0)) / median(cost0);
+        const double change_busy = (median(cost8busy) - median(cost0)) / median(cost0);
+        out["writer_cpu_ns_per_publish_0_readers"] = median(cost0);
+        out["writer_cpu_ns_per_publish_8_polling_readers"] = median(cost8);
+        out["writer_cost_change_8_polling_readers"] = change;
+        out["writer_cpu_ns_per_publish_8_busy_readers"] = median(cost8busy);
+        out["writer_cost_change_8_busy_readers"] = change_busy;
+        log(fmt::format("writer CPU per publish: {:.1f} ns with 0 readers, {:.1f} ns with 8 reader processes reading "
+                        "<= 256 records every 10 ms ({:+.1f} %), {:.1f} ns with 8 consuming flat out on {} cores ({:+.1f} %)",
+                        median(cost0), median(cost8), change * 100, median(cost8busy),
+                        std::thread::hardware_concurrency(), change_busy * 100));
+
+        // Reading every mark price: the bus against the old state file.
+        const std::size_t symbols = 648;
+        double checksum = 0;
+        std::vector<double> bus_us;
+        for (int i = 0; i < runs; ++i) {
+            bus_us.push_back(read_all_bus_us(prefix, symbols, 2000, &checksum));
+        }
+        out["read_all_marks_bus_us"] = median(bus_us);
+        log(fmt::format("all {} mark prices from the bus table: {:.2f} us", symbols, median(bus_us)));
+        const auto make_state = baseline / "make_state.py";
+        if (std::filesystem::exists(make_state)) {
+            const auto work = std::filesystem::temp_directory_path() / fmt::format("vsbench{}", ::getpid());
+            std::filesystem::create_directories(work);
+            const std::string cmd = fmt::format("cd '{}' && /usr/bin/python3 '{}' {}", work.string(), make_state.string(), symbols);
+            if (std::system(cmd.c_str()) != 0) {
+                throw std::runtime_error("make_state.py failed");
+            }
+            const std::string state = (work / ".funding_state.json").string();
+            std::size_t parsed = 0;
+            std::vector<double> simd_us, py_us;
+            for (int i = 0; i < runs; ++i) {
+                simd_us.push_back(read_all_simdjson_us(state, 2000, &parsed));
+                py_us.push_back(read_all_python_us(state, 200));
+            }
+            out["state_file_bytes"] = std::filesystem::file_size(state);
+            out["read_all_marks_simdjson_file_us"] = median(simd_us);
+            out["read_all_marks_python_json_file_us"] = median(py_us);
+            out["ratio_simdjson_file_over_bus"] = median(simd_us) / median(bus_us);
+            out["ratio_python_json_file_over_bus"] = median(py_us) / median(bus_us);
+            log(fmt::format("old way, .funding_state.json ({} B, {} symbols): simdjson {:.1f} us ({:.1f}x the bus), "
+                            "Python json {:.1f} us ({:.0f}x the bus)",
+                            std::filesystem::file_size(state), parsed, median(simd_us), median(simd_us) / median(bus_us),
+                            median(py_us), median(py_us) / median(bus_us)));
+            std::filesystem::remove_all(work);
+        } else {
+            log("baseline " + make_state.string() + " not found: the state-file comparison was skipped");
+        }
+        for (const auto& ch : vs::bus::list_channels(prefix)) {
+            for (const char* suffix : {"", ".lock", ".readers"}) {
+                std::filesystem::remove("/dev/shm/" + prefix + "." + ch + suffix);
+            }
+        }
+        if (as_json) {
+            std::cout << json::serialize(out) << std::endl;
+        }
+        return 0;
+    });
+}
