@@ -81,6 +81,30 @@ vs::bus::channel_config config(const std::string& prefix, const std::string& nam
     return c;
 }
 
+/// Pins the calling thread (or a child before exec) to one CPU; latency runs put the writer and
+/// the spinning reader on different cores, as a deployment would.
+void pin_to_cpu(int cpu) noexcept
+{
+    const int n = static_cast<int>(std::thread::hardware_concurrency());
+    if (n < 2) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu % n, &set);
+    ::sched_setaffinity(0, sizeof set, &set);
+}
+
+void unpin() noexcept
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (unsigned i = 0; i < std::thread::hardware_concurrency(); ++i) {
+        CPU_SET(i, &set);
+    }
+    ::sched_setaffinity(0, sizeof set, &set);
+}
+
 std::string self_exe()
 {
     return std::filesystem::read_symlink("/proc/self/exe").string();
@@ -142,7 +166,7 @@ struct child {
     FILE* out = nullptr;
 };
 
-child spawn_reader(const std::string& prefix, const std::string& channel, const char* role)
+child spawn_reader(const std::string& prefix, const std::string& channel, const char* role, int cpu = -1)
 {
     int fds[2];
     if (::pipe(fds) != 0) {
@@ -151,6 +175,9 @@ child spawn_reader(const std::string& prefix, const std::string& channel, const 
     child c;
     c.pid = ::fork();
     if (c.pid == 0) {
+        if (cpu >= 0) {
+            pin_to_cpu(cpu);
+        }
         ::dup2(fds[1], STDOUT_FILENO);
         ::close(fds[0]);
         ::close(fds[1]);
@@ -194,8 +221,12 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     const std::string channel = blocking ? "latblock" : "latspin";
     vs::bus::writer w{config(prefix, channel, 1u << 20)};
     std::vector<child> kids;
+    const bool pinned = !blocking && readers == 1;
     for (int i = 0; i < readers; ++i) {
-        kids.push_back(spawn_reader(prefix, channel, blocking ? "reader-block" : "reader-spin"));
+        kids.push_back(spawn_reader(prefix, channel, blocking ? "reader-block" : "reader-spin", pinned ? 1 : -1));
+    }
+    if (pinned) {
+        pin_to_cpu(0);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     std::vector<std::byte> payload(record_bytes);
@@ -217,6 +248,9 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     }
     w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
     w.notify();
+    if (pinned) {
+        unpin();
+    }
     std::vector<latency_result> out;
     for (auto& k : kids) {
         out.push_back(collect(k));
