@@ -469,7 +469,12 @@ void router::funding_batch(std::string_view query, response& out)
     w.end_object();
 }
 
-void router::funding_all(response& out)
+/// Every USDⓈ-M record of one table type as {"data":{SYMBOL:{...}},"count","stale","writerAlive"}
+/// (/funding and /tickers).
+template <class Table>
+void router::market_table(response& out, bus::record_type type,
+                          void (*write_members)(json_writer&, std::string_view, const Table&, std::int64_t,
+                                                std::int64_t))
 {
     const auto now = realtime_ns();
     const auto cs = source_.status(channel_id::market);
@@ -485,19 +490,19 @@ void router::funding_all(response& out)
     w.begin_object();
     w.key("data");
     w.begin_object();
-    source_.for_each_latest(channel_id::market, mark_type, [&](const bus::record_view& r) {
-        const auto* m = verified_as<schema::MarkPrice>(r.data);
-        if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
+    source_.for_each_latest(channel_id::market, type, [&](const bus::record_view& r) {
+        const auto* rec = verified_as<Table>(r.data);
+        if (rec == nullptr || !is_usd_m(rec->market(), r.symbol)) {
             return;
         }
         ++count;
-        if (age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||
+        if (age_seconds(now, updated_ns(rec->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||
             !cs.writer_alive) {
             stale_w.value(r.symbol);
         }
         w.key(r.symbol);
         w.begin_object();
-        write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+        write_members(w, r.symbol, *rec, r.publish_ns, now);
         w.end_object();
     });
     w.end_object();
@@ -508,6 +513,8 @@ void router::funding_all(response& out)
     w.member("writerAlive", cs.writer_alive);
     w.end_object();
 }
+
+void router::funding_all(response& out) { market_table<schema::MarkPrice>(out, mark_type, write_funding_members); }
 
 void router::tickers_one(std::string_view raw_symbol, response& out)
 {
@@ -545,45 +552,7 @@ void router::tickers_one(std::string_view raw_symbol, response& out)
     }
 }
 
-void router::tickers_all(response& out)
-{
-    const auto now = realtime_ns();
-    const auto cs = source_.status(channel_id::market);
-    if (!cs.attached) {
-        error_response(out, 503, "Market channel not available");
-        return;
-    }
-    scratch_.clear();
-    json_writer stale_w{scratch_};
-    stale_w.begin_array();
-    std::uint64_t count = 0;
-    json_writer w{out.body};
-    w.begin_object();
-    w.key("data");
-    w.begin_object();
-    source_.for_each_latest(channel_id::market, ticker_type, [&](const bus::record_view& r) {
-        const auto* t = verified_as<schema::Ticker24h>(r.data);
-        if (t == nullptr || !is_usd_m(t->market(), r.symbol)) {
-            return;
-        }
-        ++count;
-        if (age_seconds(now, updated_ns(t->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||
-            !cs.writer_alive) {
-            stale_w.value(r.symbol);
-        }
-        w.key(r.symbol);
-        w.begin_object();
-        write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
-        w.end_object();
-    });
-    w.end_object();
-    stale_w.end_array();
-    w.member("count", count);
-    w.key("stale");
-    w.raw(scratch_);
-    w.member("writerAlive", cs.writer_alive);
-    w.end_object();
-}
+void router::tickers_all(response& out) { market_table<schema::Ticker24h>(out, ticker_type, write_ticker_members); }
 
 void router::oi_one(std::string_view raw_symbol, response& out)
 {

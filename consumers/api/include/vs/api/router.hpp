@@ -16,6 +16,8 @@
 
 namespace vs::api {
 
+class json_writer;
+
 struct router_config {
     double stale_seconds = 180.0;
     std::size_t max_batch = 1000;
@@ -90,6 +92,9 @@ private:
     void funding_all(response& out);
     void tickers_one(std::string_view raw_symbol, response& out);
     void tickers_all(response& out);
+    template <class Table>
+    void market_table(response& out, bus::record_type type,
+                      void (*write_members)(json_writer&, std::string_view, const Table&, std::int64_t, std::int64_t));
     void oi_one(std::string_view raw_symbol, response& out);
     void oi_all(response& out);
     void universe(response& out);
