@@ -24,7 +24,8 @@
 //                        the ring: a power-of-two byte array of 8-byte-aligned frames.
 //   [index_offset, +index_entries * 4)
 //                        open-addressing hash index of the latest table: u32 entries,
-//                        0 = empty, otherwise slot number + 1. Linear probing, never deleted.
+//                        0 = empty, otherwise slot number + 1. Linear probing, never deleted;
+//                        the hash is key_hash() of bus/src/segment.cpp.
 //   [table_offset, +table_slots * slot_stride)
 //                        latest-table slots: a 64-byte slot_header, then slot_data_bytes.
 //
@@ -67,7 +68,7 @@
 namespace vs::bus::layout {
 
 inline constexpr std::uint64_t magic = 0x3153554253565356ULL;   // "VSVSBUS1"
-inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t layout_version = 2;  // 2: key_hash reads 8 symbol bytes a step
 inline constexpr std::uint64_t registry_magic = 0x3147455253565356ULL;  // "VSVSREG1"
 inline constexpr std::uint32_t registry_version = 1;
 inline constexpr std::size_t cache_line = 64;
