@@ -380,7 +380,10 @@ private:
         if (recorder_) {
             recorder_->write(recv_ns, frame);
         }
-        const auto result = parser_.parse(frame, recv_ns, [&](const parsed_record& r) { publish(r, recv_ns); });
+        // ws_connection leaves frame_padding_bytes readable after every frame: parsed in place.
+        static_assert(frame_padding_bytes >= vs::feed::frame_padding);
+        const auto result =
+            parser_.parse_in_place(frame, recv_ns, [&](const parsed_record& r) { publish(r, recv_ns); });
         switch (result.kind) {
         case frame_kind::data: {
             const int idx = monitor_.match(result.stream);

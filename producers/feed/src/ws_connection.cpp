@@ -202,6 +202,9 @@ private:
                     events_.on_oversized(id_, message_bytes);
                 }
             } else if (events_.on_frame) {
+                // Room after the message, so that the parser may read past its end in place
+                // (prepare() may move the message; cdata() is taken after it).
+                buffer_.prepare(frame_padding_bytes);
                 const auto data = buffer_.cdata();
                 events_.on_frame(id_, std::string_view{static_cast<const char*>(data.data()), data.size()},
                                  vs::realtime_ns());

@@ -24,9 +24,14 @@
 
 namespace vs::feed {
 
+/// Readable bytes that follow every frame handed to on_frame (the frame parser reads it in
+/// place, without a copy, when it may read this far past its end).
+inline constexpr std::size_t frame_padding_bytes = 64;
+
 struct connection_events {
     std::function<void(std::uint64_t id)> on_open;
-    /// A complete message; `frame` is valid until the callback returns.
+    /// A complete message; `frame` is valid until the callback returns, and the
+    /// frame_padding_bytes after it are readable (their values are unspecified).
     std::function<void(std::uint64_t id, std::string_view frame, std::int64_t recv_ns)> on_frame;
     /// A message longer than max_frame_bytes was read and dropped (the connection stays up).
     std::function<void(std::uint64_t id, std::size_t bytes)> on_oversized;

@@ -91,10 +91,12 @@ public:
     {
         offsets_ = layout.offsets.data();
         table_pos_ = layout.table_pos;
-        std::memcpy(buf_.get(), layout.prefix.data(), layout.prefix_size);
+        size_ = 0;
         const std::size_t fixed_end = layout.table_pos + layout.table_size;
+        reserve(((fixed_end + 3) & ~std::size_t{3}) + 8);
+        std::memcpy(at(), layout.prefix.data(), layout.prefix_size);
         size_ = (fixed_end + 3) & ~std::size_t{3};
-        std::memset(buf_.get() + layout.prefix_size, 0, size_ - layout.prefix_size);
+        std::memset(at() + layout.prefix_size, 0, size_ - layout.prefix_size);
     }
 
     /// Field `index` (schema order) of the table begun.
@@ -103,7 +105,7 @@ public:
     {
         static_assert(std::is_trivially_copyable_v<T> && !std::is_floating_point_v<T>,
                       "doubles go through number(): NaN means absent");
-        std::memcpy(buf_.get() + table_pos_ + offsets_[index], &value, sizeof value);
+        std::memcpy(at() + table_pos_ + offsets_[index], &value, sizeof value);
     }
 
     /// A double whose schema default is NaN ("absent"): NaN is left out of the vtable, as
@@ -113,7 +115,7 @@ public:
         if (value != value) {
             absent(index);
         } else {
-            std::memcpy(buf_.get() + table_pos_ + offsets_[index], &value, sizeof value);
+            std::memcpy(at() + table_pos_ + offsets_[index], &value, sizeof value);
         }
     }
 
@@ -123,12 +125,13 @@ public:
         const std::size_t pos = size_;  // 4-aligned
         reserve(pos + 4 + s.size() + 1 + 8);
         const auto len = static_cast<std::uint32_t>(s.size());
-        std::memcpy(buf_.get() + pos, &len, 4);
-        std::memcpy(buf_.get() + pos + 4, s.data(), s.size());
+        std::byte* const b = at();
+        std::memcpy(b + pos, &len, 4);
+        std::memcpy(b + pos + 4, s.data(), s.size());
         std::size_t end = pos + 4 + s.size();
-        buf_[end++] = std::byte{0};
+        b[end++] = std::byte{0};
         while (end % 4 != 0) {
-            buf_[end++] = std::byte{0};
+            b[end++] = std::byte{0};
         }
         size_ = end;
         const std::size_t field = table_pos_ + offsets_[index];
@@ -149,32 +152,63 @@ public:
     void absent(std::size_t index) noexcept
     {
         const std::uint16_t zero = 0;
-        std::memcpy(buf_.get() + 4 + 4 + 2 * index, &zero, 2);
+        std::memcpy(at() + 4 + 4 + 2 * index, &zero, 2);
     }
 
     /// The finished record, padded to 8 bytes.
     std::span<const std::byte> finish()
     {
         reserve(size_ + 8);
+        std::byte* const b = at();
         while (size_ % 8 != 0) {
-            buf_[size_++] = std::byte{0};
+            b[size_++] = std::byte{0};
         }
-        return {buf_.get(), size_};
+        return {b, size_};
+    }
+
+    // Staging: a parser that must not deliver a frame's records before the whole frame is
+    // known to be good keeps each finished record here and starts the next one after it.
+
+    /// Keeps the record just finished; returns its offset for kept(). The next begin()
+    /// writes after it (8-aligned, since finish() pads to 8).
+    std::size_t keep() noexcept
+    {
+        const std::size_t offset = base_;
+        base_ += size_;
+        size_ = 0;
+        return offset;
+    }
+
+    /// A record kept at `offset`. The buffer may move while records are still being built:
+    /// take these views only once the staging is over, and drop them before the next begin().
+    std::span<const std::byte> kept(std::size_t offset, std::size_t size) const noexcept
+    {
+        return {buf_.get() + offset, size};
+    }
+
+    /// Forgets every kept record: the next record starts at the buffer's start again.
+    void restart() noexcept
+    {
+        base_ = 0;
+        size_ = 0;
     }
 
 private:
+    std::byte* at() noexcept { return buf_.get() + base_; }
+
+    /// Makes room for `n` bytes of the current record (after the kept ones).
     void reserve(std::size_t n)
     {
-        if (n <= capacity_) {
+        if (base_ + n <= capacity_) {
             return;
         }
         std::size_t cap = capacity_ == 0 ? 1024 : capacity_ * 2;
-        while (cap < n) {
+        while (cap < base_ + n) {
             cap *= 2;
         }
         auto bigger = std::make_unique<std::byte[]>(cap);  // operator new: 16-aligned
-        if (size_ != 0) {
-            std::memcpy(bigger.get(), buf_.get(), size_);
+        if (base_ + size_ != 0) {
+            std::memcpy(bigger.get(), buf_.get(), base_ + size_);
         }
         buf_ = std::move(bigger);
         capacity_ = cap;
@@ -182,7 +216,8 @@ private:
 
     std::unique_ptr<std::byte[]> buf_;
     std::size_t capacity_ = 0;
-    std::size_t size_ = 0;
+    std::size_t size_ = 0;       ///< of the current record
+    std::size_t base_ = 0;       ///< where the current record starts (after kept ones)
     std::size_t table_pos_ = 0;
     const std::uint16_t* offsets_ = nullptr;
 };

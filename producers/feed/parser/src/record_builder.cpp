@@ -1,5 +1,6 @@
 #include "record_builder.hpp"
 
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cstring>
@@ -69,7 +70,7 @@ std::uint32_t eight_digits_value(std::uint64_t v) noexcept
 }
 
 /// Appends the digits at p to m, eight at a time while possible.
-const char* take_digits(const char* p, const char* end, std::uint64_t& m) noexcept
+[[gnu::always_inline]] inline const char* take_digits(const char* p, const char* end, std::uint64_t& m) noexcept
 {
     while (end - p >= 8) {
         std::uint64_t v = 0;
@@ -91,7 +92,7 @@ const char* take_digits(const char* p, const char* end, std::uint64_t& m) noexce
 /// the digits form an integer m <= 2^53 and there are k <= 22 decimals, m and 10^k are exact
 /// doubles and one IEEE division rounds correctly (Clinger's fast path), so the result
 /// equals a full decimal-to-double conversion. False (not an error) for anything else.
-bool decimal_fast(std::string_view s, double& out) noexcept
+[[gnu::always_inline]] inline bool decimal_fast(std::string_view s, double& out) noexcept
 {
     static_assert(std::endian::native == std::endian::little, "eight_digits_value reads little-endian");
     static constexpr double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -241,7 +242,7 @@ private:
     const char* error_ = nullptr;
 };
 
-bool symbol_ascii_ok(unsigned char c) noexcept
+constexpr bool symbol_ascii_ok(unsigned char c) noexcept
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.';
@@ -361,10 +362,18 @@ const char* check_symbol(std::string_view s, std::size_t max_bytes) noexcept
     if (s.size() > max_bytes) {
         return "symbol too long";
     }
+    // Symbols are nearly always plain ASCII: one table look-up per byte.
+    static constexpr auto ascii_ok = [] {
+        std::array<bool, 128> t{};
+        for (unsigned c = 0; c < 128; ++c) {
+            t[c] = symbol_ascii_ok(static_cast<unsigned char>(c));
+        }
+        return t;
+    }();
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            if (!symbol_ascii_ok(c)) {
+            if (!ascii_ok[c]) {
                 return "symbol has a character other than letters, digits, '_', '-', '.'";
             }
             ++i;

@@ -3,6 +3,7 @@
 // schemas/market_data.fbs, validating as it converts.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "flat_table.hpp"
@@ -36,6 +37,15 @@ public:
     /// views point into this builder until the next build()); otherwise returns why the
     /// row was rejected.
     const char* build(event ev, const row& r, std::int64_t recv_ns, parsed_record& out);
+
+    /// Staging (see flat_writer): keeps the record of the last successful build() and
+    /// returns its offset; kept() gives it back; restart() forgets every kept record.
+    std::size_t keep() noexcept { return out_.keep(); }
+    std::span<const std::byte> kept(std::size_t offset, std::size_t size) const noexcept
+    {
+        return out_.kept(offset, size);
+    }
+    void restart() noexcept { out_.restart(); }
 
     /// The symbol of the last row handed to build(), accepted or not (for stream names).
     std::string_view last_symbol() const noexcept { return last_symbol_; }

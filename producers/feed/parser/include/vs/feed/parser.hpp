@@ -26,6 +26,12 @@
 // is CoinM, anything else Unknown. COIN-M rows are delivered, marked, and counted; the
 // caller decides whether to keep them. Funding interval is not in the frames: always 0.
 //
+// Two paths, one behaviour: the usual shapes (an envelope of "stream" then "data", or a raw
+// array, whose rows are objects of scalars with "o"/"k" the only nesting) are read with
+// simdjson On-Demand, every value validated and every record kept back until the frame has
+// been read to its end; the first thing outside those shapes (or any error) sends the whole
+// frame to the DOM path, which decides everything else, rejections included.
+//
 // Threads: a frame_parser belongs to one thread. Errors: parse() never throws on any input
 // and never allocates per frame once its buffers have grown to the largest frame seen.
 #include <cstddef>
@@ -40,9 +46,16 @@
 
 namespace vs::feed {
 
+/// Readable bytes parse_in_place() needs after a frame (simdjson's padding).
+inline constexpr std::size_t frame_padding = 64;
+
 struct parser_options {
     std::size_t max_frame_bytes = 8u << 20;   ///< larger frames are rejected whole (counted)
     std::size_t max_symbol_bytes = 32;        ///< longer symbols: row rejected (counted)
+    /// Read the frame's usual shapes with simdjson On-Demand first (no DOM is built), falling
+    /// back to the DOM path for anything else. Both give the same rows, errors and counters
+    /// for every frame (the tests hold them to it); false: always the DOM path.
+    bool on_demand = true;
 };
 
 /// One accepted row, handed to the sink. Views are valid until the sink returns.
@@ -86,6 +99,7 @@ struct parser_counters {
     std::uint64_t rows_coin_m = 0;        ///< accepted rows marked CoinM
     std::uint64_t oversized_frames = 0;   ///< frames above max_frame_bytes
     std::uint64_t unknown_event_rows = 0; ///< rows whose "e"/stream is not a known event
+    std::uint64_t frames_on_demand = 0;   ///< frames read whole by the On-Demand path (the rest: DOM)
 };
 
 class frame_parser {
@@ -104,6 +118,13 @@ public:
     template <class Sink>
     frame_result parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink);
 
+    /// parse() without copying the frame first: the caller promises that the frame_padding
+    /// bytes after frame.data() + frame.size() are readable memory of its own (their values do
+    /// not matter) and that the frame does not change until this returns. vs-feed's WebSocket
+    /// connections keep that much room after every message they read.
+    template <class Sink>
+    frame_result parse_in_place(std::string_view frame, std::int64_t recv_ns, Sink&& sink);
+
     const parser_counters& counters() const noexcept;
     const parser_options& options() const noexcept;
 
@@ -111,17 +132,27 @@ public:
 
 private:
     using sink_fn = void (*)(void*, const parsed_record&);
-    frame_result parse_impl(std::string_view frame, std::int64_t recv_ns, sink_fn fn, void* ctx);
+    frame_result parse_impl(std::string_view frame, bool padded, std::int64_t recv_ns, sink_fn fn, void* ctx);
+
+    template <class Sink>
+    static void call_sink(void* ctx, const parsed_record& r)
+    {
+        (*static_cast<std::remove_reference_t<Sink>*>(ctx))(r);
+    }
     std::unique_ptr<impl> impl_;
 };
 
 template <class Sink>
 frame_result frame_parser::parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink)
 {
-    return parse_impl(frame, recv_ns,
-                      [](void* ctx, const parsed_record& r) {
-                          (*static_cast<std::remove_reference_t<Sink>*>(ctx))(r);
-                      },
+    return parse_impl(frame, false, recv_ns, &call_sink<Sink>,
+                      const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
+}
+
+template <class Sink>
+frame_result frame_parser::parse_in_place(std::string_view frame, std::int64_t recv_ns, Sink&& sink)
+{
+    return parse_impl(frame, true, recv_ns, &call_sink<Sink>,
                       const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
 }
 
