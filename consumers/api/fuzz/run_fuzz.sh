@@ -9,7 +9,17 @@ set -euo pipefail
 seconds="${1:-60}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-work="${VS_FUZZ_DIR:-$(mktemp -d /tmp/vs-api-fuzz.XXXXXX)}"
+# A work folder of our own is removed at exit unless it holds a finding's reproducers.
+own_work=0
+keep_work=0
+if [[ -n "${VS_FUZZ_DIR:-}" ]]; then
+  work="$VS_FUZZ_DIR"
+else
+  work="$(mktemp -d /tmp/vs-api-fuzz.XXXXXX)"
+  own_work=1
+fi
+cleanup() { if (( own_work && !keep_work )); then rm -rf "$work"; fi; }
+trap cleanup EXIT
 mkdir -p "$work/gen/schemas" "$work/corpus"
 cxx="${CXX_FUZZ:-clang++}"
 command -v "$cxx" >/dev/null || { echo "run_fuzz: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
@@ -59,6 +69,7 @@ cd "$work"
   -print_final_stats=1 "$work/corpus" 2>&1 | tail -n 25
 status=${PIPESTATUS[0]}
 if [[ $status -ne 0 ]]; then
+  keep_work=1
   echo "run_fuzz: FINDING (exit $status); reproducers in $work" >&2
   exit 1
 fi
