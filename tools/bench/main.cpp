@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -242,8 +244,19 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
         if ((i & 1023) == 0) {
             w.heartbeat();
         }
-        while (vs::monotonic_ns() - now < gap_ns) {
-            // Spin: the gap keeps readers idle when the next record comes (latency, not load).
+        if (blocking) {
+            // Sleep out the gap, as vs-feed does between frames (it waits in epoll): a writer
+            // spinning here would keep one of the two cores from the readers it just woke.
+            timespec until{};
+            until.tv_sec = static_cast<time_t>((now + gap_ns) / 1'000'000'000);
+            until.tv_nsec = static_cast<long>((now + gap_ns) % 1'000'000'000);
+            while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+            }
+        } else {
+            while (vs::monotonic_ns() - now < gap_ns) {
+                // Spin: the gap keeps the reader idle when the next record comes (latency, not
+                // load); writer and reader are pinned to different cores.
+            }
         }
     }
     w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
