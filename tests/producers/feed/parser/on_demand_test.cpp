@@ -21,6 +21,8 @@
 
 #include <gtest/gtest.h>
 
+#include "frame_mutation.hpp"
+
 namespace {
 
 using vs::feed::frame_kind;
@@ -299,17 +301,7 @@ TEST_F(OnDemandTest, RandomMutationsOfRealFramesGiveTheSameOutcome)
     std::string frame;
     for (int i = 0; i < iterations && !HasFailure(); ++i) {
         frame = seeds[rng() % seeds.size()];
-        const int edits = 1 + static_cast<int>(rng() % 3);
-        for (int e = 0; e < edits && !frame.empty(); ++e) {
-            const std::size_t at = rng() % frame.size();
-            switch (rng() % 5) {
-            case 0: frame[at] = interesting[rng() % sizeof(interesting)]; break;
-            case 1: frame.erase(at, 1 + rng() % 8); break;
-            case 2: frame.insert(at, 1, interesting[rng() % sizeof(interesting)]); break;
-            case 3: frame.resize(at); break;
-            default: frame.insert(at, frame.substr(rng() % frame.size(), rng() % 16)); break;
-            }
-        }
+        vs::test::mutate_frame(frame, rng, 3, std::string_view(interesting, sizeof(interesting)));
         fast += same(frame) ? 1 : 0;
     }
     // Many mutations keep the frame valid (a changed digit, a changed letter): the fast path

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "frame_mutation.hpp"
 #include "schemas/market_data_generated.h"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
@@ -1095,17 +1096,7 @@ TEST_F(FrameParserTest, SurvivesOneHundredThousandRandomMutationsOfRealFrames)
 
     for (int i = 0; i < iterations; ++i) {
         frame = seeds[rng() % seeds.size()];
-        const int edits = 1 + static_cast<int>(rng() % 4);
-        for (int e = 0; e < edits && !frame.empty(); ++e) {
-            const std::size_t at = rng() % frame.size();
-            switch (rng() % 5) {
-            case 0: frame[at] = interesting[rng() % sizeof(interesting)]; break;
-            case 1: frame.erase(at, 1 + rng() % 8); break;
-            case 2: frame.insert(at, 1, interesting[rng() % sizeof(interesting)]); break;
-            case 3: frame.resize(at); break;
-            default: frame.insert(at, frame.substr(rng() % frame.size(), rng() % 16)); break;
-            }
-        }
+        vs::test::mutate_frame(frame, rng, 4, std::string_view(interesting, sizeof(interesting)));
         const auto r = sut.parse(frame, i, [&](const parsed_record& rec) {
             captured c;
             c.type = rec.type;
