@@ -1,13 +1,17 @@
 // vs-bus-bench: the bus's speed, measured, with the old design measured in the same run.
 //
-//   latency      publish -> consume across processes: 1 spinning reader; 4 blocking readers
+//   latency      publish -> consume across processes: 1 spinning reader; 4 blocking readers,
+//                and the same 4-process wake-up through a bare futex (the kernel's floor)
 //   throughput   ring publish of 200-300 B records; FlatBuffer encode + publish;
 //                writer cost (thread CPU time per publish) with 0 and 8 attached readers
 //   read-all     the latest mark price of ~650 symbols from the table, versus reading and
 //                parsing .funding_state.json with simdjson and with Python's json module
 //
 // Every figure is the median of --runs runs (>= 5). --json prints one JSON object.
+#include <linux/futex.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +20,7 @@
 #include <ctime>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -45,6 +50,7 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr vs::bus::record_type sample_type = 1;    // MarkPrice (latency payloads are raw)
 constexpr vs::bus::record_type stop_type = 13;     // tells reader processes to report
+constexpr std::int64_t stall_threshold_ns = 20'000;  // a spinning process that lost its CPU
 
 double median(std::vector<double> v)
 {
@@ -129,6 +135,13 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
     std::vector<double> lat;
     lat.reserve(1 << 20);
     bool stop = false;
+    // A spinning reader also measures how long it was not running (the host took its vCPU):
+    // every 64th empty poll it reads the clock, and a gap of more than 20 us between two such
+    // reads (normally a few us apart) is time it lost. Samples that arrive then are late for a
+    // reason no bus can fix; the share is reported next to the percentiles.
+    const bool spinning = !blocking && !ticking;
+    std::uint32_t empty_polls = 0;
+    std::int64_t first_check = 0, last_check = 0, stalled_ns = 0;
     std::printf("ready\n");
     std::fflush(stdout);
     // A ticking reader takes at most 256 records per 10 ms tick, as a timer-driven consumer of
@@ -150,6 +163,15 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
                 lat.push_back(static_cast<double>(now - sent));
             }
         }, per_poll);
+        if (n == 0 && spinning && (++empty_polls & 63) == 0) {
+            const std::int64_t now = vs::monotonic_ns();
+            if (first_check == 0) {
+                first_check = now;
+            } else if (now - last_check > stall_threshold_ns) {
+                stalled_ns += now - last_check;
+            }
+            last_check = now;
+        }
         if (n == 0 && blocking) {
             r.wait(std::chrono::milliseconds{100});
         } else if (ticking) {
@@ -157,8 +179,11 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
         }
     }
     std::sort(lat.begin(), lat.end());
-    std::printf("%.0f %.0f %.0f %.0f %zu %llu\n", percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 0.999),
-                lat.empty() ? NAN : lat.back(), lat.size(), static_cast<unsigned long long>(r.laps()));
+    const double stalled_share =
+        last_check > first_check ? static_cast<double>(stalled_ns) / static_cast<double>(last_check - first_check) : 0.0;
+    std::printf("%.0f %.0f %.0f %.0f %zu %llu %.6f\n", percentile(lat, 0.5), percentile(lat, 0.99),
+                percentile(lat, 0.999), lat.empty() ? NAN : lat.back(), lat.size(),
+                static_cast<unsigned long long>(r.laps()), stalled_share);
     std::fflush(stdout);
     return 0;
 }
@@ -200,6 +225,7 @@ child spawn_reader(const std::string& prefix, const std::string& channel, const 
 struct latency_result {
     double p50 = 0, p99 = 0, p999 = 0, max = 0;
     std::size_t samples = 0;
+    double stalled_share = 0;  // spinning reader: share of its run it was not running
 };
 
 latency_result collect(child& c)
@@ -208,7 +234,8 @@ latency_result collect(child& c)
     char line[256];
     if (std::fgets(line, sizeof line, c.out) != nullptr) {
         unsigned long long laps = 0;
-        std::sscanf(line, "%lf %lf %lf %lf %zu %llu", &r.p50, &r.p99, &r.p999, &r.max, &r.samples, &laps);
+        std::sscanf(line, "%lf %lf %lf %lf %zu %llu %lf", &r.p50, &r.p99, &r.p999, &r.max, &r.samples, &laps,
+                    &r.stalled_share);
     }
     std::fclose(c.out);
     int st = 0;
@@ -218,7 +245,8 @@ latency_result collect(child& c)
 
 /// One latency run: `readers` processes, `samples` records spaced `gap_ns` apart.
 std::vector<latency_result> latency_run(const std::string& prefix, int readers, bool blocking, int samples,
-                                        std::int64_t gap_ns, std::size_t record_bytes)
+                                        std::int64_t gap_ns, std::size_t record_bytes,
+                                        double* writer_stalled_share = nullptr)
 {
     const std::string channel = blocking ? "latblock" : "latspin";
     vs::bus::writer w{config(prefix, channel, 1u << 20)};
@@ -232,9 +260,16 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     std::vector<std::byte> payload(record_bytes);
+    // The spinning writer reads the clock all the time anyway: a gap of more than 20 us
+    // between two reads is time the host took its vCPU (see run_reader_role).
+    std::int64_t last_read = vs::monotonic_ns(), stalled_ns = 0;
+    const std::int64_t started = last_read;
     for (int i = 0; i < samples + 1000; ++i) {
         // The first 1000 records warm caches and are not stamped (sent = 0).
         const std::int64_t now = vs::monotonic_ns();
+        if (now - last_read > stall_threshold_ns) {
+            stalled_ns += now - last_read;
+        }
         const std::int64_t stamp = i < 1000 ? 0 : now;
         std::memcpy(payload.data(), &stamp, 8);
         w.publish(sample_type, "BTCUSDT", payload, now, vs::bus::to_ring);
@@ -253,14 +288,21 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
             while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
             }
         } else {
-            while (vs::monotonic_ns() - now < gap_ns) {
-                // Spin: the gap keeps the reader idle when the next record comes (latency, not
-                // load); writer and reader are pinned to different cores.
+            // Spin: the gap keeps the reader idle when the next record comes (latency, not
+            // load); writer and reader are pinned to different cores.
+            for (std::int64_t t = now; t - now < gap_ns; t = vs::monotonic_ns()) {
+                if (t - last_read > stall_threshold_ns) {
+                    stalled_ns += t - last_read;
+                }
+                last_read = t;
             }
         }
     }
     w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
     w.notify();
+    if (writer_stalled_share != nullptr) {
+        *writer_stalled_share = static_cast<double>(stalled_ns) / static_cast<double>(vs::monotonic_ns() - started);
+    }
     if (pinned) {
         unpin();
     }
@@ -268,6 +310,92 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     for (auto& k : kids) {
         out.push_back(collect(k));
     }
+    return out;
+}
+
+/// The floor under the blocking-reader figure, measured in the same run: the same number of
+/// processes, the same gap and the same wake-up (one shared futex word, FUTEX_WAKE of all), with
+/// no bus at all. The writer stamps a word, bumps the futex word and wakes; each process takes
+/// stamp -> woken. On a virtual machine most of the blocking figure is the kernel waking
+/// processes on halted vCPUs; this says how much of it the bus could ever remove.
+std::vector<latency_result> futex_floor_run(int readers, int samples, std::int64_t gap_ns)
+{
+    struct alignas(64) shared_words {
+        std::uint32_t seq;
+        alignas(64) std::int64_t stamp;
+        std::uint32_t stop;
+    };
+    void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        throw std::runtime_error("mmap of the futex-floor page failed");
+    }
+    auto* w = new (page) shared_words{};
+    auto seq = [&] { return std::atomic_ref<std::uint32_t>(w->seq); };
+    auto stamp = [&] { return std::atomic_ref<std::int64_t>(w->stamp); };
+    auto stop = [&] { return std::atomic_ref<std::uint32_t>(w->stop); };
+    std::vector<child> kids;
+    for (int i = 0; i < readers; ++i) {
+        int fds[2];
+        if (::pipe(fds) != 0) {
+            throw std::runtime_error("pipe failed");
+        }
+        child c;
+        c.pid = ::fork();
+        if (c.pid == 0) {
+            ::close(fds[0]);
+            std::vector<double> lat;
+            lat.reserve(static_cast<std::size_t>(samples) + 1000);
+            std::uint32_t seen = seq().load(std::memory_order_acquire);
+            if (::write(fds[1], "ready\n", 6) != 6) {
+                ::_exit(1);
+            }
+            while (stop().load(std::memory_order_acquire) == 0) {
+                timespec limit{0, 100'000'000};
+                ::syscall(SYS_futex, &w->seq, FUTEX_WAIT, seen, &limit, nullptr, 0);
+                const std::uint32_t now_seq = seq().load(std::memory_order_acquire);
+                if (now_seq != seen) {
+                    const std::int64_t now = vs::monotonic_ns();
+                    seen = now_seq;
+                    if (const std::int64_t sent = stamp().load(std::memory_order_relaxed); sent != 0) {
+                        lat.push_back(static_cast<double>(now - sent));
+                    }
+                }
+            }
+            std::sort(lat.begin(), lat.end());
+            const std::string line = fmt::format("{:.0f} {:.0f} {:.0f} {:.0f} {} 0\n", percentile(lat, 0.5),
+                                                 percentile(lat, 0.99), percentile(lat, 0.999),
+                                                 lat.empty() ? NAN : lat.back(), lat.size());
+            const bool ok = ::write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size());
+            ::_exit(ok ? 0 : 1);
+        }
+        ::close(fds[1]);
+        c.out = ::fdopen(fds[0], "r");
+        char line[64];
+        if (std::fgets(line, sizeof line, c.out) == nullptr || std::strncmp(line, "ready", 5) != 0) {
+            throw std::runtime_error("a futex-floor process did not start");
+        }
+        kids.push_back(c);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    for (int i = 0; i < samples + 1000; ++i) {
+        const std::int64_t now = vs::monotonic_ns();
+        stamp().store(i < 1000 ? 0 : now, std::memory_order_relaxed);
+        seq().fetch_add(1, std::memory_order_seq_cst);
+        ::syscall(SYS_futex, &w->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+        timespec until{};
+        until.tv_sec = static_cast<time_t>((now + gap_ns) / 1'000'000'000);
+        until.tv_nsec = static_cast<long>((now + gap_ns) % 1'000'000'000);
+        while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+        }
+    }
+    stop().store(1, std::memory_order_release);
+    seq().fetch_add(1, std::memory_order_seq_cst);
+    ::syscall(SYS_futex, &w->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    std::vector<latency_result> out;
+    for (auto& k : kids) {
+        out.push_back(collect(k));
+    }
+    ::munmap(page, 4096);
     return out;
 }
 
@@ -523,22 +651,37 @@ int main(int argc, char** argv)
         out["runs"] = runs;
 
         // Latency: one spinning reader.
-        std::vector<double> s50, s99, s999, smax;
+        std::vector<double> s50, s99, s999, smax, rstall, wstall;
         for (int i = 0; i < runs; ++i) {
-            auto r = latency_run(prefix, 1, false, samples, 5'000, latency_bytes)[0];
+            double writer_stalled = 0;
+            auto r = latency_run(prefix, 1, false, samples, 5'000, latency_bytes, &writer_stalled)[0];
             s50.push_back(r.p50);
             s99.push_back(r.p99);
             s999.push_back(r.p999);
             smax.push_back(r.max);
+            rstall.push_back(r.stalled_share);
+            wstall.push_back(writer_stalled);
+        }
+        // p50/p99 of every run, so that a reader of the JSON sees the spread behind the medians.
+        json::array per_run;
+        for (int i = 0; i < runs; ++i) {
+            per_run.push_back({{"p50", s50[static_cast<std::size_t>(i)]}, {"p99", s99[static_cast<std::size_t>(i)]},
+                               {"reader_stalled_share", rstall[static_cast<std::size_t>(i)]},
+                               {"writer_stalled_share", wstall[static_cast<std::size_t>(i)]}});
         }
         out["latency_spin_1_reader_ns"] = {{"p50", median(s50)}, {"p99", median(s99)}, {"p999", median(s999)},
                                            {"max", median(smax)}, {"samples_per_run", samples},
-                                           {"record_bytes", latency_bytes}};
+                                           {"record_bytes", latency_bytes},
+                                           {"reader_stalled_share", median(rstall)},
+                                           {"writer_stalled_share", median(wstall)}, {"runs", per_run}};
         log(fmt::format("latency, 1 spinning reader process:  p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
                         median(s50), median(s99), median(s999), median(smax)));
+        log(fmt::format("  time the host took from the spinning reader / writer (gaps > 20 us): {:.3f} % / {:.3f} %",
+                        median(rstall) * 100, median(wstall) * 100));
 
-        // Latency: four blocking readers (futex), all of them measured.
-        std::vector<double> b50, b99, b999, bmax;
+        // Latency: four blocking readers (futex), all of them measured; each run is followed
+        // by the same wake-up with no bus (the floor), so that both see the same machine.
+        std::vector<double> b50, b99, b999, bmax, f50, f99, f999, fmax;
         const int block_samples = std::max(1000, samples / 10);
         for (int i = 0; i < runs; ++i) {
             for (const auto& r : latency_run(prefix, 4, true, block_samples, 200'000, latency_bytes)) {
@@ -547,12 +690,23 @@ int main(int argc, char** argv)
                 b999.push_back(r.p999);
                 bmax.push_back(r.max);
             }
+            for (const auto& r : futex_floor_run(4, block_samples, 200'000)) {
+                f50.push_back(r.p50);
+                f99.push_back(r.p99);
+                f999.push_back(r.p999);
+                fmax.push_back(r.max);
+            }
         }
         out["latency_block_4_readers_ns"] = {{"p50", median(b50)}, {"p99", median(b99)}, {"p999", median(b999)},
                                              {"max", median(bmax)}, {"samples_per_run", block_samples},
                                              {"record_bytes", latency_bytes}};
+        out["latency_block_4_futex_floor_ns"] = {{"p50", median(f50)}, {"p99", median(f99)}, {"p999", median(f999)},
+                                                 {"max", median(fmax)}, {"samples_per_run", block_samples}};
+        out["ratio_block_p50_over_futex_floor"] = median(b50) / median(f50);
         log(fmt::format("latency, 4 blocking reader processes: p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
                         median(b50), median(b99), median(b999), median(bmax)));
+        log(fmt::format("  floor, 4 processes woken by a bare futex, no bus: p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
+                        median(f50), median(f99), median(f999), median(fmax)));
 
         // Throughput.
         std::vector<double> ring_small, ring_big, encode;
