@@ -63,6 +63,22 @@ TEST(BusBenchTest, ShortRunPrintsEveryFigureAsOneJsonObject)
     expect_latency(o, "latency_block_4_readers_ns", 1000);
     expect_latency(o, "latency_block_4_futex_floor_ns", 1000);
     EXPECT_GT(number(o, "ratio_block_p50_over_futex_floor"), 0);
+    ASSERT_TRUE(o.contains("latency_spin_cache_line_floor_ns"));
+    const auto& floor = o.at("latency_spin_cache_line_floor_ns").as_object();
+    EXPECT_GT(number(floor, "p50"), 0);
+    EXPECT_LE(number(floor, "p50"), number(floor, "p99"));
+    EXPECT_GT(number(o, "ratio_spin_p50_over_cache_line_floor"), 0);
+    // Every spinning run is reported with its own floor and the time the host took.
+    const auto& spin = o.at("latency_spin_1_reader_ns").as_object();
+    ASSERT_EQ(spin.at("runs").as_array().size(), 1u);
+    const auto& run = spin.at("runs").as_array()[0].as_object();
+    for (const char* k : {"p50", "p99", "floor_p50"}) {
+        EXPECT_GT(number(run, k), 0) << k;
+    }
+    for (const char* k : {"reader_stalled_share", "writer_stalled_share"}) {
+        EXPECT_GE(number(run, k), 0) << k;
+        EXPECT_LT(number(run, k), 1) << k;
+    }
     for (const char* k : {"ring_publish_per_s_1mib_ring", "ring_publish_per_s_8mib_ring", "encode_publish_per_s",
                           "writer_cpu_ns_per_publish_0_readers", "writer_cpu_ns_per_publish_8_polling_readers",
                           "read_all_marks_bus_us"}) {

@@ -1,7 +1,8 @@
 // vs-bus-bench: the bus's speed, measured, with the old design measured in the same run.
 //
 //   latency      publish -> consume across processes: 1 spinning reader; 4 blocking readers,
-//                and the same 4-process wake-up through a bare futex (the kernel's floor)
+//                and under each the machine's floor (one cache line handed between the two CPUs;
+//                the same 4-process wake-up through a bare futex)
 //   throughput   ring publish of 200-300 B records; FlatBuffer encode + publish;
 //                writer cost (thread CPU time per publish) with 0 and 8 attached readers
 //   read-all     the latest mark price of ~650 symbols from the table, versus reading and
@@ -311,6 +312,62 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
         out.push_back(collect(k));
     }
     return out;
+}
+
+/// The floor under the spinning-reader figure, measured right before each spinning run on the
+/// same two CPUs: one thread stores a clock stamp and a sequence number in one cache line, the
+/// other spins on it and takes stamp -> seen. That is one cache-line transfer between the two
+/// cores (plus a clock read), the least any cross-core handoff can cost; how far apart the host
+/// has put the two vCPUs decides it (on this VM it moves between about 70 and 280 ns).
+latency_result spin_floor_run(int samples, std::int64_t gap_ns)
+{
+    struct alignas(64) line {
+        std::uint64_t seq = 0;
+        std::int64_t stamp = 0;
+        std::uint64_t stop = 0;
+    };
+    line shared;
+    std::vector<double> lat;
+    lat.reserve(static_cast<std::size_t>(samples));
+    std::atomic<bool> ready{false};
+    std::thread reader([&] {
+        pin_to_cpu(1);
+        std::atomic_ref<std::uint64_t> seq{shared.seq};
+        std::uint64_t seen = 0;
+        ready.store(true, std::memory_order_release);
+        while (std::atomic_ref<std::uint64_t>(shared.stop).load(std::memory_order_relaxed) == 0) {
+            const std::uint64_t q = seq.load(std::memory_order_acquire);
+            if (q != seen) {
+                const std::int64_t now = vs::monotonic_ns();
+                seen = q;
+                if (const std::int64_t sent = std::atomic_ref<std::int64_t>(shared.stamp).load(std::memory_order_relaxed);
+                    sent != 0) {
+                    lat.push_back(static_cast<double>(now - sent));
+                }
+            }
+        }
+    });
+    pin_to_cpu(0);
+    while (!ready.load(std::memory_order_acquire)) {
+    }
+    for (int i = 0; i < samples + 1000; ++i) {
+        const std::int64_t now = vs::monotonic_ns();
+        std::atomic_ref<std::int64_t>(shared.stamp).store(i < 1000 ? 0 : now, std::memory_order_relaxed);
+        std::atomic_ref<std::uint64_t>(shared.seq).store(static_cast<std::uint64_t>(i) + 1, std::memory_order_release);
+        while (vs::monotonic_ns() - now < gap_ns) {
+        }
+    }
+    std::atomic_ref<std::uint64_t>(shared.stop).store(1, std::memory_order_relaxed);
+    reader.join();
+    unpin();
+    std::sort(lat.begin(), lat.end());
+    latency_result r;
+    r.p50 = percentile(lat, 0.5);
+    r.p99 = percentile(lat, 0.99);
+    r.p999 = percentile(lat, 0.999);
+    r.max = lat.empty() ? NAN : lat.back();
+    r.samples = lat.size();
+    return r;
 }
 
 /// The floor under the blocking-reader figure, measured in the same run: the same number of
@@ -651,8 +708,11 @@ int main(int argc, char** argv)
         out["runs"] = runs;
 
         // Latency: one spinning reader.
-        std::vector<double> s50, s99, s999, smax, rstall, wstall;
+        std::vector<double> s50, s99, s999, smax, rstall, wstall, sf50, sf99;
         for (int i = 0; i < runs; ++i) {
+            const auto floor = spin_floor_run(samples, 5'000);
+            sf50.push_back(floor.p50);
+            sf99.push_back(floor.p99);
             double writer_stalled = 0;
             auto r = latency_run(prefix, 1, false, samples, 5'000, latency_bytes, &writer_stalled)[0];
             s50.push_back(r.p50);
@@ -666,6 +726,7 @@ int main(int argc, char** argv)
         json::array per_run;
         for (int i = 0; i < runs; ++i) {
             per_run.push_back({{"p50", s50[static_cast<std::size_t>(i)]}, {"p99", s99[static_cast<std::size_t>(i)]},
+                               {"floor_p50", sf50[static_cast<std::size_t>(i)]},
                                {"reader_stalled_share", rstall[static_cast<std::size_t>(i)]},
                                {"writer_stalled_share", wstall[static_cast<std::size_t>(i)]}});
         }
@@ -674,10 +735,20 @@ int main(int argc, char** argv)
                                            {"record_bytes", latency_bytes},
                                            {"reader_stalled_share", median(rstall)},
                                            {"writer_stalled_share", median(wstall)}, {"runs", per_run}};
+        out["latency_spin_cache_line_floor_ns"] = {{"p50", median(sf50)}, {"p99", median(sf99)}};
+        {
+            std::vector<double> ratios;
+            for (std::size_t i = 0; i < s50.size(); ++i) {
+                ratios.push_back(s50[i] / sf50[i]);
+            }
+            out["ratio_spin_p50_over_cache_line_floor"] = median(ratios);  // per-run ratios: same placement
+        }
         log(fmt::format("latency, 1 spinning reader process:  p50 {:.0f} ns  p99 {:.0f} ns  p99.9 {:.0f} ns  max {:.0f} ns",
                         median(s50), median(s99), median(s999), median(smax)));
         log(fmt::format("  time the host took from the spinning reader / writer (gaps > 20 us): {:.3f} % / {:.3f} %",
                         median(rstall) * 100, median(wstall) * 100));
+        log(fmt::format("  floor, one cache line handed between the same two CPUs: p50 {:.0f} ns  p99 {:.0f} ns",
+                        median(sf50), median(sf99)));
 
         // Latency: four blocking readers (futex), all of them measured; each run is followed
         // by the same wake-up with no bus (the floor), so that both see the same machine.
