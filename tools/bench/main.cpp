@@ -268,8 +268,11 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     for (int i = 0; i < samples + 1000; ++i) {
         // The first 1000 records warm caches and are not stamped (sent = 0).
         const std::int64_t now = vs::monotonic_ns();
-        if (now - last_read > stall_threshold_ns) {
-            stalled_ns += now - last_read;
+        if (!blocking) {
+            if (now - last_read > stall_threshold_ns) {
+                stalled_ns += now - last_read;
+            }
+            last_read = now;
         }
         const std::int64_t stamp = i < 1000 ? 0 : now;
         std::memcpy(payload.data(), &stamp, 8);
