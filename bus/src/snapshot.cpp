@@ -249,7 +249,7 @@ std::size_t snapshot_store::save_records(const record_visitor& visit, std::uint6
     return count;
 }
 
-std::size_t snapshot_store::restore(writer& w)
+std::size_t snapshot_store::restore(writer& w, const std::function<bool(const record_view&)>& keep)
 {
     if (!impl_->have_dbs) {
         return 0;
@@ -272,6 +272,9 @@ std::size_t snapshot_store::restore(writer& w)
     std::size_t count = 0;
     std::size_t skipped = 0;
     for_each([&](const record_view& r) {
+        if (keep && !keep(r)) {
+            return;
+        }
         if (!verify_record(r.type, r.data) ||
             w.publish(r.type, r.symbol, r.data, r.publish_ns, to_table) != publish_status::ok) {
             ++skipped;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
@@ -68,6 +69,34 @@ TEST_F(SnapshotTest, RoundTripRestoresEveryRecordWithItsOriginalTime)
     EXPECT_DOUBLE_EQ(price, 107.0);
     ASSERT_EQ(r.latest(1, "币安人生USDT", [&](const record_view& rec) { t = rec.publish_ns; }), vs::bus::read_status::ok);
     EXPECT_EQ(t, 42);
+}
+
+TEST_F(SnapshotTest, RestoreWithAFilterPublishesOnlyTheRecordsItKeeps)
+{
+    auto c = config();
+    {
+        writer w{c};
+        w.publish(1, "BTCUSDT", vs::test::mark_price("BTCUSDT", 67000), 10);
+        w.publish(1, "ETHUSDT", vs::test::mark_price("ETHUSDT", 3500), 20);
+        w.publish(1, "SOLUSDT", vs::test::mark_price("SOLUSDT", 150), 30);
+        snapshot_store s{env.state_dir(), "market"};
+        ASSERT_EQ(s.save(w), 3u);
+    }
+    std::filesystem::remove("/dev/shm/" + c.prefix + ".market");
+    writer w{c};
+    snapshot_store s{env.state_dir(), "market"};
+    std::vector<std::string> offered;
+    EXPECT_EQ(s.restore(w, [&](const record_view& r) {
+        offered.emplace_back(r.symbol);
+        return r.symbol != "ETHUSDT";
+    }), 2u);
+    EXPECT_EQ(offered, (std::vector<std::string>{"BTCUSDT", "ETHUSDT", "SOLUSDT"}));
+    EXPECT_EQ(w.status().table_used, 2u);
+    vs::bus::reader r{c};
+    auto ignore = [](const record_view&) {};
+    EXPECT_EQ(r.latest(1, "BTCUSDT", ignore), vs::bus::read_status::ok);
+    EXPECT_EQ(r.latest(1, "ETHUSDT", ignore), vs::bus::read_status::missing);
+    EXPECT_EQ(r.latest(1, "SOLUSDT", ignore), vs::bus::read_status::ok);
 }
 
 TEST_F(SnapshotTest, SaveFromAReaderOnAnotherThreadKeepsOriginalTimes)

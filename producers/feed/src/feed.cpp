@@ -111,9 +111,13 @@ public:
 
     int run()
     {
-        restore();
-        snapshot_thread_ = std::thread{[this] { snapshot_loop(); }};
+        // This process's status goes out before anything is restored: a FeedStatus left in a
+        // surviving table or in the snapshot describes the process that wrote it (healthy,
+        // connected) and must not be what consumers see next to the restored prices.
+        const bool table_survived = writer_.status().table_used != 0;
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
+        restore(table_survived);
+        snapshot_thread_ = std::thread{[this] { snapshot_loop(); }};
         next_attempt_mono_ = vs::monotonic_ns();
         watchdog_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(vs::sd::watchdog_interval()).count();
         spdlog::info("vs-feed {} publishing to {} (channel '{}'), streams {}", VS_VERSION, writer_.path(),
@@ -148,14 +152,16 @@ private:
 
     // --- start and stop -----------------------------------------------------------------
 
-    void restore()
+    void restore(bool table_survived)
     {
         std::size_t restored = 0;
         try {
             // A segment that survived (a crash, not a reboot) holds newer values than the
             // last snapshot, which is up to one interval old: keep them.
-            if (writer_.status().table_used == 0) {
-                restored = snapshots_.restore(writer_);
+            if (!table_survived) {
+                restored = snapshots_.restore(writer_, [](const vs::bus::record_view& r) {
+                    return r.type != static_cast<vs::bus::record_type>(RecordType::FeedStatus);
+                });
             } else {
                 spdlog::info("the bus table survived the last run ({} records): snapshot not needed",
                              writer_.status().table_used);

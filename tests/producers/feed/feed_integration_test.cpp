@@ -357,9 +357,12 @@ TEST_F(FeedIntegrationTest, RestartAfterKill9ShowsTheRestoredMarketAtOnceWithIts
     EXPECT_EQ(restored->publish_ns, restored->recv_time_ns);   // original time, not the restore's
     EXPECT_GE(restored->recv_time_ns, before->recv_time_ns - 1'500'000'000);
     EXPECT_LE(restored->recv_time_ns, before->recv_time_ns);
+    // The status is this process's own (published before the restore), never the snapshot's
+    // "healthy" of the process that was killed.
     const auto s = status();
     ASSERT_TRUE(s);
     EXPECT_FALSE(s->healthy);
+    EXPECT_GT(s->publish_ns, killed_ns);
 }
 
 TEST_F(FeedIntegrationTest, RestartAfterKill9KeepsTheSurvivingTableRatherThanAnOlderSnapshot)

@@ -49,8 +49,10 @@ public:
     std::size_t save(reader& r);
 
     /// Publishes every stored record into w's table (not the ring) with its original publish
-    /// time. A snapshot written under another schema hash is refused (bus_error).
-    std::size_t restore(writer& w);
+    /// time. A snapshot written under another schema hash is refused (bus_error). With `keep`,
+    /// only the records it accepts (a producer leaves out records that describe the process
+    /// that saved them, such as its status). Returns the number of records published.
+    std::size_t restore(writer& w, const std::function<bool(const record_view&)>& keep = {});
 
     /// Calls fn(const record_view&) for every stored record (type, symbol order).
     void for_each(const std::function<void(const record_view&)>& fn) const;
