@@ -121,6 +121,16 @@ std::string self_exe()
 
 // --- reader processes ------------------------------------------------------------------
 
+/// A reader process's last line, read by collect(): "p50 p99 p999 max count laps stalled_share".
+void print_report(std::vector<double>& lat, std::uint64_t laps, double stalled_share)
+{
+    std::sort(lat.begin(), lat.end());
+    std::printf("%.0f %.0f %.0f %.0f %zu %llu %.6f\n", percentile(lat, 0.5), percentile(lat, 0.99),
+                percentile(lat, 0.999), lat.empty() ? NAN : lat.back(), lat.size(),
+                static_cast<unsigned long long>(laps), stalled_share);
+    std::fflush(stdout);
+}
+
 /// A reader process: measures publish->consume latency of every sample record (CLOCK_MONOTONIC
 /// stamped by the writer in the payload) and prints "p50 p99 p999 max count" in ns at the stop.
 /// `mode`: spin (poll flat out), block (futex wait between polls), or tick (poll every 10 ms,
@@ -179,13 +189,9 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
             std::this_thread::sleep_for(std::chrono::milliseconds{10});
         }
     }
-    std::sort(lat.begin(), lat.end());
     const double stalled_share =
         last_check > first_check ? static_cast<double>(stalled_ns) / static_cast<double>(last_check - first_check) : 0.0;
-    std::printf("%.0f %.0f %.0f %.0f %zu %llu %.6f\n", percentile(lat, 0.5), percentile(lat, 0.99),
-                percentile(lat, 0.999), lat.empty() ? NAN : lat.back(), lat.size(),
-                static_cast<unsigned long long>(r.laps()), stalled_share);
-    std::fflush(stdout);
+    print_report(lat, r.laps(), stalled_share);
     return 0;
 }
 
@@ -194,7 +200,10 @@ struct child {
     FILE* out = nullptr;
 };
 
-child spawn_reader(const std::string& prefix, const std::string& channel, const char* role, int cpu = -1)
+/// Forks a child whose standard output is a pipe back to us; it runs `body` and exits with its
+/// result. Returns once the child has printed its "ready" line.
+template <typename Body>
+child spawn_child(Body&& body)
 {
     int fds[2];
     if (::pipe(fds) != 0) {
@@ -203,16 +212,12 @@ child spawn_reader(const std::string& prefix, const std::string& channel, const 
     child c;
     c.pid = ::fork();
     if (c.pid == 0) {
-        if (cpu >= 0) {
-            pin_to_cpu(cpu);
-        }
         ::dup2(fds[1], STDOUT_FILENO);
         ::close(fds[0]);
         ::close(fds[1]);
-        const std::string exe = self_exe();
-        ::execl(exe.c_str(), exe.c_str(), "--role", role, "--bus-prefix", prefix.c_str(), "--channel-name",
-                channel.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
-        ::_exit(127);
+        const int rc = body();
+        std::fflush(stdout);
+        ::_exit(rc);
     }
     ::close(fds[1]);
     c.out = ::fdopen(fds[0], "r");
@@ -221,6 +226,19 @@ child spawn_reader(const std::string& prefix, const std::string& channel, const 
         throw std::runtime_error("a reader process did not start");
     }
     return c;
+}
+
+child spawn_reader(const std::string& prefix, const std::string& channel, const char* role, int cpu = -1)
+{
+    return spawn_child([&] {
+        if (cpu >= 0) {
+            pin_to_cpu(cpu);
+        }
+        const std::string exe = self_exe();
+        ::execl(exe.c_str(), exe.c_str(), "--role", role, "--bus-prefix", prefix.c_str(), "--channel-name",
+                channel.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+        return 127;
+    });
 }
 
 struct latency_result {
@@ -395,20 +413,12 @@ std::vector<latency_result> futex_floor_run(int readers, int samples, std::int64
     auto stop = [&] { return std::atomic_ref<std::uint32_t>(w->stop); };
     std::vector<child> kids;
     for (int i = 0; i < readers; ++i) {
-        int fds[2];
-        if (::pipe(fds) != 0) {
-            throw std::runtime_error("pipe failed");
-        }
-        child c;
-        c.pid = ::fork();
-        if (c.pid == 0) {
-            ::close(fds[0]);
+        kids.push_back(spawn_child([&] {
             std::vector<double> lat;
             lat.reserve(static_cast<std::size_t>(samples) + 1000);
             std::uint32_t seen = seq().load(std::memory_order_acquire);
-            if (::write(fds[1], "ready\n", 6) != 6) {
-                ::_exit(1);
-            }
+            std::printf("ready\n");
+            std::fflush(stdout);
             while (stop().load(std::memory_order_acquire) == 0) {
                 timespec limit{0, 100'000'000};
                 ::syscall(SYS_futex, &w->seq, FUTEX_WAIT, seen, &limit, nullptr, 0);
@@ -421,20 +431,9 @@ std::vector<latency_result> futex_floor_run(int readers, int samples, std::int64
                     }
                 }
             }
-            std::sort(lat.begin(), lat.end());
-            const std::string line = fmt::format("{:.0f} {:.0f} {:.0f} {:.0f} {} 0\n", percentile(lat, 0.5),
-                                                 percentile(lat, 0.99), percentile(lat, 0.999),
-                                                 lat.empty() ? NAN : lat.back(), lat.size());
-            const bool ok = ::write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size());
-            ::_exit(ok ? 0 : 1);
-        }
-        ::close(fds[1]);
-        c.out = ::fdopen(fds[0], "r");
-        char line[64];
-        if (std::fgets(line, sizeof line, c.out) == nullptr || std::strncmp(line, "ready", 5) != 0) {
-            throw std::runtime_error("a futex-floor process did not start");
-        }
-        kids.push_back(c);
+            print_report(lat, 0, 0.0);
+            return 0;
+        }));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     for (int i = 0; i < samples + 1000; ++i) {
