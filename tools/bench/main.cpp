@@ -119,14 +119,65 @@ std::string self_exe()
     return std::filesystem::read_symlink("/proc/self/exe").string();
 }
 
+/// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns`.
+void sleep_until_mono(std::int64_t deadline_ns) noexcept
+{
+    timespec until{};
+    until.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
+    until.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+    }
+}
+
+/// Time a spinning process lost to the host: it reads the clock every few microseconds, and a
+/// gap of more than 20 us between two reads is time its vCPU was taken away.
+class stall_clock {
+public:
+    void tick(std::int64_t now) noexcept
+    {
+        if (first_ == 0) {
+            first_ = now;
+        } else if (now - last_ > stall_threshold_ns) {
+            stalled_ns_ += now - last_;
+        }
+        last_ = now;
+    }
+    /// Share of the time between the first and the last tick that was lost.
+    double share() const noexcept
+    {
+        return last_ > first_ ? static_cast<double>(stalled_ns_) / static_cast<double>(last_ - first_) : 0.0;
+    }
+
+private:
+    std::int64_t first_ = 0, last_ = 0, stalled_ns_ = 0;
+};
+
+struct latency_result {
+    double p50 = 0, p99 = 0, p999 = 0, max = 0;
+    std::size_t samples = 0;
+    double stalled_share = 0;  // spinning reader: share of its run it was not running
+};
+
+/// Percentiles of a run's latencies (sorts them).
+latency_result summarize(std::vector<double>& lat)
+{
+    std::sort(lat.begin(), lat.end());
+    latency_result r;
+    r.p50 = percentile(lat, 0.5);
+    r.p99 = percentile(lat, 0.99);
+    r.p999 = percentile(lat, 0.999);
+    r.max = lat.empty() ? NAN : lat.back();
+    r.samples = lat.size();
+    return r;
+}
+
 // --- reader processes ------------------------------------------------------------------
 
 /// A reader process's last line, read by collect(): "p50 p99 p999 max count laps stalled_share".
 void print_report(std::vector<double>& lat, std::uint64_t laps, double stalled_share)
 {
-    std::sort(lat.begin(), lat.end());
-    std::printf("%.0f %.0f %.0f %.0f %zu %llu %.6f\n", percentile(lat, 0.5), percentile(lat, 0.99),
-                percentile(lat, 0.999), lat.empty() ? NAN : lat.back(), lat.size(),
+    const latency_result r = summarize(lat);
+    std::printf("%.0f %.0f %.0f %.0f %zu %llu %.6f\n", r.p50, r.p99, r.p999, r.max, r.samples,
                 static_cast<unsigned long long>(laps), stalled_share);
     std::fflush(stdout);
 }
@@ -152,7 +203,7 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
     // reason no bus can fix; the share is reported next to the percentiles.
     const bool spinning = !blocking && !ticking;
     std::uint32_t empty_polls = 0;
-    std::int64_t first_check = 0, last_check = 0, stalled_ns = 0;
+    stall_clock stalls;
     std::printf("ready\n");
     std::fflush(stdout);
     // A ticking reader takes at most 256 records per 10 ms tick, as a timer-driven consumer of
@@ -175,13 +226,7 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
             }
         }, per_poll);
         if (n == 0 && spinning && (++empty_polls & 63) == 0) {
-            const std::int64_t now = vs::monotonic_ns();
-            if (first_check == 0) {
-                first_check = now;
-            } else if (now - last_check > stall_threshold_ns) {
-                stalled_ns += now - last_check;
-            }
-            last_check = now;
+            stalls.tick(vs::monotonic_ns());
         }
         if (n == 0 && blocking) {
             r.wait(std::chrono::milliseconds{100});
@@ -189,9 +234,7 @@ int run_reader_role(const std::string& prefix, const std::string& channel, const
             std::this_thread::sleep_for(std::chrono::milliseconds{10});
         }
     }
-    const double stalled_share =
-        last_check > first_check ? static_cast<double>(stalled_ns) / static_cast<double>(last_check - first_check) : 0.0;
-    print_report(lat, r.laps(), stalled_share);
+    print_report(lat, r.laps(), stalls.share());
     return 0;
 }
 
@@ -241,12 +284,6 @@ child spawn_reader(const std::string& prefix, const std::string& channel, const 
     });
 }
 
-struct latency_result {
-    double p50 = 0, p99 = 0, p999 = 0, max = 0;
-    std::size_t samples = 0;
-    double stalled_share = 0;  // spinning reader: share of its run it was not running
-};
-
 latency_result collect(child& c)
 {
     latency_result r;
@@ -279,18 +316,13 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     std::vector<std::byte> payload(record_bytes);
-    // The spinning writer reads the clock all the time anyway: a gap of more than 20 us
-    // between two reads is time the host took its vCPU (see run_reader_role).
-    std::int64_t last_read = vs::monotonic_ns(), stalled_ns = 0;
-    const std::int64_t started = last_read;
+    // The spinning writer reads the clock all the time anyway: every read is a stall tick.
+    stall_clock stalls;
     for (int i = 0; i < samples + 1000; ++i) {
         // The first 1000 records warm caches and are not stamped (sent = 0).
         const std::int64_t now = vs::monotonic_ns();
         if (!blocking) {
-            if (now - last_read > stall_threshold_ns) {
-                stalled_ns += now - last_read;
-            }
-            last_read = now;
+            stalls.tick(now);
         }
         const std::int64_t stamp = i < 1000 ? 0 : now;
         std::memcpy(payload.data(), &stamp, 8);
@@ -304,26 +336,19 @@ std::vector<latency_result> latency_run(const std::string& prefix, int readers, 
         if (blocking) {
             // Sleep out the gap, as vs-feed does between frames (it waits in epoll): a writer
             // spinning here would keep one of the two cores from the readers it just woke.
-            timespec until{};
-            until.tv_sec = static_cast<time_t>((now + gap_ns) / 1'000'000'000);
-            until.tv_nsec = static_cast<long>((now + gap_ns) % 1'000'000'000);
-            while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
-            }
+            sleep_until_mono(now + gap_ns);
         } else {
             // Spin: the gap keeps the reader idle when the next record comes (latency, not
             // load); writer and reader are pinned to different cores.
-            for (std::int64_t t = now; t - now < gap_ns; t = vs::monotonic_ns()) {
-                if (t - last_read > stall_threshold_ns) {
-                    stalled_ns += t - last_read;
-                }
-                last_read = t;
+            for (std::int64_t t = vs::monotonic_ns(); t - now < gap_ns; t = vs::monotonic_ns()) {
+                stalls.tick(t);
             }
         }
     }
     w.publish(stop_type, "", std::span<const std::byte>{payload.data(), 8}, 0, vs::bus::to_ring);
     w.notify();
     if (writer_stalled_share != nullptr) {
-        *writer_stalled_share = static_cast<double>(stalled_ns) / static_cast<double>(vs::monotonic_ns() - started);
+        *writer_stalled_share = stalls.share();
     }
     if (pinned) {
         unpin();
@@ -381,14 +406,7 @@ latency_result spin_floor_run(int samples, std::int64_t gap_ns)
     std::atomic_ref<std::uint64_t>(shared.stop).store(1, std::memory_order_relaxed);
     reader.join();
     unpin();
-    std::sort(lat.begin(), lat.end());
-    latency_result r;
-    r.p50 = percentile(lat, 0.5);
-    r.p99 = percentile(lat, 0.99);
-    r.p999 = percentile(lat, 0.999);
-    r.max = lat.empty() ? NAN : lat.back();
-    r.samples = lat.size();
-    return r;
+    return summarize(lat);
 }
 
 /// The floor under the blocking-reader figure, measured in the same run: the same number of
@@ -441,11 +459,7 @@ std::vector<latency_result> futex_floor_run(int readers, int samples, std::int64
         stamp().store(i < 1000 ? 0 : now, std::memory_order_relaxed);
         seq().fetch_add(1, std::memory_order_seq_cst);
         ::syscall(SYS_futex, &w->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-        timespec until{};
-        until.tv_sec = static_cast<time_t>((now + gap_ns) / 1'000'000'000);
-        until.tv_nsec = static_cast<long>((now + gap_ns) % 1'000'000'000);
-        while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
-        }
+        sleep_until_mono(now + gap_ns);
     }
     stop().store(1, std::memory_order_release);
     seq().fetch_add(1, std::memory_order_seq_cst);
