@@ -1,4 +1,4 @@
-#include "vs/common/binance_rest.hpp"
+#include "vs/net/binance_rest.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "vs/common/http_client.hpp"
+#include "vs/net/http_client.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "vs/common/rest_weight.hpp"
+#include "vs/net/rest_weight.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

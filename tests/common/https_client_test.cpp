@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "test_env.hpp"
-#include "vs/common/http_client.hpp"
+#include "vs/net/http_client.hpp"
 
 namespace {
 

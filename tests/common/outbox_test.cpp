@@ -1,4 +1,4 @@
-#include "vs/common/outbox.hpp"
+#include "vs/outbox/outbox.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "vs/common/binance_rest.hpp"
+#include "vs/net/binance_rest.hpp"
 #include "vs/common/clock.hpp"
 
 int main(int argc, char** argv)

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "vs/common/http_client.hpp"
-#include "vs/common/outbox.hpp"
+#include "vs/net/http_client.hpp"
+#include "vs/outbox/outbox.hpp"
 
 namespace vs::deliver {
 

@@ -11,7 +11,7 @@
 #include "deliverer.hpp"
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
-#include "vs/common/outbox.hpp"
+#include "vs/outbox/outbox.hpp"
 #include "vs/common/shutdown.hpp"
 #include "vs/common/systemd.hpp"
 

@@ -25,8 +25,8 @@
 #include "http_test_server.hpp"
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
-#include "vs/common/outbox.hpp"
-#include "vs/common/rest_weight.hpp"
+#include "vs/outbox/outbox.hpp"
+#include "vs/net/rest_weight.hpp"
 
 extern char** environ;
 

@@ -11,8 +11,8 @@
 
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
-#include "vs/common/outbox.hpp"
-#include "vs/common/rest_weight.hpp"
+#include "vs/outbox/outbox.hpp"
+#include "vs/net/rest_weight.hpp"
 
 namespace {
 namespace json = boost::json;

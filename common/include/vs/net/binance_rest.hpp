@@ -24,8 +24,8 @@
 #include <utility>
 #include <vector>
 
-#include "vs/common/http_client.hpp"
-#include "vs/common/rest_weight.hpp"
+#include "vs/net/http_client.hpp"
+#include "vs/net/rest_weight.hpp"
 
 namespace vs::cli {
 class parser;
