@@ -208,7 +208,8 @@ void event_hub::run(std::promise<void>& primed_signal)
     std::vector<std::shared_ptr<event_client>> clients;
     auto next_tick = std::chrono::steady_clock::now() + config_.interval;
 
-    // Visits the USD-M records of one kind whose publish time changed; updates `seen`.
+    // Visits the records of one kind whose publish time changed and updates `seen` for each;
+    // when rendering, keeps a fragment for those that verify and are USD-M.
     const auto scan = [&](bool tickers, std::int64_t now_ns, bool render) {
         auto& known = seen[tickers ? 1 : 0];
         src->for_each_latest(channel_id::market, tickers ? ticker_type : mark_type, [&](const bus::record_view& r) {
@@ -279,7 +280,8 @@ void event_hub::run(std::promise<void>& primed_signal)
         const auto now_ns = realtime_ns();
         const auto st = src->status(channel_id::market);
         if (!primed || st.generation != generation) {
-            // First scan, or a restarted writer: resynchronise every client.
+            // A restarted writer (the hub primed before this loop): rescan from scratch and
+            // resynchronise every client.
             seen[0].clear();
             seen[1].clear();
             scan(false, now_ns, false);

@@ -60,6 +60,79 @@ std::string_view echo(std::string_view raw, std::string& scratch)
     return scratch;
 }
 
+// /universe's members (no braces), in the shape of the write_*_members renderers.
+void write_universe_members(json_writer& w, std::string_view /*symbol*/, const schema::LiquidUniverse& u,
+                            std::int64_t publish_ns, std::int64_t now_ns)
+{
+    using string_list = flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>;
+    const auto list = [&](std::string_view key, const string_list* v) {
+        w.key(key);
+        w.begin_array();
+        if (v != nullptr) {
+            for (const auto* s : *v) {
+                w.value(as_view(s));
+            }
+        }
+        w.end_array();
+    };
+    const auto upd = updated_ns(u.recv_time_ns(), publish_ns);
+    list("symbols", u.symbols());
+    list("added", u.added());
+    list("removed", u.removed());
+    w.member("enterQuoteVolumeUsd", u.enter_quote_volume_usd());
+    w.member("exitQuoteVolumeUsd", u.exit_quote_volume_usd());
+    w.member("updatedAt", static_cast<double>(upd) * 1e-9);
+    w.member("ageSeconds", age_seconds(now_ns, upd));
+}
+
+std::string_view channel_missing_error(channel_id ch) noexcept
+{
+    return ch == channel_id::market ? "Market channel not available" : "OI channel not available";
+}
+
+std::string_view writer_dead_error(channel_id ch) noexcept
+{
+    return ch == channel_id::market ? "Feed writer not alive" : "OI writer not alive";
+}
+
+}  // namespace
+
+/// A single-record route: where its record lives and how it renders. Every such route is
+/// answered by router::single_record, so a condition gets the same status on every route.
+template <class Table>
+struct record_route {
+    channel_id channel;
+    bus::record_type type;
+    bool keyed;          ///< the path names a symbol (false: /universe, the channel's one "" record)
+    bool usd_m_only;     ///< a COIN-M record is not found here (the market channel's routes)
+    bool ages;           ///< past stale_seconds the record is 503 "Data stale"
+    std::string_view not_found;   ///< the 404 message
+    void (*write_members)(json_writer&, std::string_view, const Table&, std::int64_t, std::int64_t);
+};
+
+namespace {
+
+// A route with the symbol in its path and the stale rule.
+template <class Table>
+constexpr record_route<Table> symbol_route(channel_id ch, bus::record_type type, bool usd_m_only,
+                                           decltype(record_route<Table>::write_members) write_members)
+{
+    return {.channel = ch, .type = type, .keyed = true, .usd_m_only = usd_m_only, .ages = true,
+            .not_found = "Symbol not found", .write_members = write_members};
+}
+
+constexpr auto funding_record =
+    symbol_route<schema::MarkPrice>(channel_id::market, mark_type, /*usd_m_only=*/true, write_funding_members);
+constexpr auto ticker_record =
+    symbol_route<schema::Ticker24h>(channel_id::market, ticker_type, /*usd_m_only=*/true, write_ticker_members);
+constexpr auto oi_record =
+    symbol_route<schema::OpenInterest>(channel_id::oi, oi_type, /*usd_m_only=*/false, write_oi_members);
+// The universe is recomputed every 5 minutes (the old job's cadence), longer than the stale
+// threshold: its freshness is its writer's liveness, not its age.
+constexpr record_route<schema::LiquidUniverse> universe_record{
+    .channel = channel_id::oi, .type = universe_type, .keyed = false, .usd_m_only = false, .ages = false,
+    .not_found = "No liquid universe published yet", .write_members = write_universe_members};
+
 }  // namespace
 
 bool percent_decode(std::string_view raw, std::string& out)
@@ -310,12 +383,12 @@ void router::handle(const request_view& req, response& out)
     case route::health: health(out); break;
     case route::funding_batch: funding_batch(query, out); break;
     case route::funding_all: funding_all(out); break;
-    case route::funding_one: funding_one(symbol_raw, out); break;
+    case route::funding_one: single_record(funding_record, symbol_raw, out); break;
     case route::tickers_all: tickers_all(out); break;
-    case route::tickers_one: tickers_one(symbol_raw, out); break;
+    case route::tickers_one: single_record(ticker_record, symbol_raw, out); break;
     case route::oi_all: oi_all(out); break;
-    case route::oi_one: oi_one(symbol_raw, out); break;
-    case route::universe: universe(out); break;
+    case route::oi_one: single_record(oi_record, symbol_raw, out); break;
+    case route::universe: single_record(universe_record, {}, out); break;
     case route::metrics: metrics(out); break;
     case route::events: events(query, out); break;
     case route::dashboard:
@@ -361,44 +434,62 @@ void router::health(response& out)
     out.status = rep.healthy ? 200 : 503;
 }
 
-void router::funding_one(std::string_view raw_symbol, response& out)
+template <class Table>
+void router::single_record(const record_route<Table>& spec, std::string_view raw_symbol, response& out)
 {
-    if (!normalize_symbol(raw_symbol, symbol_)) {
+    if (spec.keyed && !normalize_symbol(raw_symbol, symbol_)) {
         error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
         return;
     }
+    if (!spec.keyed) {
+        symbol_.clear();
+    }
     const auto now = realtime_ns();
-    bool found = false;
+    bool served = false;
     bool corrupt = false;
-    const auto st = source_.latest(channel_id::market, mark_type, symbol_, [&](const bus::record_view& r) {
-        const auto* m = verified_as<schema::MarkPrice>(r.data);
-        if (m == nullptr) {
+    const auto st = source_.latest(spec.channel, spec.type, symbol_, [&](const bus::record_view& r) {
+        const auto* rec = verified_as<Table>(r.data);
+        if (rec == nullptr) {
             corrupt = true;
             return;
         }
-        if (!is_usd_m(m->market(), symbol_)) {
+        if (spec.usd_m_only && !is_usd_m(rec->market(), r.symbol)) {
             return;
         }
-        found = true;
-        const double age = age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns));
+        served = true;
         json_writer w{out.body};
         w.begin_object();
-        if (age > config_.stale_seconds) {
+        if (spec.ages && age_seconds(now, updated_ns(rec->recv_time_ns(), r.publish_ns)) > config_.stale_seconds) {
             out.status = 503;
             w.member("error", "Data stale");
-        } else if (!source_.writer_alive(channel_id::market)) {
+        } else if (!source_.writer_alive(spec.channel)) {
             out.status = 503;
-            w.member("error", "Feed writer not alive");
+            w.member("error", writer_dead_error(spec.channel));
         }
-        write_funding_members(w, r.symbol, *m, r.publish_ns, now);
+        spec.write_members(w, r.symbol, *rec, r.publish_ns, now);
         w.end_object();
     });
-    if (st == bus::read_status::not_ready) {
-        error_response(out, 503, "Market channel not available", "symbol", symbol_);
-    } else if (st == bus::read_status::unavailable || corrupt) {
-        error_response(out, 503, "Record unavailable, retry", "symbol", symbol_);
-    } else if (!found) {
-        error_response(out, 404, "Symbol not found", "symbol", echo(raw_symbol, scratch_));
+    if (served) {
+        return;
+    }
+    // Errors name the symbol as the client wrote it (decoded), as the old 404 did.
+    const auto fail = [&](unsigned status, std::string_view message) {
+        error_response(out, status, message, spec.keyed ? "symbol" : "", spec.keyed ? echo(raw_symbol, scratch_) : "");
+    };
+    switch (st) {
+    case bus::read_status::not_ready: fail(503, channel_missing_error(spec.channel)); break;
+    case bus::read_status::unavailable:
+        fail(503, "Record unavailable, retry");
+        out.retry_after = 1;
+        break;
+    case bus::read_status::ok:   // handed over, but not servable here
+        if (corrupt) {
+            fail(503, "Record failed verification");
+        } else {
+            fail(404, spec.not_found);   // a COIN-M record on a USD-M route
+        }
+        break;
+    case bus::read_status::missing: fail(404, spec.not_found); break;
     }
 }
 
@@ -516,77 +607,7 @@ void router::market_table(response& out, bus::record_type type,
 
 void router::funding_all(response& out) { market_table<schema::MarkPrice>(out, mark_type, write_funding_members); }
 
-void router::tickers_one(std::string_view raw_symbol, response& out)
-{
-    if (!normalize_symbol(raw_symbol, symbol_)) {
-        error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
-        return;
-    }
-    const auto now = realtime_ns();
-    bool found = false;
-    const auto st = source_.latest(channel_id::market, ticker_type, symbol_, [&](const bus::record_view& r) {
-        const auto* t = verified_as<schema::Ticker24h>(r.data);
-        if (t == nullptr || !is_usd_m(t->market(), r.symbol)) {
-            return;
-        }
-        found = true;
-        const double age = age_seconds(now, updated_ns(t->recv_time_ns(), r.publish_ns));
-        json_writer w{out.body};
-        w.begin_object();
-        if (age > config_.stale_seconds) {
-            out.status = 503;
-            w.member("error", "Data stale");
-        } else if (!source_.writer_alive(channel_id::market)) {
-            out.status = 503;
-            w.member("error", "Feed writer not alive");
-        }
-        write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
-        w.end_object();
-    });
-    if (st == bus::read_status::not_ready) {
-        error_response(out, 503, "Market channel not available", "symbol", symbol_);
-    } else if (!found) {
-        error_response(out, st == bus::read_status::unavailable ? 503 : 404,
-                       st == bus::read_status::unavailable ? "Record unavailable, retry" : "Symbol not found",
-                       "symbol", echo(raw_symbol, scratch_));
-    }
-}
-
 void router::tickers_all(response& out) { market_table<schema::Ticker24h>(out, ticker_type, write_ticker_members); }
-
-void router::oi_one(std::string_view raw_symbol, response& out)
-{
-    if (!normalize_symbol(raw_symbol, symbol_)) {
-        error_response(out, 400, "Malformed symbol", "symbol", echo(raw_symbol, scratch_));
-        return;
-    }
-    const auto now = realtime_ns();
-    bool found = false;
-    const auto st = source_.latest(channel_id::oi, oi_type, symbol_, [&](const bus::record_view& r) {
-        const auto* o = verified_as<schema::OpenInterest>(r.data);
-        if (o == nullptr) {
-            return;
-        }
-        found = true;
-        const double age = age_seconds(now, updated_ns(o->recv_time_ns(), r.publish_ns));
-        json_writer w{out.body};
-        w.begin_object();
-        if (age > config_.stale_seconds) {
-            out.status = 503;
-            w.member("error", "Data stale");
-        } else if (!source_.writer_alive(channel_id::oi)) {
-            out.status = 503;
-            w.member("error", "OI writer not alive");
-        }
-        write_oi_members(w, r.symbol, *o, r.publish_ns, now);
-        w.end_object();
-    });
-    if (st == bus::read_status::not_ready) {
-        error_response(out, 503, "OI channel not available", "symbol", symbol_);
-    } else if (!found) {
-        error_response(out, 404, "Symbol not found", "symbol", echo(raw_symbol, scratch_));
-    }
-}
 
 void router::oi_all(response& out)
 {
@@ -616,45 +637,6 @@ void router::oi_all(response& out)
     w.member("count", count);
     w.member("writerAlive", cs.writer_alive);
     w.end_object();
-}
-
-void router::universe(response& out)
-{
-    const auto now = realtime_ns();
-    bool found = false;
-    const auto st = source_.latest(channel_id::oi, universe_type, "", [&](const bus::record_view& r) {
-        const auto* u = verified_as<schema::LiquidUniverse>(r.data);
-        if (u == nullptr) {
-            return;
-        }
-        found = true;
-        const auto upd = updated_ns(u->recv_time_ns(), r.publish_ns);
-        json_writer w{out.body};
-        const auto list = [&](std::string_view key, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
-            w.key(key);
-            w.begin_array();
-            if (v != nullptr) {
-                for (const auto* s : *v) {
-                    w.value(as_view(s));
-                }
-            }
-            w.end_array();
-        };
-        w.begin_object();
-        list("symbols", u->symbols());
-        list("added", u->added());
-        list("removed", u->removed());
-        w.member("enterQuoteVolumeUsd", u->enter_quote_volume_usd());
-        w.member("exitQuoteVolumeUsd", u->exit_quote_volume_usd());
-        w.member("updatedAt", static_cast<double>(upd) * 1e-9);
-        w.member("ageSeconds", age_seconds(now, upd));
-        w.end_object();
-    });
-    if (st == bus::read_status::not_ready) {
-        error_response(out, 503, "OI channel not available");
-    } else if (!found) {
-        error_response(out, 404, "No liquid universe published yet");
-    }
 }
 
 void router::metrics(response& out)

@@ -1,5 +1,6 @@
 #include "vs/api/router.hpp"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "schemas/universe_generated.h"
 #include "test_env.hpp"
 #include "vs/api/bus_source.hpp"
+#include "vs/api/memory_source.hpp"
 
 namespace {
 
@@ -400,5 +402,277 @@ TEST_F(RouterTest, DashboardIsEmbeddedHtml)
     EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
     EXPECT_NE(r.body.find("EventSource(\"/events\")"), std::string::npos);
 }
+
+TEST_F(RouterTest, RecordFailingVerificationOnTheBusIs503)
+{
+    const std::byte junk[] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                              std::byte{0x01}, std::byte{0x02}, std::byte{0x03}, std::byte{0x04}};
+    market_.run([&](vs::bus::writer& w) {
+        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::MarkPrice), "BADUSDT", junk,
+                  vs::realtime_ns());
+    });
+    const auto r = get("/funding/badusdt");
+    EXPECT_EQ(r.status, 503u) << r.body;
+    EXPECT_EQ(r.json(), json::parse(R"({"error":"Record failed verification","symbol":"badusdt"})"));
+}
+
+// Every single-record route against every condition, on an in-memory source that can also
+// give the read results the bus gives only under races (not attached, a slot mid-write).
+
+namespace route_conditions {
+
+using vs::api::channel_id;
+using vs::bus::read_status;
+using vs::bus::record_type;
+
+constexpr auto mark_type = static_cast<record_type>(vs::schema::RecordType::MarkPrice);
+constexpr auto ticker_type = static_cast<record_type>(vs::schema::RecordType::Ticker24h);
+constexpr auto oi_type = static_cast<record_type>(vs::schema::RecordType::OpenInterest);
+constexpr auto universe_type = static_cast<record_type>(vs::schema::RecordType::LiquidUniverse);
+
+// A memory_source whose single-record reads can be forced to one result.
+class scripted_source final : public vs::api::data_source {
+public:
+    vs::api::memory_source records;
+    std::optional<read_status> forced;
+
+    read_status latest(channel_id ch, record_type type, std::string_view symbol, vs::api::record_fn fn) override
+    {
+        return forced ? *forced : records.latest(ch, type, symbol, fn);
+    }
+    std::size_t for_each_latest(channel_id ch, record_type type, vs::api::record_fn fn) override
+    {
+        return records.for_each_latest(ch, type, fn);
+    }
+    vs::bus::channel_status status(channel_id ch) override { return records.status(ch); }
+    std::string_view name(channel_id ch) const override { return records.name(ch); }
+};
+
+struct route_case {
+    const char* name;
+    const char* target;          // the served record, symbol in lower case
+    channel_id channel;
+    record_type type;
+    const char* key;             // table key of the served record
+    bool keyed;                  // the error bodies name the symbol
+    bool usd_m_only;
+    bool ages;
+    const char* not_found;
+    const char* channel_missing;
+    const char* writer_dead;
+    std::set<std::string> members;   // of a served record
+};
+
+const route_case cases[] = {
+    {"Funding", "/funding/btcusdt", channel_id::market, mark_type, "BTCUSDT", true, true, true, "Symbol not found",
+     "Market channel not available", "Feed writer not alive",
+     {"symbol", "markPrice", "fundingRate", "nextFundingTime", "indexPrice", "updatedAt", "ageSeconds",
+      "fundingIntervalHours"}},
+    {"Tickers", "/tickers/btcusdt", channel_id::market, ticker_type, "BTCUSDT", true, true, true, "Symbol not found",
+     "Market channel not available", "Feed writer not alive",
+     {"symbol", "lastPrice", "priceChange", "priceChangePercent", "weightedAvgPrice", "openPrice", "highPrice",
+      "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "count", "updatedAt", "ageSeconds"}},
+    {"OpenInterest", "/oi/btcusdt", channel_id::oi, oi_type, "BTCUSDT", true, false, true, "Symbol not found",
+     "OI channel not available", "OI writer not alive",
+     {"symbol", "openInterest", "markPrice", "openInterestUsd", "time", "updatedAt", "ageSeconds"}},
+    {"Universe", "/universe", channel_id::oi, universe_type, "", false, false, false,
+     "No liquid universe published yet", "OI channel not available", "OI writer not alive",
+     {"symbols", "added", "removed", "enterQuoteVolumeUsd", "exitQuoteVolumeUsd", "updatedAt", "ageSeconds"}},
+};
+
+// The record of `type` for `symbol`, received at recv_ns, in `market`.
+flatbuffers::FlatBufferBuilder build(record_type type, const char* symbol, std::int64_t recv_ns,
+                                     vs::schema::MarketType market)
+{
+    flatbuffers::FlatBufferBuilder b;
+    const std::int64_t ms = recv_ns / 1'000'000;
+    if (type == mark_type) {
+        b.Finish(vs::schema::CreateMarkPriceDirect(b, symbol, ms, recv_ns, market, 65000.5, 65000.25, 65000.0, 0.0001,
+                                                   1702656000000, 8));
+    } else if (type == ticker_type) {
+        b.Finish(vs::schema::CreateTicker24hDirect(b, symbol, ms, recv_ns, market, symbol, 650.0, 1.0, 64800.0,
+                                                   65001.0, 0.1, 64351.0, 66301.0, 63701.0, 184615.0, 12e9,
+                                                   ms - 86'400'000, ms, 1, 1000, 1000));
+    } else if (type == oi_type) {
+        b.Finish(vs::schema::CreateOpenInterestDirect(b, symbol, ms, recv_ns, market, 1234.5, 65000.0,
+                                                      1234.5 * 65000.0));
+    } else {
+        std::vector<flatbuffers::Offset<flatbuffers::String>> syms{b.CreateString("BTCUSDT")};
+        std::vector<flatbuffers::Offset<flatbuffers::String>> none;
+        b.Finish(vs::schema::CreateLiquidUniverseDirect(b, symbol, ms, recv_ns, market, &syms, &syms, &none, 4e6, 2e6));
+    }
+    return b;
+}
+
+struct answer {
+    unsigned status = 0;
+    unsigned retry_after = 0;
+    json::object body;
+};
+
+class SingleRecordRouteTest : public ::testing::TestWithParam<route_case> {
+protected:
+    SingleRecordRouteTest()
+    {
+        const auto now = vs::realtime_ns();
+        for (const auto& c : cases) {
+            put(c.channel, c.type, c.key, now, vs::schema::MarketType::UsdM);
+        }
+        set_writer_alive(channel_id::market, true);
+        set_writer_alive(channel_id::oi, true);
+    }
+
+    void put(channel_id ch, record_type type, const char* key, std::int64_t recv_ns, vs::schema::MarketType market)
+    {
+        const auto b = build(type, key, recv_ns, market);
+        src_.records.put(ch, type, key, vs::api::bench::bytes_of(b), recv_ns);
+    }
+    void set_writer_alive(channel_id ch, bool alive)
+    {
+        vs::bus::channel_status st;
+        st.attached = true;
+        st.writer_alive = alive;
+        st.generation = 1;
+        src_.records.set_status(ch, st);
+    }
+
+    answer get(std::string_view target, std::string_view method = "GET")
+    {
+        vs::api::response res;
+        sut_.handle({method, target}, res);
+        return {res.status, res.retry_after, json::parse(res.payload()).as_object()};
+    }
+    // The error body of a symbol route names the symbol as requested (lower case here).
+    json::object error_body(const char* message) const
+    {
+        json::object o{{"error", message}};
+        const auto& c = GetParam();
+        if (c.keyed) {
+            const std::string_view t{c.target};
+            o["symbol"] = t.substr(t.rfind('/') + 1);
+        }
+        return o;
+    }
+    // Reads with `forced` as the source's result; expects the whole error answer.
+    void expect_error(std::optional<read_status> forced, unsigned status, const char* message, unsigned retry_after)
+    {
+        src_.forced = forced;
+        const auto a = get(GetParam().target);
+        EXPECT_EQ(a.status, status);
+        EXPECT_EQ(a.body, error_body(message));
+        EXPECT_EQ(a.retry_after, retry_after);
+    }
+
+    scripted_source src_;
+    vs::api::router sut_{vs::api::router_config{}, src_};
+};
+
+TEST_P(SingleRecordRouteTest, FreshRecordIs200WithItsFields)
+{
+    const auto a = get(GetParam().target);
+    EXPECT_EQ(a.status, 200u) << json::serialize(a.body);
+    EXPECT_EQ(keys_of(a.body), GetParam().members);
+    EXPECT_EQ(a.retry_after, 0u);
+}
+
+TEST_P(SingleRecordRouteTest, ChannelNotAttachedIs503WithTheReason)
+{
+    expect_error(read_status::not_ready, 503, GetParam().channel_missing, 0);
+}
+
+TEST_P(SingleRecordRouteTest, MissingRecordIs404)
+{
+    expect_error(read_status::missing, 404, GetParam().not_found, 0);
+}
+
+TEST_P(SingleRecordRouteTest, SlotBeingWrittenIs503WithRetryAfter)
+{
+    expect_error(read_status::unavailable, 503, "Record unavailable, retry", 1);
+}
+
+TEST_P(SingleRecordRouteTest, RecordFailingVerificationIs503)
+{
+    const auto& c = GetParam();
+    const std::byte junk[] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}};
+    src_.records.put(c.channel, c.type, c.key, junk, vs::realtime_ns());
+    expect_error(std::nullopt, 503, "Record failed verification", 0);
+}
+
+TEST_P(SingleRecordRouteTest, RecordPastTheStaleThresholdIs503WithItsFieldsUnlessTheRouteHasNoAge)
+{
+    const auto& c = GetParam();
+    put(c.channel, c.type, c.key, vs::realtime_ns() - 200'000'000'000, vs::schema::MarketType::UsdM);   // 200 s
+    const auto a = get(c.target);
+    if (!c.ages) {
+        EXPECT_EQ(a.status, 200u) << json::serialize(a.body);
+        EXPECT_EQ(keys_of(a.body), c.members);
+        return;
+    }
+    EXPECT_EQ(a.status, 503u);
+    EXPECT_EQ(a.body.at("error").as_string(), "Data stale");
+    auto members = c.members;
+    members.insert("error");
+    EXPECT_EQ(keys_of(a.body), members);
+    EXPECT_GT(a.body.at("ageSeconds").to_number<double>(), 180.0);
+    EXPECT_EQ(a.retry_after, 0u);
+}
+
+TEST_P(SingleRecordRouteTest, DeadWriterIs503WithTheLastFields)
+{
+    const auto& c = GetParam();
+    set_writer_alive(c.channel, false);
+    const auto a = get(c.target);
+    EXPECT_EQ(a.status, 503u);
+    EXPECT_EQ(a.body.at("error").as_string(), c.writer_dead);
+    auto members = c.members;
+    members.insert("error");
+    EXPECT_EQ(keys_of(a.body), members);
+    EXPECT_EQ(a.retry_after, 0u);
+}
+
+TEST_P(SingleRecordRouteTest, CoinMRecordIs404OnUsdMRoutes)
+{
+    const auto& c = GetParam();
+    put(c.channel, c.type, c.key, vs::realtime_ns(), vs::schema::MarketType::CoinM);
+    if (c.usd_m_only) {
+        expect_error(std::nullopt, 404, c.not_found, 0);
+    } else {
+        EXPECT_EQ(get(c.target).status, 200u);
+    }
+}
+
+TEST(SingleRecordRoutes, MalformedSymbolIs400BeforeAnyRead)
+{
+    scripted_source src;
+    src.forced = read_status::not_ready;   // the symbol is judged before the bus is read
+    vs::api::router sut{vs::api::router_config{}, src};
+    for (const auto& c : cases) {
+        if (!c.keyed) {
+            continue;
+        }
+        const std::string_view t{c.target};
+        const auto target = std::string{t.substr(0, t.rfind('/') + 1)} + "A%22B";
+        vs::api::response res;
+        sut.handle({"GET", target}, res);
+        EXPECT_EQ(res.status, 400u) << target;
+        EXPECT_EQ(json::parse(res.payload()), json::parse(R"({"error":"Malformed symbol","symbol":"A\"B"})"))
+            << target;
+    }
+}
+
+TEST_P(SingleRecordRouteTest, HeadIsAnsweredLikeGet)
+{
+    src_.forced = read_status::unavailable;
+    vs::api::response res;
+    sut_.handle({"HEAD", GetParam().target}, res);
+    EXPECT_EQ(res.status, 503u);
+    EXPECT_EQ(res.retry_after, 1u);
+    EXPECT_TRUE(res.head);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRoute, SingleRecordRouteTest, ::testing::ValuesIn(cases),
+                         [](const ::testing::TestParamInfo<route_case>& i) { return std::string{i.param.name}; });
+
+}  // namespace route_conditions
 
 }  // namespace

@@ -1,9 +1,13 @@
 #pragma once
-// The /events push stream. One hub thread follows the market channel's ring with its own
-// registered reader, gathers which (type, symbol) keys changed, and once per interval renders
-// one batch (the changed records read from the latest table, plus the health object) that it
-// queues to every client. Each client has a bounded queue: a client that cannot keep up
-// loses its queue and gets a full snapshot instead (a resync); the hub never waits for it.
+// The /events push stream. One hub thread does not follow the ring: once per interval it
+// scans the market channel's latest table (MarkPrice and Ticker24h, through its own
+// bus_source, whose readers are not registered), compares each record's publish time with
+// the one it saw at the previous scan, and renders one batch (the USD-M records whose publish
+// time changed, each at its newest value, plus the health object) that it queues to every
+// client. Without clients it still scans, so that its view is current when one connects.
+// Each client has a bounded queue: a client that cannot keep up loses its queue and gets a
+// full snapshot instead (a resync); the hub never waits for it. A restarted writer (new
+// generation) resyncs every client.
 //
 // Message format (Server-Sent Events, one JSON object per `data:` line):
 //   event: snapshot | update
@@ -40,9 +44,10 @@ public:
     event_client(boost::asio::any_io_executor ex, std::vector<std::string> filter, std::size_t max_queued_bytes);
 
     /// Hub thread: queues a message or, past the byte limit, drops the queue and asks for a
-    /// resync. Then wakes the client's coroutine. Returns false when the client overflowed.
+    /// resync (while a resync is pending, messages are dropped: the snapshot supersedes them).
+    /// Then wakes the client's coroutine. Returns false when the client overflowed.
     bool push(std::shared_ptr<const std::string> msg);
-    /// Hub thread: asks for a full snapshot (hub lapped or writer restarted).
+    /// Hub thread: asks for a full snapshot (the writer restarted).
     void request_resync();
 
     /// Worker thread: takes the queued messages; `resync` tells to send a snapshot first.

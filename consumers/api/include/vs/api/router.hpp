@@ -17,6 +17,8 @@
 namespace vs::api {
 
 class json_writer;
+template <class Table>
+struct record_route;   // router.cpp: one single-record route (channel, record type, rendering)
 
 struct router_config {
     double stale_seconds = 180.0;
@@ -34,6 +36,7 @@ struct response {
     route matched = route::not_found;
     std::string_view content_type = "application/json";
     std::string_view allow;          ///< Allow header value (405)
+    unsigned retry_after = 0;        ///< Retry-After header in seconds (0: none)
     std::string_view static_body;    ///< used instead of body when not empty (embedded page)
     std::string body;                ///< reused between requests: clear() keeps its capacity
     bool head = false;               ///< HEAD request: send headers only
@@ -44,6 +47,7 @@ struct response {
         matched = route::not_found;
         content_type = "application/json";
         allow = {};
+        retry_after = 0;
         static_body = {};
         body.clear();
         head = false;
@@ -87,17 +91,17 @@ public:
 private:
     void root(response& out);
     void health(response& out);
-    void funding_one(std::string_view raw_symbol, response& out);
     void funding_batch(std::string_view query, response& out);
     void funding_all(response& out);
-    void tickers_one(std::string_view raw_symbol, response& out);
     void tickers_all(response& out);
     template <class Table>
     void market_table(response& out, bus::record_type type,
                       void (*write_members)(json_writer&, std::string_view, const Table&, std::int64_t, std::int64_t));
-    void oi_one(std::string_view raw_symbol, response& out);
+    /// /funding/{symbol}, /tickers/{symbol}, /oi/{symbol} and /universe: one answer per
+    /// condition (README.md, "Single-record routes").
+    template <class Table>
+    void single_record(const record_route<Table>& spec, std::string_view raw_symbol, response& out);
     void oi_all(response& out);
-    void universe(response& out);
     void metrics(response& out);
     void events(std::string_view query, response& out);
 

@@ -1,8 +1,9 @@
 #pragma once
 // Where the router reads records: the latest-value tables of the bus channels. Each worker
-// thread owns one source (a bus reader belongs to one thread). The production source reads
-// the shared-memory tables directly on every call (no cache, no copy of the market); tests
-// and the fuzz target may use memory_source.
+// thread owns one source (a bus reader belongs to one thread). The production source
+// (bus_source) reads the shared-memory tables directly on every call (no cache, no copy of
+// the market; only writer liveness is cached, see writer_alive); tests and the fuzz target
+// may use memory_source.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,15 +42,18 @@ public:
     /// Follows the bus (attach, re-map after a writer re-created a segment). Called once per
     /// request, not per lookup: a batch does hundreds of lookups.
     virtual void refresh() {}
-    /// Hands the latest (type, symbol) record to fn.
+    /// Hands the latest (type, symbol) record to fn, which is called only when the result
+    /// is `ok`. Otherwise: `missing` (no such key), `unavailable` (the slot kept changing or
+    /// a killed writer left it half-written; worth a retry), `not_ready` (channel not attached).
     virtual bus::read_status latest(channel_id ch, bus::record_type type, std::string_view symbol,
                                     record_fn fn) = 0;
     /// Hands every latest record of `type` to fn; returns how many.
     virtual std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) = 0;
     /// The channel header (writer liveness, generation, counters).
     virtual bus::channel_status status(channel_id ch) = 0;
-    /// Whether the channel's writer is alive. May be up to `liveness_cache` old: the full
-    /// status() costs several system calls (lock probe, registry mapping), too many for
+    /// Whether the channel's writer is alive. The default asks status() every time;
+    /// bus_source caches the answer for `bus_source::liveness_refresh_ns` (100 ms), since the
+    /// full status() costs several system calls (lock probe, registry mapping), too many for
     /// every request.
     virtual bool writer_alive(channel_id ch) { return status(ch).writer_alive; }
     /// The channel's configured name ("market", "oi").
