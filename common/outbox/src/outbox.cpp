@@ -1,6 +1,5 @@
 #include "vs/outbox/outbox.hpp"
 
-#include <lmdb.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -14,61 +13,15 @@
 
 #include "vs/common/clock.hpp"
 #include "vs/common/env.hpp"
+#include "vs/lmdb/lmdb.hpp"
 
 namespace vs::outbox {
 namespace json = boost::json;
 namespace {
 
-[[noreturn]] void fail(int rc, std::string_view what)
-{
-    throw std::runtime_error(fmt::format("cannot {}: {}", what, ::mdb_strerror(rc)));
-}
-
-void check(int rc, std::string_view what)
-{
-    if (rc != MDB_SUCCESS) {
-        fail(rc, what);
-    }
-}
-
-// RAII transaction: aborted unless committed.
-class txn {
-public:
-    txn(MDB_env* env, bool write)
-    {
-        check(::mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &t_), "begin an outbox transaction");
-    }
-    ~txn()
-    {
-        if (t_ != nullptr) {
-            ::mdb_txn_abort(t_);
-        }
-    }
-    txn(const txn&) = delete;
-    txn& operator=(const txn&) = delete;
-    void commit()
-    {
-        int rc = ::mdb_txn_commit(t_);
-        t_ = nullptr;
-        check(rc, "commit to the outbox");
-    }
-    MDB_txn* get() const noexcept { return t_; }
-
-private:
-    MDB_txn* t_ = nullptr;
-};
-
-class cursor {
-public:
-    cursor(MDB_txn* t, MDB_dbi dbi) { check(::mdb_cursor_open(t, dbi, &c_), "open an outbox cursor"); }
-    ~cursor() { ::mdb_cursor_close(c_); }
-    cursor(const cursor&) = delete;
-    cursor& operator=(const cursor&) = delete;
-    MDB_cursor* get() const noexcept { return c_; }
-
-private:
-    MDB_cursor* c_ = nullptr;
-};
+using vs::lmdb::cursor;
+using vs::lmdb::txn;
+using vs::lmdb::val;
 
 std::uint64_t parse_id(std::string_view s)
 {
@@ -114,12 +67,6 @@ std::array<unsigned char, 9> queue_key(target t, std::uint64_t id)
     auto ik = id_key(id);
     std::copy(ik.begin(), ik.end(), k.begin() + 1);
     return k;
-}
-
-template <class A>
-MDB_val val_of(A& a)
-{
-    return MDB_val{a.size(), const_cast<void*>(static_cast<const void*>(a.data()))};
 }
 
 std::optional<state> state_from_string(std::string_view s)
@@ -331,99 +278,118 @@ const target_state* entry::find(target t) const noexcept
 }
 
 struct outbox::impl {
-    MDB_env* env = nullptr;
+    explicit impl(vs::lmdb::env e) : env(std::move(e)) {}
+
+    vs::lmdb::env env;
     MDB_dbi alerts = 0;
     MDB_dbi queue = 0;
     MDB_dbi stats = 0;
 
-    ~impl()
+    std::optional<entry> load(const txn& t, std::uint64_t id) const
     {
-        if (env != nullptr) {
-            ::mdb_env_close(env);
-        }
-    }
-
-    std::optional<entry> load(MDB_txn* t, std::uint64_t id) const
-    {
-        auto k = id_key(id);
-        MDB_val key = val_of(k);
-        MDB_val data{};
-        int rc = ::mdb_get(t, alerts, &key, &data);
-        if (rc == MDB_NOTFOUND) {
+        const auto data = t.get(alerts, val(id_key(id)), "read a record of");
+        if (!data) {
             return std::nullopt;
         }
-        check(rc, "read an outbox record");
-        return from_json(std::string_view{static_cast<const char*>(data.mv_data), data.mv_size});
+        return from_json(vs::lmdb::view(*data));
     }
 
-    void store(MDB_txn* t, const entry& e)
+    void store(txn& t, const entry& e)
     {
-        auto k = id_key(parse_id(e.id));
-        MDB_val key = val_of(k);
-        std::string text = json::serialize(to_json(e));
-        MDB_val data = val_of(text);
-        check(::mdb_put(t, alerts, &key, &data, 0), "write an outbox record");
+        t.put(alerts, val(id_key(parse_id(e.id))), val(json::serialize(to_json(e))), "write a record to");
     }
 
-    void set_queued(MDB_txn* t, target tg, std::uint64_t id, bool queued)
+    // Deletes the record of `id` (its queue entries are the caller's business).
+    void erase(txn& t, std::uint64_t id) { t.del(alerts, val(id_key(id)), "delete a record of"); }
+
+    void set_queued(txn& t, target tg, std::uint64_t id, bool queued)
     {
-        auto k = queue_key(tg, id);
-        MDB_val key = val_of(k);
+        const auto k = queue_key(tg, id);
         if (queued) {
-            MDB_val data{0, nullptr};
-            check(::mdb_put(t, queue, &key, &data, 0), "write the outbox queue");
+            t.put(queue, val(k), MDB_val{0, nullptr}, "write the queue of");
         } else {
-            int rc = ::mdb_del(t, queue, &key, nullptr);
-            if (rc != MDB_NOTFOUND) {
-                check(rc, "update the outbox queue");
+            t.del(queue, val(k), "update the queue of");
+        }
+    }
+
+    target_counters get_counters(const txn& t, target tg) const
+    {
+        const auto data = t.get(stats, val(to_string(tg)), "read the counters of");
+        return data ? counters_from_json(vs::lmdb::view(*data)) : target_counters{};
+    }
+
+    void put_counters(txn& t, target tg, const target_counters& c)
+    {
+        t.put(stats, val(to_string(tg)), val(json::serialize(to_json(c))), "write the counters of");
+    }
+
+    std::uint64_t next_id(txn& t)
+    {
+        constexpr std::string_view name = "_last_id";
+        std::uint64_t last = 0;
+        if (const auto data = t.get(stats, val(name), "read the last id of"); data && data->mv_size == 8) {
+            last = key_id(static_cast<const unsigned char*>(data->mv_data));
+        }
+        const std::uint64_t id = std::max(static_cast<std::uint64_t>(realtime_ms()) << 20, last + 1);
+        t.put(stats, val(name), val(id_key(id)), "write the last id of");
+        return id;
+    }
+
+    // Calls fn(id) for every id queued for `tg`, in id (= time) order, while it returns true.
+    template <class Fn>
+    void for_each_queued(const txn& t, target tg, Fn&& fn) const
+    {
+        cursor c{t, queue};
+        const auto start = queue_key(tg, 0);
+        MDB_val key = val(start);
+        MDB_val data{};
+        for (bool more = c.get(key, data, MDB_SET_RANGE, "read the queue of"); more;
+             more = c.get(key, data, MDB_NEXT, "read the queue of")) {
+            const auto* k = static_cast<const unsigned char*>(key.mv_data);
+            if (key.mv_size != 9 || k[0] != static_cast<unsigned char>(tg) || !fn(key_id(k + 1))) {
+                return;
             }
         }
     }
 
-    target_counters get_counters(MDB_txn* t, target tg) const
+    // Calls fn(entry) for every alert, in id order, while it returns true.
+    template <class Fn>
+    void for_each_alert(const txn& t, Fn&& fn) const
     {
-        std::string name{to_string(tg)};
-        MDB_val key = val_of(name);
+        cursor c{t, alerts};
+        MDB_val key{};
         MDB_val data{};
-        int rc = ::mdb_get(t, stats, &key, &data);
-        if (rc == MDB_NOTFOUND) {
-            return {};
+        for (bool more = c.get(key, data, MDB_FIRST, "read the alerts of"); more;
+             more = c.get(key, data, MDB_NEXT, "read the alerts of")) {
+            if (!fn(from_json(vs::lmdb::view(data)))) {
+                return;
+            }
         }
-        check(rc, "read outbox counters");
-        return counters_from_json(std::string_view{static_cast<const char*>(data.mv_data), data.mv_size});
     }
 
-    void put_counters(MDB_txn* t, target tg, const target_counters& c)
+    // The alert `id` when it is not empty (whatever its state), else every alert that `pick`s.
+    template <class Pick>
+    std::vector<entry> select(const txn& t, const std::string& id, Pick&& pick) const
     {
-        std::string name{to_string(tg)};
-        MDB_val key = val_of(name);
-        std::string text = json::serialize(to_json(c));
-        MDB_val data = val_of(text);
-        check(::mdb_put(t, stats, &key, &data, 0), "write outbox counters");
-    }
-
-    std::uint64_t next_id(MDB_txn* t)
-    {
-        std::string name = "_last_id";
-        MDB_val key = val_of(name);
-        MDB_val data{};
-        std::uint64_t last = 0;
-        int rc = ::mdb_get(t, stats, &key, &data);
-        if (rc == MDB_SUCCESS && data.mv_size == 8) {
-            last = key_id(static_cast<const unsigned char*>(data.mv_data));
-        } else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS) {
-            check(rc, "read the last outbox id");
+        std::vector<entry> out;
+        if (!id.empty()) {
+            if (auto e = load(t, parse_id(id))) {
+                out.push_back(std::move(*e));
+            }
+            return out;
         }
-        std::uint64_t id = std::max(static_cast<std::uint64_t>(realtime_ms()) << 20, last + 1);
-        auto v = id_key(id);
-        MDB_val nv = val_of(v);
-        check(::mdb_put(t, stats, &key, &nv, 0), "write the last outbox id");
-        return id;
+        for_each_alert(t, [&](entry&& e) {
+            if (pick(e)) {
+                out.push_back(std::move(e));
+            }
+            return true;
+        });
+        return out;
     }
 
     // Loads `id`, applies `fn` to its state for `tg`, stores it.
     template <class Fn>
-    bool update(MDB_txn* t, target tg, const std::string& id, Fn&& fn)
+    bool update(txn& t, target tg, const std::string& id, Fn&& fn)
     {
         auto e = load(t, parse_id(id));
         if (!e) {
@@ -462,28 +428,27 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
             throw std::runtime_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
         }
     }
-    auto p = std::make_unique<impl>();
-    check(::mdb_env_create(&p->env), "create an LMDB environment");
-    check(::mdb_env_set_maxdbs(p->env, 4), "set the outbox's database count");
-    if (!options.read_only) {
-        check(::mdb_env_set_mapsize(p->env, options.map_size), "set the outbox's map size");
-    }
-    // MDB_NOTLS: read transactions are not tied to threads (vs-deliver runs one per target).
-    int rc = ::mdb_env_open(p->env, dir.c_str(), MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0), 0640);
-    if (rc != MDB_SUCCESS) {
-        fail(rc, "open the outbox " + dir.string());
-    }
-    int dead = 0;
-    ::mdb_reader_check(p->env, &dead);
-    if (dead > 0) {
+    // MDB_NOTLS (the default flags): read transactions are not tied to threads (vs-deliver
+    // runs one per target).
+    auto p = std::make_unique<impl>(vs::lmdb::env{
+        dir, {.label = "the outbox", .read_only = options.read_only,
+              .map_size = options.read_only ? 0 : options.map_size, .max_dbs = 4}});
+    if (const int dead = p->env.reader_check(); dead > 0) {
         spdlog::info("outbox {}: cleared {} reader slots of dead processes", dir.string(), dead);
     }
     {
-        txn t{p->env, !options.read_only};
-        const unsigned flags = options.read_only ? 0 : MDB_CREATE;
-        check(::mdb_dbi_open(t.get(), "alerts", flags, &p->alerts), "open the outbox's alerts");
-        check(::mdb_dbi_open(t.get(), "queue", flags, &p->queue), "open the outbox's queue");
-        check(::mdb_dbi_open(t.get(), "stats", flags, &p->stats), "open the outbox's counters");
+        txn t{p->env, options.read_only ? txn::read : txn::write};
+        const bool create = !options.read_only;
+        const auto open = [&](const char* name) {
+            const auto dbi = t.open_dbi(name, create);
+            if (!dbi) {
+                t.fail(fmt::format("open database '{}' of", name), MDB_NOTFOUND);
+            }
+            return *dbi;
+        };
+        p->alerts = open("alerts");
+        p->queue = open("queue");
+        p->stats = open("stats");
         t.commit();
     }
     auto targets = options.targets ? *options.targets : target_set::from_env();
@@ -530,7 +495,7 @@ std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, 
     for (const auto& a : alerts) {
         entries.push_back(make_entry(a, targets));
     }
-    txn t{impl_->env, true};
+    txn t{impl_->env, txn::write};
     std::array<target_counters, all_targets.size()> counters;
     std::array<bool, all_targets.size()> touched{};
     for (auto& e : entries) {
@@ -538,15 +503,15 @@ std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, 
             ids.emplace_back();
             continue;
         }
-        const std::uint64_t id = impl_->next_id(t.get());
+        const std::uint64_t id = impl_->next_id(t);
         e.id = format_id(id);
         e.created_ms = static_cast<std::int64_t>(id >> 20);
-        impl_->store(t.get(), e);
+        impl_->store(t, e);
         for (const auto& s : e.targets) {
             const auto i = static_cast<std::size_t>(s.t);
-            impl_->set_queued(t.get(), s.t, id, true);
+            impl_->set_queued(t, s.t, id, true);
             if (!touched[i]) {
-                counters[i] = impl_->get_counters(t.get(), s.t);
+                counters[i] = impl_->get_counters(t, s.t);
                 touched[i] = true;
             }
             ++counters[i].enqueued;
@@ -555,7 +520,7 @@ std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, 
     }
     for (auto tg : all_targets) {
         if (touched[static_cast<std::size_t>(tg)]) {
-            impl_->put_counters(t.get(), tg, counters[static_cast<std::size_t>(tg)]);
+            impl_->put_counters(t, tg, counters[static_cast<std::size_t>(tg)]);
         }
     }
     t.commit();
@@ -609,53 +574,35 @@ std::vector<std::string> outbox::enqueue_rows(std::string_view kind, std::string
 std::vector<entry> outbox::queue(target tg, std::size_t limit) const
 {
     std::vector<entry> out;
-    txn t{impl_->env, false};
-    cursor c{t.get(), impl_->queue};
-    auto start = queue_key(tg, 0);
-    MDB_val key = val_of(start);
-    MDB_val data{};
-    int rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && out.size() < limit) {
-        const auto* k = static_cast<const unsigned char*>(key.mv_data);
-        if (key.mv_size != 9 || k[0] != static_cast<unsigned char>(tg)) {
-            break;
-        }
-        if (auto e = impl_->load(t.get(), key_id(k + 1))) {
+    if (limit == 0) {
+        return out;
+    }
+    txn t{impl_->env, txn::read};
+    impl_->for_each_queued(t, tg, [&](std::uint64_t id) {
+        if (auto e = impl_->load(t, id)) {
             out.push_back(std::move(*e));
         }
-        rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_NEXT);
-    }
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        fail(rc, "read the outbox queue");
-    }
+        return out.size() < limit;
+    });
     return out;
 }
 
 std::size_t outbox::queue_length(target tg) const
 {
     std::size_t n = 0;
-    txn t{impl_->env, false};
-    cursor c{t.get(), impl_->queue};
-    auto start = queue_key(tg, 0);
-    MDB_val key = val_of(start);
-    MDB_val data{};
-    int rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS) {
-        const auto* k = static_cast<const unsigned char*>(key.mv_data);
-        if (key.mv_size != 9 || k[0] != static_cast<unsigned char>(tg)) {
-            break;
-        }
+    txn t{impl_->env, txn::read};
+    impl_->for_each_queued(t, tg, [&](std::uint64_t) {
         ++n;
-        rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_NEXT);
-    }
+        return true;
+    });
     return n;
 }
 
 void outbox::mark_sending(target tg, const std::vector<std::string>& ids)
 {
-    txn t{impl_->env, true};
+    txn t{impl_->env, txn::write};
     for (const auto& id : ids) {
-        impl_->update(t.get(), tg, id, [](entry&, target_state& s) {
+        impl_->update(t, tg, id, [](entry&, target_state& s) {
             if (s.st == state::pending) {
                 s.st = state::sending;
             }
@@ -666,9 +613,9 @@ void outbox::mark_sending(target tg, const std::vector<std::string>& ids)
 
 void outbox::reset_sending(target tg, const std::vector<std::string>& ids)
 {
-    txn t{impl_->env, true};
+    txn t{impl_->env, txn::write};
     for (const auto& id : ids) {
-        impl_->update(t.get(), tg, id, [](entry&, target_state& s) {
+        impl_->update(t, tg, id, [](entry&, target_state& s) {
             if (s.st == state::sending) {
                 s.st = state::pending;
             }
@@ -680,12 +627,12 @@ void outbox::reset_sending(target tg, const std::vector<std::string>& ids)
 void outbox::mark_delivered(target tg, const std::vector<std::string>& ids, std::int64_t now_ms, int messages,
                             std::optional<std::int64_t> send_time_ms)
 {
-    txn t{impl_->env, true};
-    auto c = impl_->get_counters(t.get(), tg);
+    txn t{impl_->env, txn::write};
+    auto c = impl_->get_counters(t, tg);
     for (const auto& id : ids) {
         bool all_delivered = false;
         bool keep = true;
-        bool changed = impl_->update(t.get(), tg, id, [&](entry& e, target_state& s) {
+        bool changed = impl_->update(t, tg, id, [&](entry& e, target_state& s) {
             s.st = state::delivered;
             s.done_ms = now_ms;
             ++s.attempts;
@@ -696,12 +643,10 @@ void outbox::mark_delivered(target tg, const std::vector<std::string>& ids, std:
             });
         });
         if (changed) {
-            impl_->set_queued(t.get(), tg, parse_id(id), false);
+            impl_->set_queued(t, tg, parse_id(id), false);
             ++c.sent;
             if (all_delivered && !keep) {
-                auto k = id_key(parse_id(id));
-                MDB_val key = val_of(k);
-                check(::mdb_del(t.get(), impl_->alerts, &key, nullptr), "delete a delivered outbox record");
+                impl_->erase(t, parse_id(id));
             }
         }
     }
@@ -717,33 +662,33 @@ void outbox::mark_delivered(target tg, const std::vector<std::string>& ids, std:
                                     c.recent_sends_ms.end() - 64);
         }
     }
-    impl_->put_counters(t.get(), tg, c);
+    impl_->put_counters(t, tg, c);
     t.commit();
 }
 
 void outbox::mark_failed(target tg, const std::string& id, std::string_view error, std::int64_t next_attempt_ms)
 {
-    txn t{impl_->env, true};
-    bool changed = impl_->update(t.get(), tg, id, [&](entry&, target_state& s) {
+    txn t{impl_->env, txn::write};
+    bool changed = impl_->update(t, tg, id, [&](entry&, target_state& s) {
         s.st = state::pending;
         ++s.attempts;
         s.next_attempt_ms = next_attempt_ms;
         s.last_error = std::string{error.substr(0, 500)};
     });
     if (changed) {
-        auto c = impl_->get_counters(t.get(), tg);
+        auto c = impl_->get_counters(t, tg);
         ++c.failed;
         ++c.retried;
-        impl_->put_counters(t.get(), tg, c);
+        impl_->put_counters(t, tg, c);
     }
     t.commit();
 }
 
 void outbox::mark_dead(target tg, const std::string& id, std::string_view reason, std::int64_t now_ms)
 {
-    txn t{impl_->env, true};
+    txn t{impl_->env, txn::write};
     bool finished_batch = false;
-    bool changed = impl_->update(t.get(), tg, id, [&](entry& e, target_state& s) {
+    bool changed = impl_->update(t, tg, id, [&](entry& e, target_state& s) {
         s.st = state::dead;
         s.done_ms = now_ms;
         s.last_error = std::string{reason.substr(0, 500)};
@@ -753,16 +698,14 @@ void outbox::mark_dead(target tg, const std::string& id, std::string_view reason
                          });
     });
     if (changed) {
-        impl_->set_queued(t.get(), tg, parse_id(id), false);
-        auto c = impl_->get_counters(t.get(), tg);
+        impl_->set_queued(t, tg, parse_id(id), false);
+        auto c = impl_->get_counters(t, tg);
         ++c.dead;
-        impl_->put_counters(t.get(), tg, c);
+        impl_->put_counters(t, tg, c);
         if (finished_batch) {
             // A stale row batch is worth its counter only; keeping it would let a long outage
             // fill the map with data nobody will send.
-            auto k = id_key(parse_id(id));
-            MDB_val key = val_of(k);
-            check(::mdb_del(t.get(), impl_->alerts, &key, nullptr), "delete a dead outbox record");
+            impl_->erase(t, parse_id(id));
         }
     }
     t.commit();
@@ -770,23 +713,21 @@ void outbox::mark_dead(target tg, const std::string& id, std::string_view reason
 
 void outbox::count_uncertain(target tg, std::uint64_t n)
 {
-    txn t{impl_->env, true};
-    auto c = impl_->get_counters(t.get(), tg);
+    txn t{impl_->env, txn::write};
+    auto c = impl_->get_counters(t, tg);
     c.uncertain += n;
-    impl_->put_counters(t.get(), tg, c);
+    impl_->put_counters(t, tg, c);
     t.commit();
 }
 
 std::vector<entry> outbox::list(const list_filter& f) const
 {
     std::vector<entry> out;
-    txn t{impl_->env, false};
-    cursor c{t.get(), impl_->alerts};
-    MDB_val key{};
-    MDB_val data{};
-    int rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_FIRST);
-    while (rc == MDB_SUCCESS && out.size() < f.limit) {
-        auto e = from_json(std::string_view{static_cast<const char*>(data.mv_data), data.mv_size});
+    if (f.limit == 0) {
+        return out;
+    }
+    txn t{impl_->env, txn::read};
+    impl_->for_each_alert(t, [&](entry&& e) {
         bool keep = false;
         for (const auto& s : e.targets) {
             if ((!f.t || s.t == *f.t) && (!f.st || s.st == *f.st)) {
@@ -796,51 +737,32 @@ std::vector<entry> outbox::list(const list_filter& f) const
         if (keep) {
             out.push_back(std::move(e));
         }
-        rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_NEXT);
-    }
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        fail(rc, "list the outbox");
-    }
+        return out.size() < f.limit;
+    });
     return out;
 }
 
 std::optional<entry> outbox::get(const std::string& id) const
 {
-    txn t{impl_->env, false};
-    return impl_->load(t.get(), parse_id(id));
+    txn t{impl_->env, txn::read};
+    return impl_->load(t, parse_id(id));
 }
 
 target_counters outbox::counters(target tg) const
 {
-    txn t{impl_->env, false};
-    return impl_->get_counters(t.get(), tg);
+    txn t{impl_->env, txn::read};
+    return impl_->get_counters(t, tg);
 }
 
 std::size_t outbox::retry(std::optional<target> only, const std::string& id, bool include_delivered)
 {
     std::size_t n = 0;
-    txn t{impl_->env, true};
-    std::vector<entry> todo;
-    if (!id.empty()) {
-        if (auto e = impl_->load(t.get(), parse_id(id))) {
-            todo.push_back(std::move(*e));
-        }
-    } else {
-        cursor c{t.get(), impl_->alerts};
-        MDB_val key{};
-        MDB_val data{};
-        int rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_FIRST);
-        while (rc == MDB_SUCCESS) {
-            auto e = from_json(std::string_view{static_cast<const char*>(data.mv_data), data.mv_size});
-            for (const auto& s : e.targets) {
-                if ((!only || s.t == *only) && s.st == state::dead) {
-                    todo.push_back(e);
-                    break;
-                }
-            }
-            rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_NEXT);
-        }
-    }
+    txn t{impl_->env, txn::write};
+    auto todo = impl_->select(t, id, [&](const entry& e) {
+        return std::any_of(e.targets.begin(), e.targets.end(), [&](const target_state& s) {
+            return (!only || s.t == *only) && s.st == state::dead;
+        });
+    });
     for (auto& e : todo) {
         bool changed = false;
         for (auto& s : e.targets) {
@@ -853,12 +775,12 @@ std::size_t outbox::retry(std::optional<target> only, const std::string& id, boo
             s.done_ms = 0;
             s.requeued_ms = realtime_ms();
             s.last_error.clear();
-            impl_->set_queued(t.get(), s.t, parse_id(e.id), true);
+            impl_->set_queued(t, s.t, parse_id(e.id), true);
             changed = true;
             ++n;
         }
         if (changed) {
-            impl_->store(t.get(), e);
+            impl_->store(t, e);
         }
     }
     t.commit();
@@ -868,46 +790,26 @@ std::size_t outbox::retry(std::optional<target> only, const std::string& id, boo
 std::size_t outbox::purge(std::optional<state> only, std::int64_t older_than_ms, const std::string& id)
 {
     std::size_t n = 0;
-    txn t{impl_->env, true};
-    std::vector<entry> doomed;
-    if (!id.empty()) {
-        if (auto e = impl_->load(t.get(), parse_id(id))) {
-            doomed.push_back(std::move(*e));
-        }
-    } else {
-        cursor c{t.get(), impl_->alerts};
-        MDB_val key{};
-        MDB_val data{};
-        int rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_FIRST);
-        while (rc == MDB_SUCCESS) {
-            auto e = from_json(std::string_view{static_cast<const char*>(data.mv_data), data.mv_size});
-            bool finished = !e.targets.empty();
-            bool matches = !only.has_value();
-            for (const auto& s : e.targets) {
-                if (s.st == state::pending || s.st == state::sending || s.done_ms >= older_than_ms) {
-                    finished = false;
-                }
-                if (only && s.st == *only) {
-                    matches = true;
-                }
+    txn t{impl_->env, txn::write};
+    const auto doomed = impl_->select(t, id, [&](const entry& e) {
+        bool finished = !e.targets.empty();
+        bool matches = !only.has_value();
+        for (const auto& s : e.targets) {
+            if (s.st == state::pending || s.st == state::sending || s.done_ms >= older_than_ms) {
+                finished = false;
             }
-            if (finished && matches) {
-                doomed.push_back(std::move(e));
+            if (only && s.st == *only) {
+                matches = true;
             }
-            rc = ::mdb_cursor_get(c.get(), &key, &data, MDB_NEXT);
         }
-    }
+        return finished && matches;
+    });
     for (const auto& e : doomed) {
         const auto num_id = parse_id(e.id);
         for (const auto& s : e.targets) {
-            impl_->set_queued(t.get(), s.t, num_id, false);
+            impl_->set_queued(t, s.t, num_id, false);
         }
-        auto k = id_key(num_id);
-        MDB_val key = val_of(k);
-        int rc = ::mdb_del(t.get(), impl_->alerts, &key, nullptr);
-        if (rc != MDB_NOTFOUND) {
-            check(rc, "delete an outbox record");
-        }
+        impl_->erase(t, num_id);
         ++n;
     }
     t.commit();

@@ -21,9 +21,33 @@
 // inside LMDB's single write transaction) and time-ordered; the idempotency key sent to a
 // target is "<id>:<target>".
 //
+// The LMDB environment (a directory: data.mdb + lock.mdb, so `mdb_stat -a DIR` and
+// `mdb_dump -s alerts DIR` work; map size outbox_options::map_size) holds three named
+// databases. Ids are stored as 8 bytes big endian, so key order is id order is time order.
+//   "alerts": key = id (8 bytes);
+//             value = the entry as JSON text: {"id", "kind", "created_ms", "dead_after_ms",
+//             "backend": {"method", "path", "body"} (only with a backend call), "text",
+//             "label", "amount_usd", "keep": false (only when not kept), "targets":
+//             {"<target>": {"state", "attempts", "next_ms", "done_ms", "requeued_ms", "error"}}}.
+//   "queue":  key = target (1 byte: 0 prod, 1 dev, 2 telegram, 3 discord) + id (8 bytes);
+//             empty value. The work list of vs-deliver, read in key order per target.
+//   "stats":  key = target name ("prod", ...) -> its target_counters as JSON text
+//             {"enqueued", "sent", "messages", "failed", "retried", "dead", "coalesced",
+//             "uncertain", "recent_sends_ms": [at most 64 ms times]};
+//             key "_last_id" -> the last id assigned (8 bytes).
+// Invariants, each kept by one write transaction per call (enqueue_many: one for all):
+//   - (t, id) is in "queue" exactly while alerts[id] has target t in state pending or
+//     sending (added by enqueue and retry; removed when delivered, dead or purged);
+//   - ids strictly increase: a new id is max(now_ms << 20, _last_id + 1), stored back;
+//   - an alert with keep = false is deleted once every target is delivered or dead;
+//     kept alerts stay until purge();
+//   - counters change in the same transaction as the states they count.
+//
 // Thread rule: one outbox per process (LMDB forbids opening an environment twice in one
 // process); its functions may be called from any thread. Functions throw std::runtime_error
-// with context on LMDB failures (disk full, map full, corrupt environment).
+// with context on LMDB failures (disk full, map full, corrupt environment): a
+// vs::lmdb::error "cannot <what> the outbox <path>: <cause>" (vs/lmdb/lmdb.hpp), after which
+// the outbox is as the last committed call left it.
 #include <array>
 #include <chrono>
 #include <cstdint>
