@@ -201,7 +201,7 @@ attach_state reader_impl::attach() noexcept
             state_ = attach_state::missing;  // being created: look again shortly
             return state_;
         }
-        std::string why = incompatibility(*h, data_->size(), nullptr);
+        std::string why = incompatibility(*h, data_->size(), nullptr, config_.name);
         if (!why.empty()) {
             error_ = fmt::format("refusing /dev/shm/{}: {}", shm_name(config_), why);
             data_.reset();
@@ -473,6 +473,8 @@ channel_status reader_impl::status() noexcept
     st.table_slots = h->table_slots;
     st.ring_bytes = h->ring_bytes;
     st.slot_bytes = h->slot_data_bytes;
+    st.record_types = header_record_types(*h);
+    st.schema_hash = h->schema_hash;
     if (!lock_fd_) {
         lock_fd_ = unique_fd{::open(lock_path(config_).c_str(), O_RDONLY | O_CLOEXEC)};
     }

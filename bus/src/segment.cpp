@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "schemas/schema_info.hpp"
+#include "vs/bus/records.hpp"
 
 namespace vs::bus::detail {
 namespace {
@@ -26,6 +27,9 @@ bool valid_name_char(char c, bool allow_dot) noexcept
 bool is_power_of_two(std::uint64_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
 
 std::uint64_t round_up(std::uint64_t x, std::uint64_t to) noexcept { return (x + to - 1) / to * to; }
+
+static_assert(sizeof(layout::segment_header::record_types) == sizeof(record_type_set::words));
+static_assert(record_type_set::capacity > vs::schema_info::max_record_type);
 
 }  // namespace
 
@@ -82,7 +86,24 @@ geometry compute_geometry(const channel_config& c)
     g.index_offset = g.ring_offset + g.ring_bytes;
     g.table_offset = round_up(g.index_offset + std::uint64_t{entries} * 4, 4096);
     g.segment_bytes = round_up(g.table_offset + std::uint64_t{g.table_slots} * g.slot_stride, 4096);
+    if (c.record_types.empty()) {
+        g.record_types = known_record_types();
+    }
+    for (record_type t : c.record_types) {
+        if (vs::schema_info::type_hash(t) == 0 || !g.record_types.insert(t)) {
+            throw bus_error(fmt::format("channel '{}': record type {} is not a record type of this build (1 to {})",
+                                        c.name, t, vs::schema_info::max_record_type));
+        }
+    }
+    g.schema_hash = record_schema_hash(g.record_types);
     return g;
+}
+
+record_type_set header_record_types(const layout::segment_header& h) noexcept
+{
+    record_type_set s;
+    std::memcpy(s.words.data(), h.record_types, sizeof h.record_types);
+    return s;
 }
 
 std::uint32_t key_hash(std::uint16_t type, std::string_view symbol) noexcept
@@ -134,7 +155,8 @@ std::int64_t find_slot(const segment_view& v, std::uint16_t type, std::string_vi
     return -1;
 }
 
-std::string incompatibility(const layout::segment_header& h, std::uint64_t file_bytes, const geometry* expect)
+std::string incompatibility(const layout::segment_header& h, std::uint64_t file_bytes, const geometry* expect,
+                            std::string_view channel)
 {
     if (file_bytes < layout::header_bytes) {
         return fmt::format("segment is {} bytes, smaller than its header", file_bytes);
@@ -147,10 +169,19 @@ std::string incompatibility(const layout::segment_header& h, std::uint64_t file_
                            "run the same release of every volspike process",
                            h.layout_version, layout::layout_version);
     }
-    if (h.schema_hash != vs::schema_info::hash) {
-        return fmt::format("record schema hash {:016x} of the segment differs from this program's {:016x}: "
-                           "writer and readers were built from different schemas; run one release everywhere",
-                           h.schema_hash, vs::schema_info::hash);
+    const record_type_set types = header_record_types(h);
+    for (record_type t : types.types()) {
+        if (vs::schema_info::type_hash(t) == 0) {
+            return fmt::format("channel '{}' carries record type {}, which this build does not know (its types end "
+                               "at {}): the writer was built from newer schemas; update this program",
+                               channel, t, vs::schema_info::max_record_type);
+        }
+    }
+    if (const std::uint64_t mine = record_schema_hash(types); h.schema_hash != mine) {
+        return fmt::format("channel '{}' was written with record schema hash 0x{:016x} for its record types ({}), "
+                           "this build has 0x{:016x} for them: writer and reader were built from different "
+                           "schemas of these types; rebuild or restart the older side with the same schemas",
+                           channel, h.schema_hash, describe(types), mine);
     }
     if (h.segment_bytes != file_bytes || h.header_size != layout::header_bytes ||
         !is_power_of_two(h.ring_bytes) || h.ring_offset + h.ring_bytes > file_bytes ||
@@ -163,6 +194,10 @@ std::string incompatibility(const layout::segment_header& h, std::uint64_t file_
         (h.ring_bytes != expect->ring_bytes || h.table_slots != expect->table_slots ||
          h.slot_data_bytes != expect->slot_data_bytes || h.segment_bytes != expect->segment_bytes)) {
         return "segment capacities differ from the configured ones";
+    }
+    if (expect != nullptr && types != expect->record_types) {
+        return fmt::format("the segment carries record types ({}), this writer's are ({})", describe(types),
+                           describe(expect->record_types));
     }
     return {};
 }
@@ -271,3 +306,41 @@ void futex_wake_all(std::uint32_t* word) noexcept
 }
 
 }  // namespace vs::bus::detail
+
+namespace vs::bus {
+
+std::vector<record_type> record_type_set::types() const
+{
+    std::vector<record_type> out;
+    for (record_type t = 0; t < capacity; ++t) {
+        if (contains(t)) {
+            out.push_back(t);
+        }
+    }
+    return out;
+}
+
+record_type_set known_record_types() noexcept
+{
+    record_type_set s;
+    std::memcpy(s.words.data(), vs::schema_info::known_types, sizeof s.words);
+    return s;
+}
+
+std::uint64_t record_schema_hash(const record_type_set& types) noexcept
+{
+    return vs::schema_info::types_hash(types.words);
+}
+
+std::string describe(const record_type_set& types)
+{
+    std::string out;
+    for (record_type t : types.types()) {
+        const std::string_view name = record_type_name(t);
+        out += out.empty() ? "" : ", ";
+        out += name.empty() ? std::to_string(t) : std::string{name};
+    }
+    return out;
+}
+
+}  // namespace vs::bus

@@ -34,9 +34,11 @@ struct geometry {
     std::uint64_t index_offset = 0;
     std::uint64_t table_offset = 0;
     std::uint64_t segment_bytes = 0;
+    record_type_set record_types;       // the resolved channel_config::record_types
+    std::uint64_t schema_hash = 0;      // record_schema_hash(record_types)
 };
 
-/// Validates the capacities of `c` and lays the segment out. Throws bus_error.
+/// Validates the capacities and record types of `c` and lays the segment out. Throws bus_error.
 geometry compute_geometry(const channel_config& c);
 
 /// Pointers into a mapped data segment.
@@ -62,10 +64,13 @@ std::uint32_t key_hash(std::uint16_t type, std::string_view symbol) noexcept;
 /// Looks (type, symbol) up in the index; -1 when absent. Safe for readers (acquire loads).
 std::int64_t find_slot(const segment_view& v, std::uint16_t type, std::string_view symbol) noexcept;
 
-/// Why a mapped header cannot be used by this build, or empty when compatible.
-/// `expect` (optional) also requires the same geometry.
+/// The record types of a header.
+record_type_set header_record_types(const layout::segment_header& h) noexcept;
+
+/// Why a mapped header of channel `channel` cannot be used by this build, or empty when
+/// compatible. `expect` (a writer's) also requires the same geometry and record types.
 std::string incompatibility(const layout::segment_header& h, std::uint64_t file_bytes,
-                            const geometry* expect);
+                            const geometry* expect, std::string_view channel);
 
 /// An owned file descriptor.
 class unique_fd {

@@ -1,24 +1,22 @@
-// LMDB snapshots of a writer's latest table (see vs/bus/snapshot.hpp for the file format).
+// LMDB snapshots of a writer's latest table (see vs/bus/snapshot.hpp for the file format),
+// over the shared LMDB layer (vs/lmdb/lmdb.hpp); its errors leave as bus_error.
 #include "vs/bus/snapshot.hpp"
 
-#include <lmdb.h>
-
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "schemas/schema_info.hpp"
 #include "vs/bus/layout.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/lmdb/lmdb.hpp"
 
 namespace vs::bus {
 namespace {
-
-std::string lmdb_error(int rc) { return ::mdb_strerror(rc); }
 
 void put_u64(std::byte* p, std::uint64_t v) noexcept
 {
@@ -36,27 +34,21 @@ std::uint64_t get_u64(const std::byte* p) noexcept
     return v;
 }
 
-/// Aborts the transaction unless committed.
-struct txn_guard {
-    MDB_txn* txn = nullptr;
-    ~txn_guard()
-    {
-        if (txn != nullptr) {
-            ::mdb_txn_abort(txn);
-        }
+/// Runs `f`, turning LMDB errors into the bus_error snapshot_store documents.
+template <class F>
+auto lmdb_errors_as_bus_errors(F&& f) -> decltype(f())
+{
+    try {
+        return f();
+    } catch (const vs::lmdb::error& e) {
+        throw bus_error(e.what());
     }
-    int commit()
-    {
-        int rc = ::mdb_txn_commit(txn);
-        txn = nullptr;
-        return rc;
-    }
-};
+}
 
 }  // namespace
 
 struct snapshot_store::impl {
-    MDB_env* env = nullptr;
+    std::optional<vs::lmdb::env> env;
     MDB_dbi latest = 0;
     MDB_dbi meta = 0;
     bool have_dbs = false;
@@ -64,56 +56,41 @@ struct snapshot_store::impl {
     int stale_cleared = 0;
     std::filesystem::path path;
 
-    ~impl()
-    {
-        if (env != nullptr) {
-            ::mdb_env_close(env);
-        }
-    }
-
-    [[noreturn]] void fail(const char* what, int rc) const
-    {
-        throw bus_error(fmt::format("cannot {} snapshot {}: {}", what, path.string(), lmdb_error(rc)));
-    }
-
     void reader_check() noexcept
     {
-        int dead = 0;
-        if (::mdb_reader_check(env, &dead) == 0 && dead > 0) {
+        if (const int dead = env->reader_check(); dead > 0) {
             stale_cleared = dead;
             spdlog::warn("snapshot {}: cleared {} reader slot(s) left by dead processes", path.string(), dead);
         }
     }
 
-    bool open_dbs(MDB_txn* txn)
+    std::optional<MDB_val> meta_raw(const vs::lmdb::txn& t, std::string_view key) const
     {
-        const unsigned flags = read_only ? 0u : MDB_CREATE;
-        int rc = ::mdb_dbi_open(txn, "latest", flags, &latest);
-        if (rc == MDB_NOTFOUND) {
-            return false;
-        }
-        if (rc != 0) {
-            fail("open database 'latest' of", rc);
-        }
-        rc = ::mdb_dbi_open(txn, "meta", flags, &meta);
-        if (rc == MDB_NOTFOUND) {
-            return false;
-        }
-        if (rc != 0) {
-            fail("open database 'meta' of", rc);
-        }
-        have_dbs = true;
-        return true;
+        return t.get(meta, vs::lmdb::val(key), "read the metadata of");
     }
 
-    std::uint64_t meta_value(MDB_txn* txn, const char* key) const
+    std::uint64_t meta_value(const vs::lmdb::txn& t, std::string_view key) const
     {
-        MDB_val k{std::strlen(key), const_cast<char*>(key)};
-        MDB_val v{};
-        if (::mdb_get(txn, meta, &k, &v) != 0 || v.mv_size != 8) {
-            return 0;
+        const auto v = meta_raw(t, key);
+        return v && v->mv_size == 8 ? get_u64(static_cast<const std::byte*>(v->mv_data)) : 0;
+    }
+
+    snapshot_info read_info(const vs::lmdb::txn& t) const
+    {
+        snapshot_info i;
+        i.schema_hash = meta_value(t, "schema_hash");
+        if (const auto v = meta_raw(t, "record_types"); v && v->mv_size == sizeof i.record_types.words) {
+            for (std::size_t w = 0; w < i.record_types.words.size(); ++w) {
+                i.record_types.words[w] = get_u64(static_cast<const std::byte*>(v->mv_data) + 8 * w);
+            }
         }
-        return get_u64(static_cast<const std::byte*>(v.mv_data));
+        i.schema_matches = i.schema_hash != 0 && !i.record_types.empty() &&
+                           record_schema_hash(i.record_types) == i.schema_hash;
+        i.layout_version = meta_value(t, "layout_version");
+        i.saved_ns = static_cast<std::int64_t>(meta_value(t, "saved_ns"));
+        i.generation = meta_value(t, "generation");
+        i.count = meta_value(t, "count");
+        return i;
     }
 };
 
@@ -134,30 +111,23 @@ snapshot_store::snapshot_store(const std::filesystem::path& state_dir, const std
             throw bus_error(fmt::format("cannot create snapshot directory {}: {}", impl_->path.string(), ec.message()));
         }
     }
-    int rc = ::mdb_env_create(&impl_->env);
-    if (rc != 0) {
-        impl_->fail("create environment for", rc);
-    }
-    ::mdb_env_set_maxdbs(impl_->env, 4);
-    ::mdb_env_set_mapsize(impl_->env, map_bytes);
-    // MDB_NOTLS: read transactions are not tied to threads (tools and tests use several).
-    rc = ::mdb_env_open(impl_->env, impl_->path.c_str(), MDB_NOTLS | (read_only ? MDB_RDONLY : 0u), 0640);
-    if (rc != 0) {
-        impl_->fail("open", rc);
-    }
-    impl_->reader_check();
-    MDB_txn* txn = nullptr;
-    rc = ::mdb_txn_begin(impl_->env, nullptr, read_only ? MDB_RDONLY : 0u, &txn);
-    if (rc != 0) {
-        impl_->fail("begin a transaction on", rc);
-    }
-    txn_guard guard{txn};
-    impl_->open_dbs(txn);
-    // Commit even a read-only transaction: database handles opened in an aborted one are closed.
-    rc = guard.commit();
-    if (rc != 0) {
-        impl_->fail("initialise", rc);
-    }
+    lmdb_errors_as_bus_errors([&] {
+        // MDB_NOTLS (the default flags): read transactions are not tied to threads (tools and
+        // tests use several).
+        impl_->env.emplace(impl_->path, vs::lmdb::env_options{.label = "snapshot",
+                                                              .read_only = read_only,
+                                                              .map_size = map_bytes,
+                                                              .max_dbs = 4});
+        impl_->reader_check();
+        vs::lmdb::txn t{*impl_->env, read_only ? vs::lmdb::txn::read : vs::lmdb::txn::write};
+        const auto latest = t.open_dbi("latest", !read_only);
+        const auto meta = t.open_dbi("meta", !read_only);
+        impl_->have_dbs = latest && meta;
+        impl_->latest = latest.value_or(0);
+        impl_->meta = meta.value_or(0);
+        // Commit even a read-only transaction: database handles opened in an aborted one are closed.
+        t.commit("initialise");
+    });
 }
 
 snapshot_store::~snapshot_store() = default;
@@ -170,7 +140,7 @@ std::size_t snapshot_store::save(const writer& w)
         [&](const std::function<void(const record_view&)>& fn) {
             w.for_each_latest(std::function<void(const record_view&)>{fn});
         },
-        w.generation());
+        w.status());
 }
 
 std::size_t snapshot_store::save(reader& r)
@@ -183,70 +153,61 @@ std::size_t snapshot_store::save(reader& r)
             auto copy = fn;
             r.for_each_latest(0, copy);
         },
-        r.generation());
+        r.status());
 }
 
-std::size_t snapshot_store::save_records(const record_visitor& visit, std::uint64_t generation)
+std::size_t snapshot_store::save_records(const record_visitor& visit, const channel_status& channel)
 {
     if (impl_->read_only) {
         throw bus_error("snapshot " + impl_->path.string() + " is open read-only");
     }
-    impl_->reader_check();  // a reader killed mid-read must not pin old pages forever
-    MDB_txn* txn = nullptr;
-    int rc = ::mdb_txn_begin(impl_->env, nullptr, 0, &txn);
-    if (rc != 0) {
-        impl_->fail("begin a write transaction on", rc);
-    }
-    txn_guard guard{txn};
-    rc = ::mdb_drop(txn, impl_->latest, 0);
-    if (rc != 0) {
-        impl_->fail("clear", rc);
-    }
-    std::size_t count = 0;
-    std::vector<std::byte> key;
-    std::vector<std::byte> value;
-    int put_rc = 0;
-    visit([&](const record_view& r) {
-        if (put_rc != 0) {
-            return;
+    return lmdb_errors_as_bus_errors([&] {
+        impl_->reader_check();  // a reader killed mid-read must not pin old pages forever
+        vs::lmdb::txn t{*impl_->env, vs::lmdb::txn::write};
+        t.clear(impl_->latest);
+        std::size_t count = 0;
+        std::vector<std::byte> key;
+        std::vector<std::byte> value;
+        int put_rc = 0;
+        // Nothing may throw inside the visit (the reader's slot copies are noexcept): the
+        // first failed put stops the saving, and is thrown after it.
+        visit([&](const record_view& r) {
+            if (put_rc != 0) {
+                return;
+            }
+            key.resize(2 + r.symbol.size());
+            key[0] = static_cast<std::byte>(r.type >> 8);
+            key[1] = static_cast<std::byte>(r.type & 0xff);
+            std::memcpy(key.data() + 2, r.symbol.data(), r.symbol.size());
+            value.resize(8 + r.data.size());
+            put_u64(value.data(), static_cast<std::uint64_t>(r.publish_ns));
+            std::memcpy(value.data() + 8, r.data.data(), r.data.size());
+            MDB_val k = vs::lmdb::val(key);
+            MDB_val v = vs::lmdb::val(value);
+            put_rc = ::mdb_put(t.get(), impl_->latest, &k, &v, 0);
+            ++count;
+        });
+        t.check(put_rc, "write a record to");  // e.g. MDB_MAP_FULL: aborted, the old snapshot stays
+        const std::pair<const char*, std::uint64_t> meta[] = {
+            {"schema_hash", record_schema_hash(channel.record_types)},
+            {"layout_version", layout::layout_version},
+            {"saved_ns", static_cast<std::uint64_t>(vs::realtime_ns())},
+            {"generation", channel.generation},
+            {"count", count},
+        };
+        std::byte buf[8 * record_type_set{}.words.size()];
+        for (const auto& [name, number] : meta) {
+            put_u64(buf, number);
+            t.put(impl_->meta, vs::lmdb::val(std::string_view{name}), vs::lmdb::val(buf, 8), "write metadata to");
         }
-        key.resize(2 + r.symbol.size());
-        key[0] = static_cast<std::byte>(r.type >> 8);
-        key[1] = static_cast<std::byte>(r.type & 0xff);
-        std::memcpy(key.data() + 2, r.symbol.data(), r.symbol.size());
-        value.resize(8 + r.data.size());
-        put_u64(value.data(), static_cast<std::uint64_t>(r.publish_ns));
-        std::memcpy(value.data() + 8, r.data.data(), r.data.size());
-        MDB_val k{key.size(), key.data()};
-        MDB_val v{value.size(), value.data()};
-        put_rc = ::mdb_put(txn, impl_->latest, &k, &v, 0);
-        ++count;
+        for (std::size_t w = 0; w < channel.record_types.words.size(); ++w) {
+            put_u64(buf + 8 * w, channel.record_types.words[w]);
+        }
+        t.put(impl_->meta, vs::lmdb::val(std::string_view{"record_types"}), vs::lmdb::val(buf, sizeof buf),
+              "write metadata to");
+        t.commit("commit");  // ENOSPC on a full disk lands here
+        return count;
     });
-    if (put_rc != 0) {
-        impl_->fail("write a record to", put_rc);  // e.g. MDB_MAP_FULL; the old snapshot stays
-    }
-    const std::pair<const char*, std::uint64_t> meta[] = {
-        {"schema_hash", vs::schema_info::hash},
-        {"layout_version", layout::layout_version},
-        {"saved_ns", static_cast<std::uint64_t>(vs::realtime_ns())},
-        {"generation", generation},
-        {"count", count},
-    };
-    for (const auto& [name, number] : meta) {
-        std::byte buf[8];
-        put_u64(buf, number);
-        MDB_val k{std::strlen(name), const_cast<char*>(name)};
-        MDB_val v{8, buf};
-        rc = ::mdb_put(txn, impl_->meta, &k, &v, 0);
-        if (rc != 0) {
-            impl_->fail("write metadata to", rc);
-        }
-    }
-    rc = guard.commit();
-    if (rc != 0) {
-        impl_->fail("commit", rc);  // ENOSPC on a full disk lands here
-    }
-    return count;
 }
 
 std::size_t snapshot_store::restore(writer& w, const std::function<bool(const record_view&)>& keep)
@@ -254,20 +215,26 @@ std::size_t snapshot_store::restore(writer& w, const std::function<bool(const re
     if (!impl_->have_dbs) {
         return 0;
     }
-    MDB_txn* txn = nullptr;
-    int rc = ::mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        impl_->fail("begin a read transaction on", rc);
-    }
-    txn_guard guard{txn};
-    const std::uint64_t hash = impl_->meta_value(txn, "schema_hash");
-    if (hash == 0) {
+    const snapshot_info i = info();
+    if (i.schema_hash == 0) {
         return 0;  // never saved
     }
-    if (hash != vs::schema_info::hash) {
-        throw bus_error(fmt::format("snapshot {} was written with record schema hash {:016x}, this program has {:016x}; "
-                                    "not restoring it (delete it or run the matching release)",
-                                    impl_->path.string(), hash, vs::schema_info::hash));
+    if (!i.schema_matches) {
+        const std::uint64_t mine = record_schema_hash(i.record_types);
+        throw bus_error(
+            i.record_types.empty()
+                ? fmt::format("snapshot {} was written with record schema hash 0x{:016x} and no record types (an "
+                              "older release); not restoring it (delete it or run the matching release)",
+                              impl_->path.string(), i.schema_hash)
+            : mine == 0
+                ? fmt::format("snapshot {} was written with record schema hash 0x{:016x} for record types ({}), "
+                              "some of which this build does not know; not restoring it (delete it or run the "
+                              "matching release)",
+                              impl_->path.string(), i.schema_hash, describe(i.record_types))
+                : fmt::format("snapshot {} was written with record schema hash 0x{:016x} for its record types ({}), "
+                              "this build has 0x{:016x} for them; not restoring it (delete it or run the matching "
+                              "release)",
+                              impl_->path.string(), i.schema_hash, describe(i.record_types), mine));
     }
     std::size_t count = 0;
     std::size_t skipped = 0;
@@ -283,7 +250,9 @@ std::size_t snapshot_store::restore(writer& w, const std::function<bool(const re
         ++count;
     });
     if (skipped != 0) {
-        spdlog::warn("snapshot {}: skipped {} record(s) that do not verify or do not fit", impl_->path.string(), skipped);
+        spdlog::warn("snapshot {}: skipped {} record(s) that do not verify, do not fit or are not of the channel's "
+                     "record types",
+                     impl_->path.string(), skipped);
     }
     return count;
 }
@@ -293,57 +262,40 @@ void snapshot_store::for_each(const std::function<void(const record_view&)>& fn)
     if (!impl_->have_dbs) {
         return;
     }
-    MDB_txn* txn = nullptr;
-    int rc = ::mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        impl_->fail("begin a read transaction on", rc);
-    }
-    txn_guard guard{txn};
-    MDB_cursor* cur = nullptr;
-    rc = ::mdb_cursor_open(txn, impl_->latest, &cur);
-    if (rc != 0) {
-        impl_->fail("open a cursor on", rc);
-    }
-    MDB_val k{};
-    MDB_val v{};
-    // LMDB hands out pointers into the map: copy each value so that the FlatBuffer is aligned.
-    std::vector<std::uint64_t> aligned;
-    for (rc = ::mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = ::mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 2 || k.mv_size > 2 + layout::symbol_capacity || v.mv_size < 8) {
-            continue;
+    lmdb_errors_as_bus_errors([&] {
+        vs::lmdb::txn t{*impl_->env, vs::lmdb::txn::read};
+        vs::lmdb::cursor cur{t, impl_->latest};
+        MDB_val k{};
+        MDB_val v{};
+        // LMDB hands out pointers into the map: copy each value so that the FlatBuffer is aligned.
+        std::vector<std::uint64_t> aligned;
+        for (bool more = cur.get(k, v, MDB_FIRST); more; more = cur.get(k, v, MDB_NEXT)) {
+            if (k.mv_size < 2 || k.mv_size > 2 + layout::symbol_capacity || v.mv_size < 8) {
+                continue;
+            }
+            const auto* kb = static_cast<const std::byte*>(k.mv_data);
+            const auto* vb = static_cast<const std::byte*>(v.mv_data);
+            aligned.assign((v.mv_size - 8 + 7) / 8, 0);
+            std::memcpy(aligned.data(), vb + 8, v.mv_size - 8);
+            record_view r;
+            r.type = static_cast<record_type>((std::to_integer<unsigned>(kb[0]) << 8) | std::to_integer<unsigned>(kb[1]));
+            r.publish_ns = static_cast<std::int64_t>(get_u64(vb));
+            r.symbol = std::string_view{reinterpret_cast<const char*>(kb + 2), k.mv_size - 2};
+            r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(aligned.data()), v.mv_size - 8};
+            fn(r);
         }
-        const auto* kb = static_cast<const std::byte*>(k.mv_data);
-        const auto* vb = static_cast<const std::byte*>(v.mv_data);
-        aligned.assign((v.mv_size - 8 + 7) / 8, 0);
-        std::memcpy(aligned.data(), vb + 8, v.mv_size - 8);
-        record_view r;
-        r.type = static_cast<record_type>((std::to_integer<unsigned>(kb[0]) << 8) | std::to_integer<unsigned>(kb[1]));
-        r.publish_ns = static_cast<std::int64_t>(get_u64(vb));
-        r.symbol = std::string_view{reinterpret_cast<const char*>(kb + 2), k.mv_size - 2};
-        r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(aligned.data()), v.mv_size - 8};
-        fn(r);
-    }
-    ::mdb_cursor_close(cur);
+    });
 }
 
 snapshot_info snapshot_store::info() const
 {
-    snapshot_info i;
     if (!impl_->have_dbs) {
-        return i;
+        return {};
     }
-    MDB_txn* txn = nullptr;
-    int rc = ::mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        impl_->fail("begin a read transaction on", rc);
-    }
-    txn_guard guard{txn};
-    i.schema_hash = impl_->meta_value(txn, "schema_hash");
-    i.layout_version = impl_->meta_value(txn, "layout_version");
-    i.saved_ns = static_cast<std::int64_t>(impl_->meta_value(txn, "saved_ns"));
-    i.generation = impl_->meta_value(txn, "generation");
-    i.count = impl_->meta_value(txn, "count");
-    return i;
+    return lmdb_errors_as_bus_errors([&] {
+        vs::lmdb::txn t{*impl_->env, vs::lmdb::txn::read};
+        return impl_->read_info(t);
+    });
 }
 
 int snapshot_store::stale_readers_cleared() const noexcept { return impl_->stale_cleared; }

@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "schemas/schema_info.hpp"
 #include "segment.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/common/clock.hpp"
@@ -119,7 +118,7 @@ void writer_impl::open_or_create_segment()
         const auto* h = reinterpret_cast<const layout::segment_header*>(existing->data());
         std::string why = existing->size() < sizeof(layout::segment_header)
                               ? std::string{"too small"}
-                              : incompatibility(*h, existing->size(), &geo_);
+                              : incompatibility(*h, existing->size(), &geo_, config_.name);
         if (why.empty()) {
             data_ = std::move(existing);
             view_.base = data_->data();
@@ -168,7 +167,8 @@ void writer_impl::create_segment()
     auto* h = view_.hdr;
     h->layout_version = layout::layout_version;
     h->header_size = layout::header_bytes;
-    h->schema_hash = vs::schema_info::hash;
+    h->schema_hash = geo_.schema_hash;
+    std::memcpy(h->record_types, geo_.record_types.words.data(), sizeof h->record_types);
     h->segment_bytes = geo_.segment_bytes;
     h->ring_offset = geo_.ring_offset;
     h->ring_bytes = geo_.ring_bytes;
@@ -371,9 +371,14 @@ publish_status writer_impl::publish(record_type type, std::string_view symbol, s
                                     std::int64_t publish_ns, unsigned to) noexcept
 {
     auto* h = view_.hdr;
-    if (symbol.size() > layout::symbol_capacity || type == 0) {
+    if (symbol.size() > layout::symbol_capacity) {
         store_relaxed(h->records_dropped, ++dropped_);
         return publish_status::bad_symbol;
+    }
+    if (!geo_.record_types.contains(type) || type == 0) {
+        // Readers checked the schemas of the declared types only: anything else could be misread.
+        store_relaxed(h->records_dropped, ++dropped_);
+        return publish_status::bad_type;
     }
     const std::uint64_t length = layout::frame_header_bytes + record.size();
     if (((to & to_ring) != 0 && length > geo_.max_frame_bytes) ||
@@ -459,6 +464,8 @@ channel_status writer_impl::status() const noexcept
     channel_status st;
     st.attached = true;
     st.writer_alive = true;
+    st.record_types = geo_.record_types;
+    st.schema_hash = geo_.schema_hash;
     st.generation = load_relaxed(h->generation);
     st.writer_pid = load_relaxed(h->writer_pid);
     st.writer_started_ns = load_relaxed(h->writer_started_ns);

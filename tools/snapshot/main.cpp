@@ -32,7 +32,7 @@ json::object info_json(const std::string& channel, const vs::bus::snapshot_store
     o["saved_ns"] = i.saved_ns;
     o["writer_generation"] = i.generation;
     o["schema_hash"] = fmt::format("{:016x}", i.schema_hash);
-    o["schema_matches"] = i.schema_hash == vs::schema_info::hash;
+    o["schema_matches"] = i.schema_matches;
     o["layout_version"] = i.layout_version;
     return o;
 }

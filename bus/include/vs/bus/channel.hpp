@@ -9,6 +9,7 @@
 // the segment and the cause; hot-path calls are noexcept and return a status.
 // The layout, memory orders and the lapping/validation protocol are described in
 // vs/bus/layout.hpp.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,13 +34,63 @@ using record_type = std::uint16_t;
 /// Longest symbol key in bytes (UTF-8). "币安人生USDT" is 16 bytes.
 inline constexpr std::size_t max_symbol_bytes = 32;
 
+/// A set of record types, 1 to 255 (as a segment header and a snapshot store it).
+struct record_type_set {
+    static constexpr record_type capacity = 256;
+    std::array<std::uint64_t, capacity / 64> words{};   ///< type t = bit t % 64 of words[t / 64]
+
+    constexpr bool contains(record_type t) const noexcept
+    {
+        return t < capacity && ((words[t / 64] >> (t % 64)) & 1u) != 0;
+    }
+    /// False (and nothing inserted) when t >= capacity.
+    constexpr bool insert(record_type t) noexcept
+    {
+        if (t >= capacity) {
+            return false;
+        }
+        words[t / 64] |= std::uint64_t{1} << (t % 64);
+        return true;
+    }
+    constexpr bool empty() const noexcept { return words == decltype(words){}; }
+    std::vector<record_type> types() const;   ///< ascending
+    friend constexpr bool operator==(const record_type_set&, const record_type_set&) = default;
+};
+
+/// Every record type this build knows (the RecordType values of its schemas but None).
+record_type_set known_record_types() noexcept;
+
+/// The schema hash of a set of record types under this build's schemas: a hash of the binary
+/// schema of each type's root table and of everything it references (comments, whitespace
+/// and other types do not count), see schemas/gen_schema_info.py. 0 when the set holds a
+/// type this build does not know. Two builds can share a channel (or a snapshot) carrying
+/// `types` exactly when their hashes of `types` are equal.
+std::uint64_t record_schema_hash(const record_type_set& types) noexcept;
+
+/// "MarkPrice, FeedStatus, 200" (names where this build knows them).
+std::string describe(const record_type_set& types);
+
 struct channel_config {
     std::string prefix = "volspike";
     std::string name;                       ///< "market", "oi", ...
     std::uint32_t ring_bytes = 8u << 20;    ///< power of two, >= 64 KiB
     std::uint32_t table_slots = 8192;       ///< latest-table capacity: (type, symbol) keys
     std::uint32_t slot_bytes = 448;         ///< largest record the table keeps
+    /// Writers: the record types this channel carries (vs::schema::RecordType values), e.g.
+    /// record_type_list(RecordType::OpenInterest, RecordType::ProcessStatus). Empty = every
+    /// type this build knows. Only these types' schemas decide which builds may read the
+    /// channel, so list exactly what the writer publishes: publish() drops other types
+    /// (publish_status::bad_type). A writer finding a segment with another set re-creates it.
+    /// Readers ignore it (they check the set the writer stored).
+    std::vector<record_type> record_types;
 };
+
+/// A list of record types from enum values: record_type_list(RecordType::MarkPrice, ...).
+template <class... E>
+std::vector<record_type> record_type_list(E... types)
+{
+    return {static_cast<record_type>(types)...};
+}
 
 /// `/dev/shm/<prefix>.<name>` and friends.
 std::string segment_path(const channel_config& c);
@@ -49,6 +100,7 @@ enum class publish_status : std::uint8_t {
     too_large,      ///< record longer than the ring's largest frame (dropped, counted)
     bad_symbol,     ///< symbol empty-but-required / longer than max_symbol_bytes (dropped)
     table_full,     ///< ring ok, but no free table slot for a new key (counted)
+    bad_type,       ///< type 0, or a type outside channel_config::record_types (dropped, counted)
 };
 
 /// Where a publish goes.
@@ -70,6 +122,8 @@ struct channel_status {
     std::uint32_t slot_bytes = 0;
     std::uint64_t reader_laps = 0;      ///< laps of every registered reader, dead ones included
     std::uint32_t readers = 0;          ///< live registered readers
+    record_type_set record_types;       ///< what the channel carries (from the segment header)
+    std::uint64_t schema_hash = 0;      ///< record_schema_hash(record_types) of the writer's build
 };
 
 /// One record as handed to a reader's callback. `data` points into the reader's private
@@ -137,7 +191,7 @@ void writer::for_each_latest(F&& fn) const
 enum class attach_state : std::uint8_t {
     missing,          ///< no segment yet (writer never started, or prefix wrong)
     mapped,           ///< mapped, header not yet checked
-    version_checked,  ///< layout version and schema hash match
+    version_checked,  ///< layout version and the schema hash of the channel's record types match
     ready,            ///< initialised by a writer; records can be read
     incompatible,     ///< refused: see reader::error()
 };
@@ -170,7 +224,8 @@ public:
     /// segment (other capacities).
     attach_state attach() noexcept;
     attach_state state() const noexcept;
-    /// Why the segment was refused, or the last attach error.
+    /// Why the segment was refused, or the last attach error. A schema mismatch names the
+    /// channel, its record types and both hashes (the writer's and this build's).
     const std::string& error() const noexcept;
 
     /// Hands up to `max` validated ring records to fn(const record_view&) in publish order.

@@ -68,7 +68,8 @@
 namespace vs::bus::layout {
 
 inline constexpr std::uint64_t magic = 0x3153554253565356ULL;   // "VSVSBUS1"
-inline constexpr std::uint32_t layout_version = 2;  // 2: key_hash reads 8 symbol bytes a step
+// 2: key_hash reads 8 symbol bytes a step. 3: record_types; schema_hash covers only those types.
+inline constexpr std::uint32_t layout_version = 3;
 inline constexpr std::uint64_t registry_magic = 0x3147455253565356ULL;  // "VSVSREG1"
 inline constexpr std::uint32_t registry_version = 1;
 inline constexpr std::size_t cache_line = 64;
@@ -78,6 +79,8 @@ inline constexpr std::size_t frame_alignment = 8;
 inline constexpr std::size_t symbol_capacity = 32;
 inline constexpr std::size_t channel_name_capacity = 32;
 inline constexpr std::uint32_t registry_slots = 64;
+/// record_types: a bit per record type t (bit t % 64 of word t / 64), types 1 to 255.
+inline constexpr std::size_t record_type_words = 4;
 
 /// init_state values.
 inline constexpr std::uint32_t state_initialising = 0;
@@ -88,6 +91,10 @@ struct alignas(cache_line) segment_header {
     std::uint64_t magic;
     std::uint32_t layout_version;
     std::uint32_t header_size;
+    // vs::schema_info::types_hash(record_types) of the writer's build: a hash of the binary
+    // schema of exactly the record types this channel carries (comments, whitespace and other
+    // types do not count). A reader recomputes it for the same types from its own build and
+    // refuses the channel when it differs or a type is unknown to it.
     std::uint64_t schema_hash;
     std::uint64_t segment_bytes;
     std::uint64_t ring_offset;
@@ -97,6 +104,8 @@ struct alignas(cache_line) segment_header {
     std::uint32_t index_entries;
     std::uint32_t table_slots;
     std::uint64_t table_offset;
+    // The record types the writer may publish (channel_config::record_types); see schema_hash.
+    std::uint64_t record_types[record_type_words];
 
     alignas(cache_line) char channel[channel_name_capacity];
     std::uint32_t slot_stride;
@@ -162,6 +171,7 @@ static_assert(std::is_trivially_copyable_v<slot_header> && std::is_standard_layo
 static_assert(std::is_trivially_copyable_v<registry_header> && std::is_standard_layout_v<registry_header>);
 static_assert(std::is_trivially_copyable_v<reader_slot> && std::is_standard_layout_v<reader_slot>);
 static_assert(sizeof(segment_header) <= header_bytes);
+static_assert(offsetof(segment_header, record_types) == cache_line + 8);
 static_assert(offsetof(segment_header, channel) == 2 * cache_line);
 static_assert(offsetof(segment_header, init_state) == 3 * cache_line);
 static_assert(offsetof(segment_header, generation) == 4 * cache_line);

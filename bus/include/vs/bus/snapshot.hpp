@@ -7,8 +7,14 @@
 //   "latest": key = record type (2 bytes, big endian) + symbol (UTF-8),
 //             value = publish time ns (8 bytes, little endian) + the FlatBuffer;
 //   "meta":   "schema_hash", "layout_version", "saved_ns", "generation", "count"
-//             (8-byte little-endian integers).
-// Threads: one snapshot_store per thread. Errors: bus_error with the LMDB message and path;
+//             (8-byte little-endian integers); "record_types" (32 bytes: four 8-byte
+//             little-endian words, type t = bit t % 64 of word t / 64), the record types of
+//             the saved channel. "schema_hash" is record_schema_hash(record_types) of the
+//             saving build; a restore recomputes it for the same types with its own build and
+//             refuses the snapshot when it differs (or a type is unknown), whatever else the
+//             two builds' schemas differ in.
+// Threads: one snapshot_store per thread. Errors: bus_error with the LMDB message and path
+// ("cannot commit snapshot <path>: No space left on device (ENOSPC: ...)", vs/lmdb/lmdb.hpp);
 // a failed save (full disk, MDB_MAP_FULL) aborts its transaction, so the previous snapshot
 // stays intact.
 #include <cstdint>
@@ -23,6 +29,9 @@ namespace vs::bus {
 
 struct snapshot_info {
     std::uint64_t schema_hash = 0;
+    record_type_set record_types;       ///< empty for snapshots of older releases
+    /// This build may restore it: record_schema_hash(record_types) == schema_hash.
+    bool schema_matches = false;
     std::uint64_t layout_version = 0;
     std::int64_t saved_ns = 0;
     std::uint64_t generation = 0;
@@ -49,7 +58,9 @@ public:
     std::size_t save(reader& r);
 
     /// Publishes every stored record into w's table (not the ring) with its original publish
-    /// time. A snapshot written under another schema hash is refused (bus_error). With `keep`,
+    /// time. A snapshot whose record types have another schema hash in this build is refused
+    /// (bus_error naming both hashes); records of types the writer's channel does not carry
+    /// are skipped. With `keep`,
     /// only the records it accepts (a producer leaves out records that describe the process
     /// that saved them, such as its status). Returns the number of records published.
     std::size_t restore(writer& w, const std::function<bool(const record_view&)>& keep = {});
@@ -64,7 +75,7 @@ public:
 
 private:
     using record_visitor = std::function<void(const std::function<void(const record_view&)>&)>;
-    std::size_t save_records(const record_visitor& visit, std::uint64_t generation);
+    std::size_t save_records(const record_visitor& visit, const channel_status& channel);
     struct impl;
     std::unique_ptr<impl> impl_;
 };
