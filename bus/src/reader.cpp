@@ -80,11 +80,11 @@ public:
     ~reader_impl() { unregister(); }
 
     attach_state attach() noexcept;
-    std::size_t poll(void (*cb)(void*, const record_view&), void* ctx, std::size_t max);
+    std::size_t poll(record_fn fn, std::size_t max);
     bool wait(std::chrono::nanoseconds timeout) noexcept;
-    read_status read_slot(std::uint32_t i, void (*cb)(void*, const record_view&), void* ctx) noexcept;
-    read_status latest(record_type type, std::string_view symbol, void (*cb)(void*, const record_view&), void* ctx);
-    std::size_t for_each(record_type type, void (*cb)(void*, const record_view&), void* ctx);
+    read_status read_slot(std::uint32_t i, record_fn fn) noexcept;
+    read_status latest(record_type type, std::string_view symbol, record_fn fn);
+    std::size_t for_each(record_type type, record_fn fn);
     channel_status status() noexcept;
     void seek_to_tail() noexcept
     {
@@ -282,7 +282,7 @@ void reader_impl::unregister() noexcept
     registry_.reset();  // closing the descriptor releases the slot's lock
 }
 
-std::size_t reader_impl::poll(void (*cb)(void*, const record_view&), void* ctx, std::size_t max)
+std::size_t reader_impl::poll(record_fn fn, std::size_t max)
 {
     if (attach() != attach_state::ready) {
         return 0;
@@ -343,7 +343,7 @@ std::size_t reader_impl::poll(void (*cb)(void*, const record_view&), void* ctx, 
         bytes_read_ += aligned;
         ++records_;
         ++n;
-        cb(ctx, r);
+        fn(r);
     }
     if (my_slot_ != nullptr && n != 0) {
         store_relaxed(my_slot_->records, records_);  // relaxed: a statistic for tools
@@ -377,7 +377,7 @@ bool reader_impl::wait(std::chrono::nanoseconds timeout) noexcept
     return cursor_ < load_acquire(h->tail);
 }
 
-read_status reader_impl::read_slot(std::uint32_t i, void (*cb)(void*, const record_view&), void* ctx) noexcept
+read_status reader_impl::read_slot(std::uint32_t i, record_fn fn) noexcept
 {
     const layout::slot_header* s = view_.slot(i);
     const std::uint64_t* data = view_.slot_data(i);
@@ -412,15 +412,14 @@ read_status reader_impl::read_slot(std::uint32_t i, void (*cb)(void*, const reco
         r.publish_ns = publish_ns;
         r.symbol = std::string_view{s->symbol, std::min<std::size_t>(s->symbol_len, layout::symbol_capacity)};
         r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(scratch_.get()), length};
-        cb(ctx, r);
+        fn(r);
         return read_status::ok;
     }
     ++unavailable_;
     return read_status::unavailable;
 }
 
-read_status reader_impl::latest(record_type type, std::string_view symbol, void (*cb)(void*, const record_view&),
-                                void* ctx)
+read_status reader_impl::latest(record_type type, std::string_view symbol, record_fn fn)
 {
     if (attach() != attach_state::ready) {
         return read_status::not_ready;
@@ -432,10 +431,10 @@ read_status reader_impl::latest(record_type type, std::string_view symbol, void 
     if (slot < 0) {
         return read_status::missing;
     }
-    return read_slot(static_cast<std::uint32_t>(slot), cb, ctx);
+    return read_slot(static_cast<std::uint32_t>(slot), fn);
 }
 
-std::size_t reader_impl::for_each(record_type type, void (*cb)(void*, const record_view&), void* ctx)
+std::size_t reader_impl::for_each(record_type type, record_fn fn)
 {
     if (attach() != attach_state::ready) {
         return 0;
@@ -447,7 +446,7 @@ std::size_t reader_impl::for_each(record_type type, void (*cb)(void*, const reco
         if (type != 0 && view_.slot(i)->type != type) {
             continue;
         }
-        if (read_slot(i, cb, ctx) == read_status::ok) {
+        if (read_slot(i, fn) == read_status::ok) {
             ++n;
         }
     }
@@ -543,12 +542,12 @@ std::uint64_t reader::records_lost() const noexcept
 std::uint64_t reader::unavailable_slots() const noexcept { return impl_->unavailable_; }
 std::uint64_t reader::generation() const noexcept { return impl_->generation_; }
 
-std::size_t reader::poll_impl(callback cb, void* ctx, std::size_t max) { return impl_->poll(cb, ctx, max); }
-read_status reader::latest_impl(record_type type, std::string_view symbol, callback cb, void* ctx)
+std::size_t reader::poll(record_fn fn, std::size_t max) { return impl_->poll(fn, max); }
+read_status reader::latest(record_type type, std::string_view symbol, record_fn fn)
 {
-    return impl_->latest(type, symbol, cb, ctx);
+    return impl_->latest(type, symbol, fn);
 }
-std::size_t reader::for_each_impl(record_type type, callback cb, void* ctx) { return impl_->for_each(type, cb, ctx); }
+std::size_t reader::for_each_latest(record_type type, record_fn fn) { return impl_->for_each(type, fn); }
 
 std::vector<std::string> list_channels(const std::string& prefix)
 {

@@ -29,7 +29,7 @@ public:
                            std::int64_t publish_ns, unsigned to) noexcept;
     void notify() noexcept;
     void heartbeat() noexcept;
-    void visit(void (*cb)(void*, const record_view&), void* ctx) const;
+    void visit(record_fn fn) const;
     channel_status status() const noexcept;
 
     channel_config config_;
@@ -441,7 +441,7 @@ void writer_impl::heartbeat() noexcept
     }
 }
 
-void writer_impl::visit(void (*cb)(void*, const record_view&), void* ctx) const
+void writer_impl::visit(record_fn fn) const
 {
     const std::uint64_t used = load_relaxed(view_.hdr->table_used);
     for (std::uint32_t i = 0; i < used; ++i) {
@@ -454,7 +454,7 @@ void writer_impl::visit(void (*cb)(void*, const record_view&), void* ctx) const
         r.publish_ns = s->publish_ns;
         r.symbol = std::string_view{s->symbol, s->symbol_len};
         r.data = std::span<const std::byte>{reinterpret_cast<const std::byte*>(view_.slot_data(i)), s->length};
-        cb(ctx, r);
+        fn(r);
     }
 }
 
@@ -503,7 +503,7 @@ publish_status writer::publish(record_type type, std::string_view symbol, std::s
 
 void writer::notify() noexcept { impl_->notify(); }
 void writer::heartbeat() noexcept { impl_->heartbeat(); }
-void writer::visit_latest(void (*cb)(void*, const record_view&), void* ctx) const { impl_->visit(cb, ctx); }
+void writer::for_each_latest(record_fn fn) const { impl_->visit(fn); }
 channel_status writer::status() const noexcept { return impl_->status(); }
 std::uint64_t writer::generation() const noexcept { return load_relaxed(impl_->view_.hdr->generation); }
 const std::string& writer::path() const noexcept { return impl_->path_; }

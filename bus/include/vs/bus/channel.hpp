@@ -18,8 +18,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
+
+#include "vs/common/function_ref.hpp"
 
 namespace vs::bus {
 
@@ -136,6 +137,10 @@ struct record_view {
     std::span<const std::byte> data;    ///< the FlatBuffer
 };
 
+/// What reads hand each record to: any callable taking `const record_view&`, referred to (not
+/// copied) for the duration of the call.
+using record_fn = vs::function_ref<void(const record_view&)>;
+
 class writer_impl;
 class reader_impl;
 
@@ -168,8 +173,7 @@ public:
 
     /// Calls fn(const record_view&) for every filled table slot (writer's own view; used by
     /// snapshots). Not for other threads.
-    template <class F>
-    void for_each_latest(F&& fn) const;
+    void for_each_latest(record_fn fn) const;
 
     channel_status status() const noexcept;
     std::uint64_t generation() const noexcept;
@@ -177,16 +181,8 @@ public:
     std::size_t max_record_bytes() const noexcept;
 
 private:
-    void visit_latest(void (*cb)(void*, const record_view&), void* ctx) const;
     std::unique_ptr<writer_impl> impl_;
 };
-
-template <class F>
-void writer::for_each_latest(F&& fn) const
-{
-    visit_latest([](void* ctx, const record_view& r) { (*static_cast<F*>(ctx))(r); },
-                 static_cast<void*>(&fn));
-}
 
 enum class attach_state : std::uint8_t {
     missing,          ///< no segment yet (writer never started, or prefix wrong)
@@ -230,8 +226,7 @@ public:
 
     /// Hands up to `max` validated ring records to fn(const record_view&) in publish order.
     /// A reader lapped by the writer skips to the newest record and counts a lap.
-    template <class F>
-    std::size_t poll(F&& fn, std::size_t max = SIZE_MAX);
+    std::size_t poll(record_fn fn, std::size_t max = SIZE_MAX);
 
     /// Blocks until the writer publishes and notifies, or `timeout` passes (futex on the
     /// registry; without registration it sleeps briefly). True when records may be there.
@@ -241,14 +236,12 @@ public:
     void seek_to_tail() noexcept;
 
     /// Copies the latest (type, symbol) record and hands it to fn(const record_view&).
-    template <class F>
-    read_status latest(record_type type, std::string_view symbol, F&& fn);
+    read_status latest(record_type type, std::string_view symbol, record_fn fn);
 
     /// Hands every table record of `type` (0 = all types) to fn(const record_view&).
     /// Returns how many; slots that stay unavailable after bounded retries are skipped and
     /// counted in unavailable_slots().
-    template <class F>
-    std::size_t for_each_latest(record_type type, F&& fn);
+    std::size_t for_each_latest(record_type type, record_fn fn);
 
     channel_status status() noexcept;
     std::uint64_t laps() const noexcept;
@@ -258,35 +251,8 @@ public:
     std::uint64_t generation() const noexcept;
 
 private:
-    using callback = void (*)(void*, const record_view&);
-    std::size_t poll_impl(callback cb, void* ctx, std::size_t max);
-    read_status latest_impl(record_type type, std::string_view symbol, callback cb, void* ctx);
-    std::size_t for_each_impl(record_type type, callback cb, void* ctx);
     std::unique_ptr<reader_impl> impl_;
 };
-
-template <class F>
-std::size_t reader::poll(F&& fn, std::size_t max)
-{
-    return poll_impl([](void* ctx, const record_view& r) { (*static_cast<std::remove_reference_t<F>*>(ctx))(r); },
-                     static_cast<void*>(&fn), max);
-}
-
-template <class F>
-read_status reader::latest(record_type type, std::string_view symbol, F&& fn)
-{
-    return latest_impl(type, symbol,
-                       [](void* ctx, const record_view& r) { (*static_cast<std::remove_reference_t<F>*>(ctx))(r); },
-                       static_cast<void*>(&fn));
-}
-
-template <class F>
-std::size_t reader::for_each_latest(record_type type, F&& fn)
-{
-    return for_each_impl(type,
-                         [](void* ctx, const record_view& r) { (*static_cast<std::remove_reference_t<F>*>(ctx))(r); },
-                         static_cast<void*>(&fn));
-}
 
 /// Channels that exist under a prefix (segments /dev/shm/<prefix>.*), sorted.
 std::vector<std::string> list_channels(const std::string& prefix);

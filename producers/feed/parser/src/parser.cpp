@@ -286,6 +286,9 @@ bool collect(od::object obj, row_fields& fields, row* r, bool escapes) noexcept
     return true;
 }
 
+/// The sink between frames (parse() sets the caller's).
+void ignore_record(const parsed_record&) noexcept {}
+
 }  // namespace
 
 class frame_parser::impl {
@@ -299,7 +302,7 @@ public:
         stream_.reserve(128);
     }
 
-    frame_result parse(std::string_view frame, bool padded, std::int64_t recv_ns, sink_fn fn, void* ctx);
+    frame_result parse(std::string_view frame, bool padded, std::int64_t recv_ns, record_sink sink);
 
     parser_options options;
     parser_counters counters;
@@ -356,8 +359,7 @@ private:
     // The frame in progress.
     frame_result result_;
     std::int64_t recv_ns_ = 0;
-    sink_fn sink_ = nullptr;
-    void* sink_ctx_ = nullptr;
+    record_sink sink_{ignore_record};   // the caller's, during parse()
 };
 
 frame_result frame_parser::impl::reject(const char* why)
@@ -379,14 +381,12 @@ void frame_parser::impl::begin_frame()
     builder_.restart();
 }
 
-frame_result frame_parser::impl::parse(std::string_view frame, bool padded, std::int64_t recv_ns, sink_fn fn,
-                                       void* ctx)
+frame_result frame_parser::impl::parse(std::string_view frame, bool padded, std::int64_t recv_ns, record_sink sink)
 {
     ++counters.frames;
     begin_frame();
     recv_ns_ = recv_ns;
-    sink_ = fn;
-    sink_ctx_ = ctx;
+    sink_ = sink;
 
     if (frame.size() > options.max_frame_bytes) {
         ++counters.oversized_frames;
@@ -604,7 +604,7 @@ void frame_parser::impl::deliver(const outcome& o, const parsed_record* rec)
     if (rec->market == vs::schema::MarketType::CoinM) {
         ++counters.rows_coin_m;
     }
-    sink_(sink_ctx_, *rec);
+    sink_(*rec);
 }
 
 void frame_parser::impl::emit(const row& r, bool in_array)
@@ -778,10 +778,14 @@ const parser_options& frame_parser::options() const noexcept
     return impl_->options;
 }
 
-frame_result frame_parser::parse_impl(std::string_view frame, bool padded, std::int64_t recv_ns, sink_fn fn,
-                                      void* ctx)
+frame_result frame_parser::parse(std::string_view frame, std::int64_t recv_ns, record_sink sink)
 {
-    return impl_->parse(frame, padded, recv_ns, fn, ctx);
+    return impl_->parse(frame, false, recv_ns, sink);
+}
+
+frame_result frame_parser::parse_in_place(std::string_view frame, std::int64_t recv_ns, record_sink sink)
+{
+    return impl_->parse(frame, true, recv_ns, sink);
 }
 
 const char* to_string(frame_kind k) noexcept

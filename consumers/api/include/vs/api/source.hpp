@@ -8,8 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <type_traits>
-#include <utility>
 
 #include "vs/bus/channel.hpp"
 
@@ -19,22 +17,9 @@ namespace vs::api {
 enum class channel_id : std::uint8_t { market = 0, oi = 1 };
 inline constexpr std::size_t channel_count = 2;
 
-/// A non-owning reference to a callable `void(const bus::record_view&)`, valid for the call.
-class record_fn {
-public:
-    template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, record_fn>)
-    record_fn(F&& f) noexcept   // NOLINT: implicit by design, like std::function_ref
-        : ctx_(const_cast<void*>(static_cast<const void*>(&f))),
-          call_([](void* c, const bus::record_view& r) { (*static_cast<std::remove_reference_t<F>*>(c))(r); })
-    {
-    }
-    void operator()(const bus::record_view& r) const { call_(ctx_, r); }
-
-private:
-    void* ctx_;
-    void (*call_)(void*, const bus::record_view&);
-};
+/// A non-owning reference to a callable `void(const bus::record_view&)`, valid for the call
+/// (the bus reader's own callback type, handed on as it is).
+using record_fn = bus::record_fn;
 
 class data_source {
 public:

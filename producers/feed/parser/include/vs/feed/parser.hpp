@@ -39,10 +39,10 @@
 #include <memory>
 #include <span>
 #include <string_view>
-#include <type_traits>
 
 #include "schemas/common_generated.h"
 #include "vs/bus/channel.hpp"
+#include "vs/common/function_ref.hpp"
 
 namespace vs::feed {
 
@@ -65,6 +65,9 @@ struct parsed_record {
     vs::schema::MarketType market = vs::schema::MarketType::Unknown;  ///< from `st` (or the symbol)
     std::span<const std::byte> bytes;         ///< the finished FlatBuffer
 };
+
+/// What parse() hands each accepted row to: any callable taking `const parsed_record&`.
+using record_sink = vs::function_ref<void(const parsed_record&)>;
 
 enum class frame_kind : std::uint8_t {
     data,                ///< market data (rows_accepted may still be 0 if every row was bad)
@@ -115,15 +118,13 @@ public:
     /// row, in frame order. Each record carries event_time_ms from "E" and
     /// recv_time_ns = recv_ns. Never throws on input; an exception thrown by the sink itself
     /// propagates.
-    template <class Sink>
-    frame_result parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink);
+    frame_result parse(std::string_view frame, std::int64_t recv_ns, record_sink sink);
 
     /// parse() without copying the frame first: the caller promises that the frame_padding
     /// bytes after frame.data() + frame.size() are readable memory of its own (their values do
     /// not matter) and that the frame does not change until this returns. vs-feed's WebSocket
     /// connections keep that much room after every message they read.
-    template <class Sink>
-    frame_result parse_in_place(std::string_view frame, std::int64_t recv_ns, Sink&& sink);
+    frame_result parse_in_place(std::string_view frame, std::int64_t recv_ns, record_sink sink);
 
     const parser_counters& counters() const noexcept;
     const parser_options& options() const noexcept;
@@ -131,30 +132,8 @@ public:
     class impl;
 
 private:
-    using sink_fn = void (*)(void*, const parsed_record&);
-    frame_result parse_impl(std::string_view frame, bool padded, std::int64_t recv_ns, sink_fn fn, void* ctx);
-
-    template <class Sink>
-    static void call_sink(void* ctx, const parsed_record& r)
-    {
-        (*static_cast<std::remove_reference_t<Sink>*>(ctx))(r);
-    }
     std::unique_ptr<impl> impl_;
 };
-
-template <class Sink>
-frame_result frame_parser::parse(std::string_view frame, std::int64_t recv_ns, Sink&& sink)
-{
-    return parse_impl(frame, false, recv_ns, &call_sink<Sink>,
-                      const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
-}
-
-template <class Sink>
-frame_result frame_parser::parse_in_place(std::string_view frame, std::int64_t recv_ns, Sink&& sink)
-{
-    return parse_impl(frame, true, recv_ns, &call_sink<Sink>,
-                      const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
-}
 
 /// "data", "subscription_reply", "exchange_error", "rejected".
 const char* to_string(frame_kind k) noexcept;
