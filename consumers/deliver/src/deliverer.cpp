@@ -5,12 +5,12 @@
 #include <cmath>
 #include <deque>
 #include <map>
-#include <random>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "vs/common/backoff.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/shutdown.hpp"
 
@@ -131,18 +131,6 @@ std::int64_t deliverer::last_beat_ms(target t) const noexcept
     return beats_[static_cast<int>(t)].load(std::memory_order_relaxed);
 }
 
-std::int64_t deliverer::backoff_ms(int attempts) noexcept
-{
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    const double base = static_cast<double>(cfg_.backoff_base.count());
-    const double cap = static_cast<double>(cfg_.backoff_max.count());
-    const double d = std::min(cap, base * std::pow(2.0, std::min(attempts, 30)));
-    // "Equal jitter": half fixed, half random, so retries of many alerts spread out
-    // while the delay still grows.
-    std::uniform_real_distribution<double> jitter{0.5, 1.0};
-    return static_cast<std::int64_t>(d * jitter(rng));
-}
-
 deliverer::outcome deliverer::send_backend(net::http_client& http, target t, const entry& e)
 {
     const auto& ep = t == target::prod ? *cfg_.prod : *cfg_.dev;
@@ -250,6 +238,14 @@ void deliverer::run_target(target t)
     const std::size_t max_chars = t == target::telegram ? cfg_.telegram_max_chars : cfg_.discord_max_chars;
     const std::string name{outbox::to_string(t)};
     auto& beat = beats_[static_cast<int>(t)];
+    // "Equal jitter": half fixed, half random, so retries of many alerts spread out while the
+    // delay still grows. The attempt counts live in the outbox, with each alert.
+    backoff retry{backoff_config{.min_delay = cfg_.backoff_base, .max_delay = cfg_.backoff_max,
+                                 .jitter_min = 0.5, .jitter_max = 1.0}};
+    const auto backoff_ms = [&retry](int attempts) {
+        const auto d = retry.delay(static_cast<unsigned>(std::max(attempts, 0)));
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
 
     // Sends of the last window, restored from the outbox so a restart cannot overshoot.
     std::deque<std::int64_t> recent;

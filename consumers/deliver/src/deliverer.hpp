@@ -78,7 +78,6 @@ private:
     };
     outcome send_backend(net::http_client& http, outbox::target t, const outbox::entry& e);
     outcome send_chat(net::http_client& http, outbox::target t, const std::string& text);
-    std::int64_t backoff_ms(int attempts) noexcept;
 
     outbox::outbox& ob_;
     deliver_config cfg_;

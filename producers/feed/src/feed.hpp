@@ -16,8 +16,8 @@
 #include <memory>
 #include <string>
 
-#include "backoff.hpp"
 #include "stream_monitor.hpp"
+#include "vs/common/backoff.hpp"
 
 namespace vs::feed {
 
