@@ -11,7 +11,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
@@ -23,6 +22,8 @@
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <openssl/ssl.h>
+
+#include "vs/net/address.hpp"
 
 namespace vs::net {
 namespace {
@@ -77,7 +78,7 @@ bool parse_target(std::string_view text, bool allow_plain_http, target_url& out,
         err = fmt::format("cannot use URL '{}': no host", text);
         return false;
     }
-    if (!out.tls && !allow_plain_http && !is_loopback_host(out.host)) {
+    if (!out.tls && !allow_plain_http && !is_loopback(out.host)) {
         err = fmt::format("cannot use URL '{}': plain http is accepted for loopback hosts only", text);
         return false;
     }
@@ -154,20 +155,6 @@ std::optional<std::string> http_response::header_value(std::string_view name) co
     return std::nullopt;
 }
 
-bool is_loopback_host(std::string_view host) noexcept
-{
-    if (iequals(host, "localhost") || iequals(host, "localhost.")) {
-        return true;
-    }
-    std::string h{host};
-    if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
-        h = h.substr(1, h.size() - 2);
-    }
-    error_code ec;
-    auto addr = asio::ip::make_address(h, ec);
-    return !ec && addr.is_loopback();
-}
-
 struct http_client::impl {
     explicit impl(http_client_options o) : options(std::move(o)), tls_ctx(ssl::context::tls_client)
     {
@@ -234,10 +221,8 @@ struct http_client::impl {
             co_return;
         }
         stage = transport_error::tls;
-        error_code ip_ec;
-        (void)asio::ip::make_address(u.host, ip_ec);
         // SNI only for names (RFC 6066 forbids IP literals there).
-        if (ip_ec && !SSL_set_tlsext_host_name(c.secure->native_handle(), u.host.c_str())) {
+        if (!is_ip_literal(u.host) && !SSL_set_tlsext_host_name(c.secure->native_handle(), u.host.c_str())) {
             ec = error_code{static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()};
             co_return;
         }

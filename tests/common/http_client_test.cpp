@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "http_test_server.hpp"
+#include "vs/net/address.hpp"
 
 namespace {
 
@@ -116,13 +117,13 @@ TEST(HttpClientTest, RefusesPlainHttpToRemoteHost)
 
 TEST(HttpClientTest, RecognisesLoopbackHosts)
 {
-    EXPECT_TRUE(vs::net::is_loopback_host("localhost"));
-    EXPECT_TRUE(vs::net::is_loopback_host("127.0.0.1"));
-    EXPECT_TRUE(vs::net::is_loopback_host("127.3.2.1"));
-    EXPECT_TRUE(vs::net::is_loopback_host("::1"));
-    EXPECT_TRUE(vs::net::is_loopback_host("[::1]"));
-    EXPECT_FALSE(vs::net::is_loopback_host("10.0.0.1"));
-    EXPECT_FALSE(vs::net::is_loopback_host("example.com"));
+    EXPECT_TRUE(vs::net::is_loopback("localhost"));
+    EXPECT_TRUE(vs::net::is_loopback("127.0.0.1"));
+    EXPECT_TRUE(vs::net::is_loopback("127.3.2.1"));
+    EXPECT_TRUE(vs::net::is_loopback("::1"));
+    EXPECT_TRUE(vs::net::is_loopback("[::1]"));
+    EXPECT_FALSE(vs::net::is_loopback("10.0.0.1"));
+    EXPECT_FALSE(vs::net::is_loopback("example.com"));
 }
 
 TEST(HttpClientTest, FailsTlsHandshakeAgainstPlainServer)

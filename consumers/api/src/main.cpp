@@ -10,6 +10,7 @@
 #include "vs/common/cli.hpp"
 #include "vs/common/shutdown.hpp"
 #include "vs/common/systemd.hpp"
+#include "vs/net/address.hpp"
 
 int main(int argc, char** argv)
 {
@@ -33,11 +34,11 @@ int main(int argc, char** argv)
 
     return vs::cli::run(cli, argc, argv, [&] {
         vs::api::server_config c;
-        if (!vs::api::parse_listen(cli.get("listen"), c.host, c.port)) {
+        if (!vs::net::parse_listen_address(cli.get("listen"), c.host, c.port)) {
             throw vs::cli::usage_error{"--listen: expected HOST:PORT or [IPV6]:PORT, got '" + cli.get("listen") + "'"};
         }
         c.allow_remote = cli.is_set("allow-remote");
-        if (!c.allow_remote && !vs::api::is_loopback(c.host)) {
+        if (!c.allow_remote && !vs::net::is_loopback(c.host)) {
             throw vs::cli::usage_error{"--listen " + cli.get("listen") +
                                        " is not a loopback address; add --allow-remote to serve other hosts"};
         }

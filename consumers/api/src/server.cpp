@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <deque>
 #include <optional>
 #include <stdexcept>
@@ -35,6 +34,7 @@
 #include "vs/api/events.hpp"
 #include "vs/api/router.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/net/address.hpp"
 
 namespace vs::api {
 
@@ -43,53 +43,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
-{
-    std::string_view h;
-    std::string_view p;
-    if (!text.empty() && text.front() == '[') {
-        const auto close = text.find("]:");
-        if (close == std::string_view::npos) {
-            return false;
-        }
-        h = text.substr(1, close - 1);
-        p = text.substr(close + 2);
-    } else {
-        const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos || text.find(':') != colon) {
-            return false;
-        }
-        h = text.substr(0, colon);
-        p = text.substr(colon + 1);
-    }
-    unsigned value = 0;
-    const auto r = std::from_chars(p.data(), p.data() + p.size(), value);
-    if (h.empty() || p.empty() || r.ec != std::errc{} || r.ptr != p.data() + p.size() || value > 65535) {
-        return false;
-    }
-    host = h == "localhost" ? std::string{"127.0.0.1"} : std::string{h};
-    boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    if (ec) {
-        return false;
-    }
-    port = static_cast<std::uint16_t>(value);
-    return true;
-}
-
-bool is_loopback(std::string_view host)
-{
-    boost::system::error_code ec;
-    const auto a = asio::ip::make_address(std::string{host}, ec);
-    if (ec) {
-        return false;
-    }
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
-    }
-    return a.is_loopback();
-}
 
 namespace {
 
@@ -392,7 +345,7 @@ asio::awaitable<void> server::impl::events_session(worker& w, beast::tcp_stream&
 server::server(server_config config) : impl_(std::make_unique<impl>(std::move(config)))
 {
     auto& c = impl_->config;
-    if (!c.allow_remote && !is_loopback(c.host)) {
+    if (!c.allow_remote && !net::is_loopback(c.host)) {
         throw std::runtime_error{fmt::format(
             "refusing to listen on non-loopback address {} without --allow-remote", c.host)};
     }

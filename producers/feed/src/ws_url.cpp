@@ -1,6 +1,9 @@
 #include "ws_url.hpp"
 
 #include <cctype>
+#include <cstdint>
+
+#include "vs/net/address.hpp"
 
 namespace vs::feed {
 
@@ -51,50 +54,16 @@ std::optional<ws_endpoint> make_endpoint(std::string_view url, std::string_view 
         error = "credentials in the WebSocket URL are not supported";
         return std::nullopt;
     }
-    std::string_view port;
-    if (!authority.empty() && authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            error = "unterminated IPv6 literal in '" + std::string{authority} + "'";
-            return std::nullopt;
-        }
-        ep.host = std::string{authority.substr(1, close - 1)};
-        auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') {
-                error = "bad authority '" + std::string{authority} + "'";
-                return std::nullopt;
-            }
-            port = after.substr(1);
-        }
-    } else {
-        const auto colon = authority.rfind(':');
-        ep.host = std::string{authority.substr(0, colon)};
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-        }
-    }
-    if (ep.host.empty()) {
+    if (authority.empty()) {
         error = "no host in the WebSocket URL";
         return std::nullopt;
     }
-    if (!port.empty()) {
-        unsigned long p = 0;
-        for (char c : port) {
-            if (std::isdigit(static_cast<unsigned char>(c)) == 0 || p > 65535) {
-                error = "bad port '" + std::string{port} + "'";
-                return std::nullopt;
-            }
-            p = p * 10 + static_cast<unsigned long>(c - '0');
-        }
-        if (p == 0 || p > 65535) {
-            error = "bad port '" + std::string{port} + "'";
-            return std::nullopt;
-        }
-        ep.port = std::string{port};
-    } else {
-        ep.port = ep.tls ? "443" : "80";
+    std::uint16_t port = 0;
+    if (!net::parse_host_port(authority, ep.host, port, ep.tls ? 443 : 80) || port == 0) {
+        error = "bad host or port '" + std::string{authority} + "' (expected HOST[:PORT] or [IPV6][:PORT])";
+        return std::nullopt;
     }
+    ep.port = std::to_string(port);
     const bool default_port = ep.port == (ep.tls ? "443" : "80");
     const bool v6 = ep.host.find(':') != std::string::npos;
     ep.host_header = (v6 ? "[" + ep.host + "]" : ep.host) + (default_port ? "" : ":" + ep.port);

@@ -13,6 +13,7 @@
 #include "http_client.hpp"
 #include "live_market.hpp"
 #include "test_env.hpp"
+#include "vs/net/address.hpp"
 
 namespace {
 
@@ -360,20 +361,20 @@ TEST(ServerConfigTest, ParsesListenAddressesAndRefusesRemoteWithoutFlag)
 {
     std::string host;
     std::uint16_t port = 0;
-    EXPECT_TRUE(vs::api::parse_listen("127.0.0.1:8888", host, port));
+    EXPECT_TRUE(vs::net::parse_listen_address("127.0.0.1:8888", host, port));
     EXPECT_EQ(host, "127.0.0.1");
     EXPECT_EQ(port, 8888);
-    EXPECT_TRUE(vs::api::parse_listen("[::1]:9000", host, port));
+    EXPECT_TRUE(vs::net::parse_listen_address("[::1]:9000", host, port));
     EXPECT_EQ(host, "::1");
-    EXPECT_TRUE(vs::api::parse_listen("localhost:1", host, port));
+    EXPECT_TRUE(vs::net::parse_listen_address("localhost:1", host, port));
     EXPECT_EQ(host, "127.0.0.1");
     for (const char* bad : {"", "8888", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "host:80", "::1:80", "1.2.3.4:x"}) {
-        EXPECT_FALSE(vs::api::parse_listen(bad, host, port)) << bad;
+        EXPECT_FALSE(vs::net::parse_listen_address(bad, host, port)) << bad;
     }
-    EXPECT_TRUE(vs::api::is_loopback("127.0.0.2"));
-    EXPECT_TRUE(vs::api::is_loopback("::1"));
-    EXPECT_FALSE(vs::api::is_loopback("0.0.0.0"));
-    EXPECT_FALSE(vs::api::is_loopback("10.0.0.1"));
+    EXPECT_TRUE(vs::net::is_loopback("127.0.0.2"));
+    EXPECT_TRUE(vs::net::is_loopback("::1"));
+    EXPECT_FALSE(vs::net::is_loopback("0.0.0.0"));
+    EXPECT_FALSE(vs::net::is_loopback("10.0.0.1"));
     vs::api::server_config c;
     c.host = "0.0.0.0";
     c.port = 0;

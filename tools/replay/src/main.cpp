@@ -1,12 +1,15 @@
 // vs-replay: a local Binance USDⓈ-M futures look-alike on loopback (REST, WebSocket, faults).
 #include <csignal>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "vs/common/cli.hpp"
 #include "vs/common/systemd.hpp"
+#include "vs/net/address.hpp"
 #include "vs/replay/server.hpp"
 
 int main(int argc, char** argv)
@@ -52,8 +55,14 @@ int main(int argc, char** argv)
         cfg.max_connection_s = static_cast<int>(cli.get_int("max-connection-s", 1, 10 * 86'400));
         cfg.scenario_file = cli.get("scenario");
         cfg.handle_signals = true;
-        if (cfg.listen.rfind(':') == std::string::npos) {
-            throw vs::cli::usage_error("--listen must be ADDR:PORT, got '" + cfg.listen + "'");
+        std::string listen_host;
+        std::uint16_t listen_port = 0;
+        if (!vs::net::parse_listen_address(cfg.listen, listen_host, listen_port)) {
+            throw vs::cli::usage_error("--listen must be ADDR:PORT or [IPV6]:PORT, got '" + cfg.listen + "'");
+        }
+        if (!vs::net::is_loopback(listen_host)) {
+            spdlog::warn("--listen {} is not a loopback address: anyone who reaches it can drive the replay",
+                         cfg.listen);
         }
         std::signal(SIGPIPE, SIG_IGN);
 

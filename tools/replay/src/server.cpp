@@ -1,6 +1,7 @@
 #include "vs/replay/server.hpp"
 
 #include <csignal>
+#include <cstdint>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -30,6 +31,7 @@
 
 #include "vs/common/clock.hpp"
 #include "vs/common/systemd.hpp"
+#include "vs/net/address.hpp"
 #include "vs/replay/frames.hpp"
 #include "vs/replay/market.hpp"
 #include "vs/replay/rest.hpp"
@@ -1019,29 +1021,13 @@ unsigned short server::start()
 {
     auto& m = *impl_;
     const std::string& listen = m.cfg.listen;
-    auto colon = listen.rfind(':');
-    if (colon == std::string::npos) {
-        throw std::runtime_error("--listen must be ADDR:PORT, got '" + listen + "'");
+    std::string host;
+    std::uint16_t port = 0;
+    if (!vs::net::parse_listen_address(listen, host, port)) {
+        throw std::runtime_error("--listen must be ADDR:PORT or [IPV6]:PORT (port 0..65535), got '" + listen + "'");
     }
     boost::system::error_code ec;
-    std::string host = listen.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-    }
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) {
-        throw std::runtime_error("cannot parse listen address '" + host + "': " + ec.message());
-    }
-    int port = 0;
-    try {
-        port = std::stoi(listen.substr(colon + 1));
-    } catch (const std::exception&) {
-        port = -1;
-    }
-    if (port < 0 || port > 65535) {
-        throw std::runtime_error("--listen port must be 0..65535, got '" + listen.substr(colon + 1) + "'");
-    }
-    tcp::endpoint ep{addr, static_cast<unsigned short>(port)};
+    tcp::endpoint ep{asio::ip::make_address(host), port};
     m.acceptor.open(ep.protocol(), ec);
     if (!ec) {
         m.acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -2,8 +2,8 @@
 // One HTTP(S) client for every process: Boost.Beast over OpenSSL with a keep-alive
 // connection pool per host (scheme, host, port), connect and whole-request timeouts,
 // certificate verification against the system CAs with SNI and host-name checks.
-// `http://` is accepted for loopback hosts only (the local replay, test servers, a DEV
-// backend on localhost), unless `allow_plain_http` says otherwise.
+// `http://` is accepted for loopback hosts only (vs::net::is_loopback: the local replay, test
+// servers, a DEV backend on localhost), unless `allow_plain_http` says otherwise.
 //
 //   vs::net::http_client http;
 //   auto r = http.perform({.method = "GET", .url = "https://fapi.binance.com/fapi/v1/time"});
@@ -107,8 +107,5 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
-
-/// True for localhost, 127.0.0.0/8 and ::1.
-bool is_loopback_host(std::string_view host) noexcept;
 
 }  // namespace vs::net

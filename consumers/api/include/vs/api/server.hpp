@@ -33,11 +33,6 @@ struct server_config {
     std::chrono::milliseconds events_interval{1000};
 };
 
-/// Parses "HOST:PORT" / "[V6]:PORT" ("localhost" = 127.0.0.1). False when malformed.
-bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port);
-/// True for 127.0.0.0/8 and ::1 (and their v4-mapped form).
-bool is_loopback(std::string_view host);
-
 class server {
 public:
     /// Binds and listens (throws std::runtime_error with the cause: bad address, non-loopback
