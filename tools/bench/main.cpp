@@ -39,6 +39,7 @@
 #include <simdjson.h>
 
 #include "schemas/market_data_generated.h"
+#include "tests/support/records.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/cli.hpp"
@@ -501,26 +502,17 @@ double encode_publish_rate(const std::string& prefix, std::uint64_t records)
         symbols.push_back(fmt::format("SYM{:03d}USDT", i));
     }
     flatbuffers::FlatBufferBuilder fbb{512};
+    vs::test::mark_price_fields m{.index_price = 99.9,
+                                  .estimated_settle_price = 99.95,
+                                  .funding_rate = 0.0001,
+                                  .next_funding_time_ms = 1'700'000'000'000};
     const auto t0 = clock_type::now();
     for (std::uint64_t i = 0; i < records; ++i) {
-        const std::string& sym = symbols[i % symbols.size()];
-        fbb.Clear();
-        auto s = fbb.CreateString(sym);
-        vs::schema::MarkPriceBuilder b{fbb};
-        b.add_symbol(s);
-        b.add_event_time_ms(1'700'000'000'000 + static_cast<std::int64_t>(i));
-        b.add_recv_time_ns(1'700'000'000'000'000'000 + static_cast<std::int64_t>(i));
-        b.add_market(vs::schema::MarketType::UsdM);
-        b.add_mark_price(100.0 + static_cast<double>(i % 1000));
-        b.add_index_price(99.9);
-        b.add_estimated_settle_price(99.95);
-        b.add_funding_rate(0.0001);
-        b.add_next_funding_time_ms(1'700'000'000'000);
-        b.add_funding_interval_hours(8);
-        fbb.Finish(b.Finish());
-        w.publish(sample_type, sym,
-                  std::span<const std::byte>{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()},
-                  static_cast<std::int64_t>(i), vs::bus::to_both);
+        m.symbol = symbols[i % symbols.size()];
+        m.recv_time_ns = vs::test::fixed_time_ns + static_cast<std::int64_t>(i);
+        m.event_time_ms = 1'700'000'000'000 + static_cast<std::int64_t>(i);
+        m.mark_price = 100.0 + static_cast<double>(i % 1000);
+        w.publish(sample_type, m.symbol, vs::test::build(fbb, m), static_cast<std::int64_t>(i), vs::bus::to_both);
     }
     const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
     return static_cast<double>(records) / s;
@@ -582,7 +574,7 @@ std::vector<std::string> state_symbols(std::size_t n)
     // The symbols make_state.py writes: BTCUSDT, ETHUSDT, SOLUSDT, then SYM003USDT ...
     std::vector<std::string> s;
     for (std::size_t i = 0; i < n; ++i) {
-        s.push_back(i == 0 ? "BTCUSDT" : i == 1 ? "ETHUSDT" : i == 2 ? "SOLUSDT" : fmt::format("SYM{:03d}USDT", i));
+        s.push_back(vs::test::state_symbol(i));
     }
     return s;
 }
@@ -594,20 +586,12 @@ double read_all_bus_us(const std::string& prefix, std::size_t symbols, int itera
     const auto names = state_symbols(symbols);
     flatbuffers::FlatBufferBuilder fbb{512};
     for (std::size_t i = 0; i < names.size(); ++i) {
-        fbb.Clear();
-        auto s = fbb.CreateString(names[i]);
-        vs::schema::MarkPriceBuilder b{fbb};
-        b.add_symbol(s);
-        b.add_mark_price(100.0 + static_cast<double>(i));
-        b.add_index_price(99.9);
-        b.add_funding_rate(0.0001);
-        b.add_next_funding_time_ms(1702656000000);
-        b.add_event_time_ms(1'700'000'000'000);
-        b.add_recv_time_ns(1'700'000'000'000'000'000);
-        fbb.Finish(b.Finish());
-        w.publish(sample_type, names[i],
-                  std::span<const std::byte>{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()},
-                  vs::realtime_ns(), vs::bus::to_table);
+        const vs::test::mark_price_fields m{.symbol = names[i],
+                                            .event_time_ms = 1'700'000'000'000,
+                                            .mark_price = 100.0 + static_cast<double>(i),
+                                            .index_price = 99.9,
+                                            .funding_rate = 0.0001};
+        w.publish(sample_type, names[i], vs::test::build(fbb, m), vs::realtime_ns(), vs::bus::to_table);
     }
     // A separate reader, as a consumer process would have.
     vs::bus::reader r{cfg, vs::bus::reader_options{false, "bench", std::chrono::milliseconds{1000}}};

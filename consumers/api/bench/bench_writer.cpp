@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -33,25 +35,29 @@ int main(int argc, char** argv)
         std::mt19937_64 rng{1};
         std::uniform_real_distribution<double> price{0.001, 90000.0};
         std::uniform_real_distribution<double> rate{-0.001, 0.001};
-        std::vector<vs::api::bench::mark_values> marks(n);
-        for (auto& m : marks) {
-            m.mark_price = price(rng);
-            m.index_price = m.mark_price * 0.9999;
-            m.funding_rate = rate(rng);
+        std::vector<vs::test::mark_price_fields> marks(n);
+        std::vector<std::string> symbols(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            symbols[i] = vs::test::state_symbol(i);
+            marks[i].symbol = symbols[i];
+            marks[i].mark_price = price(rng);
+            marks[i].index_price = marks[i].mark_price * 0.9999;
+            marks[i].funding_rate = rate(rng);
         }
         const auto started = vs::realtime_ns();
-        vs::api::bench::feed_values feed;
+        vs::test::feed_status_fields feed;
         feed.started_ns = started;
         feed.last_connected_ns = started;
+        feed.messages_received = 125000;
         feed.symbol_count = static_cast<std::uint32_t>(n);
         const auto publish_all = [&] {
             const auto now = vs::realtime_ns();
             for (std::size_t i = 0; i < n; ++i) {
-                const auto sym = vs::api::bench::bench_symbol(i);
-                vs::api::bench::publish_mark(w, sym, marks[i], now);
-                vs::api::bench::publish_ticker(w, sym, marks[i].mark_price, 1e6 * static_cast<double>(n - i), now);
+                marks[i].recv_time_ns = now;
+                vs::api::bench::publish(w, marks[i]);
+                vs::api::bench::publish(
+                    w, vs::test::ticker_around(symbols[i], marks[i].mark_price, 1e6 * static_cast<double>(n - i), now));
             }
-            feed.streams = {{"!markPrice@arr@1s", now}, {"!ticker@arr", now}, {"!forceOrder@arr", 0}};
         };
         publish_all();
         auto last_update = std::chrono::steady_clock::now();
@@ -69,8 +75,9 @@ int main(int argc, char** argv)
             if (now - last_status >= std::chrono::seconds{1}) {
                 feed.messages_received += 2;
                 const auto t = vs::realtime_ns();
-                feed.streams = {{"!markPrice@arr@1s", t}, {"!ticker@arr", t}, {"!forceOrder@arr", 0}};
-                vs::api::bench::publish_feed_status(w, feed, vs::realtime_ns());
+                feed.recv_time_ns = t;
+                feed.streams = vs::test::feed_streams(t, t);
+                vs::api::bench::publish(w, feed);
                 last_status = now;
             }
             w.notify();

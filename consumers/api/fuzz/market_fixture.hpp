@@ -1,51 +1,54 @@
 #pragma once
 // A small market for the fuzz target (no bus needed): a few USD-M and COIN-M mark prices,
-// tickers, a feed status, OI and a universe.
-#include <flatbuffers/flatbuffers.h>
+// tickers, a feed status, OI and a universe, from the one record factory
+// (tests/support/records.hpp).
+#include <string>
 
-#include "schemas/feed_status_generated.h"
-#include "schemas/market_data_generated.h"
-#include "schemas/open_interest_generated.h"
-#include "schemas/universe_generated.h"
+#include "tests/support/records.hpp"
 #include "vs/api/memory_source.hpp"
 
 namespace vs::api::fuzz {
 
-inline std::span<const std::byte> fb_bytes(const flatbuffers::FlatBufferBuilder& b)
-{
-    return {reinterpret_cast<const std::byte*>(b.GetBufferPointer()), b.GetSize()};
-}
-
 inline void fill_market(memory_source& s)
 {
     constexpr std::int64_t now = 1'702'652'400'000'000'000;
+    const auto put = [&](channel_id ch, const auto& f) { s.put(ch, f.type, std::string{f.symbol}, test::encode(f), now); };
     const char* syms[] = {"BTCUSDT", "ETHUSDT", "BTCUSD_PERP", "\xe5\xb8\x81\xe5\xae\x89USDT", "A\"B"};
     int i = 0;
     for (const char* sym : syms) {
-        flatbuffers::FlatBufferBuilder b;
         const auto market = i == 2 ? schema::MarketType::CoinM : schema::MarketType::UsdM;
-        b.Finish(schema::CreateMarkPriceDirect(b, sym, now / 1'000'000, now, market, 100.0 + i, 99.0, 99.5, 0.0001,
-                                               1702656000000, 8));
-        s.put(channel_id::market, static_cast<bus::record_type>(schema::RecordType::MarkPrice), sym, fb_bytes(b), now);
-        flatbuffers::FlatBufferBuilder t;
-        t.Finish(schema::CreateTicker24hDirect(t, sym, now / 1'000'000, now, market, "X", 1.0, 1.0, 1.0, 100.0));
-        s.put(channel_id::market, static_cast<bus::record_type>(schema::RecordType::Ticker24h), sym, fb_bytes(t), now);
-        flatbuffers::FlatBufferBuilder o;
-        o.Finish(schema::CreateOpenInterestDirect(o, sym, now / 1'000'000, now, market, 1000.0, 100.0, 100000.0));
-        s.put(channel_id::oi, static_cast<bus::record_type>(schema::RecordType::OpenInterest), sym, fb_bytes(o), now);
+        put(channel_id::market, test::mark_price_fields{.symbol = sym,
+                                                        .recv_time_ns = now,
+                                                        .market = market,
+                                                        .mark_price = 100.0 + i,
+                                                        .index_price = 99.0,
+                                                        .estimated_settle_price = 99.5,
+                                                        .funding_rate = 0.0001});
+        put(channel_id::market, test::ticker_fields{.symbol = sym,
+                                                    .recv_time_ns = now,
+                                                    .market = market,
+                                                    .pair = "X",
+                                                    .price_change = 1.0,
+                                                    .price_change_percent = 1.0,
+                                                    .weighted_avg_price = 1.0,
+                                                    .last_price = 100.0});
+        put(channel_id::oi, test::open_interest_fields{.symbol = sym,
+                                                       .recv_time_ns = now,
+                                                       .market = market,
+                                                       .open_interest = 1000.0,
+                                                       .mark_price = 100.0,
+                                                       .open_interest_usd = 100000.0});
         ++i;
     }
-    flatbuffers::FlatBufferBuilder f;
-    std::vector<flatbuffers::Offset<schema::StreamStatus>> streams{
-        schema::CreateStreamStatusDirect(f, "!markPrice@arr@1s", now, 10, 30000, false),
-        schema::CreateStreamStatusDirect(f, "!forceOrder@arr", 0, 0, 0, false)};
-    f.Finish(schema::CreateFeedStatusDirect(f, "", now / 1'000'000, now, schema::MarketType::UsdM, true, true, "wss://x",
-                                            now, now, 0, 5, 0, 0, 5, &streams, ""));
-    s.put(channel_id::market, static_cast<bus::record_type>(schema::RecordType::FeedStatus), "", fb_bytes(f), now);
-    flatbuffers::FlatBufferBuilder u;
-    u.Finish(schema::CreateLiquidUniverseDirect(u, "", now / 1'000'000, now, schema::MarketType::UsdM,
-                                                nullptr, nullptr, nullptr, 4e6, 2e6));
-    s.put(channel_id::oi, static_cast<bus::record_type>(schema::RecordType::LiquidUniverse), "", fb_bytes(u), now);
+    put(channel_id::market, test::feed_status_fields{.recv_time_ns = now,
+                                                     .url = "wss://x",
+                                                     .started_ns = now,
+                                                     .last_connected_ns = now,
+                                                     .messages_received = 5,
+                                                     .symbol_count = 5,
+                                                     .streams = {{"!markPrice@arr@1s", now, 10, 30000, false},
+                                                                 {"!forceOrder@arr", 0, 0, 0, false}}});
+    put(channel_id::oi, test::universe_fields{.recv_time_ns = now});
     bus::channel_status st;
     st.attached = true;
     st.writer_alive = true;

@@ -53,10 +53,8 @@ TEST_F(ApiProcessTest, ServesFromTheEnvironmentsAddressAndStopsOnSigterm)
     vs::api::test::live_channel market{env_.prefix(), "market"};
     const auto now = vs::realtime_ns();
     market.run([&](vs::bus::writer& w) {
-        vs::api::bench::mark_values m;
-        m.mark_price = 42.5;
-        vs::api::bench::publish_mark(w, "BTCUSDT", m, now);
-        vs::api::bench::publish_feed_status(w, vs::api::test::healthy_feed(1), now);
+        vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
+        vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
     });
     const auto port = vs::api::test::free_port();
     child_process p{{exe(), "--threads", "2"},

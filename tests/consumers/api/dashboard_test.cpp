@@ -76,16 +76,15 @@ TEST_F(DashboardTest, ShowsTheBusMarkPriceAndFollowsChangesWithoutReload)
         const auto now = vs::realtime_ns();
         market.run([&](vs::bus::writer& w) {
             for (std::size_t i = 0; i < 50; ++i) {
-                vs::api::bench::mark_values m;
-                m.mark_price = i == 0 ? btc : 10.0 + static_cast<double>(i);
-                m.funding_rate = 0.0001;
-                vs::api::bench::publish_mark(w, vs::api::bench::bench_symbol(i), m, now);
-                vs::api::bench::publish_ticker(w, vs::api::bench::bench_symbol(i), m.mark_price, 1e6 * (60 - i), now);
+                const auto symbol = vs::test::state_symbol(i);
+                const double price = i == 0 ? btc : 10.0 + static_cast<double>(i);
+                vs::api::bench::publish(w, vs::test::mark_price_fields{
+                                               .symbol = symbol, .recv_time_ns = now, .mark_price = price, .funding_rate = 0.0001});
+                vs::api::bench::publish(w, vs::test::ticker_around(symbol, price, 1e6 * (60 - static_cast<double>(i)), now));
             }
-            vs::api::bench::mark_values old;
-            old.mark_price = 1.5;
-            vs::api::bench::publish_mark(w, "OLDUSDT", old, now - 600'000'000'000);
-            vs::api::bench::publish_feed_status(w, vs::api::test::healthy_feed(51), now);
+            vs::api::bench::publish(
+                w, vs::test::mark_price_fields{.symbol = "OLDUSDT", .recv_time_ns = now - 600'000'000'000, .mark_price = 1.5});
+            vs::api::bench::publish(w, vs::test::healthy_feed_status(51, now));
         });
     };
     publish(65000.5);

@@ -1,6 +1,7 @@
 #pragma once
 // A live `market` channel for vs-api tests: a thread owns the bus writer (a writer belongs to
-// one thread), heartbeats it every 50 ms and runs the test's publishes on request.
+// one thread), heartbeats it every 50 ms and runs the test's publishes on request. Records
+// come from the one factory (records.hpp), published with vs::api::bench::publish.
 #include <condition_variable>
 #include <functional>
 #include <future>
@@ -90,18 +91,5 @@ private:
     std::optional<bus::writer> writer_;
     std::thread thread_;
 };
-
-/// A healthy feed status with fresh price streams, as vs-feed publishes it.
-inline bench::feed_values healthy_feed(std::size_t symbols)
-{
-    bench::feed_values f;
-    const auto now = realtime_ns();
-    f.started_ns = now - 3'600'000'000'000;
-    f.last_connected_ns = now - 60'000'000'000;
-    f.messages_received = 36624;
-    f.symbol_count = static_cast<std::uint32_t>(symbols);
-    f.streams = {{"!markPrice@arr@1s", now}, {"!ticker@arr", now}, {"!forceOrder@arr", 0}};
-    return f;
-}
 
 }  // namespace vs::api::test

@@ -9,8 +9,6 @@
 #include <gtest/gtest.h>
 
 #include "live_market.hpp"
-#include "schemas/open_interest_generated.h"
-#include "schemas/universe_generated.h"
 #include "test_env.hpp"
 #include "vs/api/bus_source.hpp"
 #include "vs/api/memory_source.hpp"
@@ -18,10 +16,8 @@
 namespace {
 
 namespace json = boost::json;
-using vs::api::bench::mark_values;
-using vs::api::bench::publish_mark;
-using vs::api::bench::publish_ticker;
-using vs::api::bench::publish_feed_status;
+using vs::api::bench::publish;
+using vs::test::mark_price_fields;
 
 constexpr const char* chinese = "\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fUSDT";   // 币安人生USDT
 
@@ -59,27 +55,35 @@ protected:
     void publish_market(std::int64_t now)
     {
         market_.run([&](vs::bus::writer& w) {
-            mark_values btc;
-            btc.mark_price = 65000.5;
-            btc.index_price = 65000.25;
-            btc.funding_rate = 0.0001;
-            publish_mark(w, "BTCUSDT", btc, now);
-            mark_values eth = btc;
+            const mark_price_fields btc{.symbol = "BTCUSDT",
+                                        .recv_time_ns = now,
+                                        .mark_price = 65000.5,
+                                        .index_price = 65000.25,
+                                        .funding_rate = 0.0001};
+            publish(w, btc);
+            mark_price_fields eth = btc;
+            eth.symbol = "ETHUSDT";
             eth.mark_price = 3500.25;
             eth.funding_interval_hours = 4;
-            publish_mark(w, "ETHUSDT", eth, now);
-            publish_mark(w, chinese, btc, now);
-            mark_values stale = btc;
-            publish_mark(w, "STALEUSDT", stale, now - 200'000'000'000);   // 200 s old
-            mark_values coin = btc;
+            publish(w, eth);
+            mark_price_fields other = btc;
+            other.symbol = chinese;
+            publish(w, other);
+            other.symbol = "STALEUSDT";
+            other.recv_time_ns = now - 200'000'000'000;   // 200 s old
+            publish(w, other);
+            mark_price_fields coin = btc;
+            coin.symbol = "BTCUSD_PERP";
             coin.market = vs::schema::MarketType::CoinM;
-            publish_mark(w, "BTCUSD_PERP", coin, now);
+            publish(w, coin);
             coin.market = vs::schema::MarketType::Unknown;
-            publish_mark(w, "ETHUSD_PERP", coin, now);
-            publish_mark(w, "ETHUSD_250627", coin, now);
-            publish_ticker(w, "BTCUSDT", 65001.0, 12e9, now);
-            publish_ticker(w, "BTCUSD_PERP", 65001.0, 1e5, now, vs::schema::MarketType::CoinM);
-            publish_feed_status(w, vs::api::test::healthy_feed(4), now);
+            coin.symbol = "ETHUSD_PERP";
+            publish(w, coin);
+            coin.symbol = "ETHUSD_250627";
+            publish(w, coin);
+            publish(w, vs::test::ticker_around("BTCUSDT", 65001.0, 12e9, now));
+            publish(w, vs::test::ticker_around("BTCUSD_PERP", 65001.0, 1e5, now, vs::schema::MarketType::CoinM));
+            publish(w, vs::test::healthy_feed_status(4, now));
         });
     }
 
@@ -197,7 +201,7 @@ TEST_F(RouterTest, BatchAcceptsUpTo1000SymbolsAndRejectsEmptyOrMore)
 {
     std::string list;
     for (int i = 0; i < 1000; ++i) {
-        list += (i ? "," : "") + vs::api::bench::bench_symbol(static_cast<std::size_t>(i));
+        list += (i ? "," : "") + vs::test::state_symbol(static_cast<std::size_t>(i));
     }
     const auto ok = get("/funding/batch?symbols=" + list);
     ASSERT_EQ(ok.status, 200u);
@@ -254,9 +258,9 @@ TEST_F(RouterTest, HealthIs503WhenAPriceStreamIsSilentThoughConnected)
 {
     const auto now = vs::realtime_ns();
     market_.run([&](vs::bus::writer& w) {
-        auto f = vs::api::test::healthy_feed(4);
-        f.streams[0].second = now - 60'000'000'000;   // !markPrice@arr@1s silent for 60 s
-        publish_feed_status(w, f, now);
+        auto f = vs::test::healthy_feed_status(4, now);
+        f.streams[0] = vs::test::feed_stream("!markPrice@arr@1s", now - 60'000'000'000, now);   // silent for 60 s
+        publish(w, f);
     });
     const auto r = get("/funding/health");
     EXPECT_EQ(r.status, 503u);
@@ -270,11 +274,11 @@ TEST_F(RouterTest, HealthIs503WhenAPriceStreamIsSilentThoughConnected)
 TEST_F(RouterTest, HealthIs503WhenDisconnected)
 {
     market_.run([&](vs::bus::writer& w) {
-        auto f = vs::api::test::healthy_feed(4);
+        auto f = vs::test::healthy_feed_status(4, vs::realtime_ns());
         f.connected = false;
         f.healthy = false;
         f.reason = "connect refused";
-        publish_feed_status(w, f, vs::realtime_ns());
+        publish(w, f);
     });
     const auto r = get("/funding/health");
     EXPECT_EQ(r.status, 503u);
@@ -312,18 +316,11 @@ TEST_F(RouterTest, OpenInterestAndUniverseComeFromTheOiChannel)
     vs::api::test::live_channel oi{env_.prefix(), "oi"};
     const auto now = vs::realtime_ns();
     oi.run([&](vs::bus::writer& w) {
-        flatbuffers::FlatBufferBuilder b;
-        b.Finish(vs::schema::CreateOpenInterestDirect(b, "BTCUSDT", now / 1'000'000, now, vs::schema::MarketType::UsdM,
-                                                      1234.5, 65000.0, 1234.5 * 65000.0));
-        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest), "BTCUSDT",
-                  vs::api::bench::bytes_of(b), now);
-        flatbuffers::FlatBufferBuilder u;
-        std::vector<flatbuffers::Offset<flatbuffers::String>> syms{u.CreateString("BTCUSDT"), u.CreateString("ETHUSDT")};
-        std::vector<flatbuffers::Offset<flatbuffers::String>> none;
-        u.Finish(vs::schema::CreateLiquidUniverseDirect(u, "", now / 1'000'000, now, vs::schema::MarketType::UsdM,
-                                                        &syms, &syms, &none, 4e6, 2e6));
-        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::LiquidUniverse), "",
-                  vs::api::bench::bytes_of(u), now);
+        publish(w, vs::test::open_interest_fields{
+                       .symbol = "BTCUSDT", .recv_time_ns = now, .open_interest = 1234.5, .mark_price = 65000.0});
+        const std::vector<std::string_view> syms{"BTCUSDT", "ETHUSDT"};
+        publish(w, vs::test::universe_fields{
+                       .recv_time_ns = now, .symbols = syms, .added = syms, .removed = std::vector<std::string_view>{}});
     });
     // The reader re-tries attaching a missing channel every 50 ms.
     auto r = get("/oi/btcusdt");
@@ -481,27 +478,50 @@ const route_case cases[] = {
 };
 
 // The record of `type` for `symbol`, received at recv_ns, in `market`.
-flatbuffers::FlatBufferBuilder build(record_type type, const char* symbol, std::int64_t recv_ns,
-                                     vs::schema::MarketType market)
+std::vector<std::byte> build(record_type type, const char* symbol, std::int64_t recv_ns, vs::schema::MarketType market)
 {
-    flatbuffers::FlatBufferBuilder b;
     const std::int64_t ms = recv_ns / 1'000'000;
     if (type == mark_type) {
-        b.Finish(vs::schema::CreateMarkPriceDirect(b, symbol, ms, recv_ns, market, 65000.5, 65000.25, 65000.0, 0.0001,
-                                                   1702656000000, 8));
-    } else if (type == ticker_type) {
-        b.Finish(vs::schema::CreateTicker24hDirect(b, symbol, ms, recv_ns, market, symbol, 650.0, 1.0, 64800.0,
-                                                   65001.0, 0.1, 64351.0, 66301.0, 63701.0, 184615.0, 12e9,
-                                                   ms - 86'400'000, ms, 1, 1000, 1000));
-    } else if (type == oi_type) {
-        b.Finish(vs::schema::CreateOpenInterestDirect(b, symbol, ms, recv_ns, market, 1234.5, 65000.0,
-                                                      1234.5 * 65000.0));
-    } else {
-        std::vector<flatbuffers::Offset<flatbuffers::String>> syms{b.CreateString("BTCUSDT")};
-        std::vector<flatbuffers::Offset<flatbuffers::String>> none;
-        b.Finish(vs::schema::CreateLiquidUniverseDirect(b, symbol, ms, recv_ns, market, &syms, &syms, &none, 4e6, 2e6));
+        return vs::test::encode(vs::test::mark_price_fields{.symbol = symbol,
+                                                            .recv_time_ns = recv_ns,
+                                                            .market = market,
+                                                            .mark_price = 65000.5,
+                                                            .index_price = 65000.25,
+                                                            .estimated_settle_price = 65000.0,
+                                                            .funding_rate = 0.0001});
     }
-    return b;
+    if (type == ticker_type) {
+        return vs::test::encode(vs::test::ticker_fields{.symbol = symbol,
+                                                        .recv_time_ns = recv_ns,
+                                                        .market = market,
+                                                        .pair = symbol,
+                                                        .price_change = 650.0,
+                                                        .price_change_percent = 1.0,
+                                                        .weighted_avg_price = 64800.0,
+                                                        .last_price = 65001.0,
+                                                        .last_qty = 0.1,
+                                                        .open_price = 64351.0,
+                                                        .high_price = 66301.0,
+                                                        .low_price = 63701.0,
+                                                        .volume = 184615.0,
+                                                        .quote_volume = 12e9,
+                                                        .open_time_ms = ms - 86'400'000,
+                                                        .close_time_ms = ms,
+                                                        .first_trade_id = 1,
+                                                        .last_trade_id = 1000,
+                                                        .trade_count = 1000});
+    }
+    if (type == oi_type) {
+        return vs::test::encode(vs::test::open_interest_fields{
+            .symbol = symbol, .recv_time_ns = recv_ns, .market = market, .open_interest = 1234.5, .mark_price = 65000.0});
+    }
+    const std::vector<std::string_view> syms{"BTCUSDT"};
+    return vs::test::encode(vs::test::universe_fields{.symbol = symbol,
+                                                      .recv_time_ns = recv_ns,
+                                                      .market = market,
+                                                      .symbols = syms,
+                                                      .added = syms,
+                                                      .removed = std::vector<std::string_view>{}});
 }
 
 struct answer {
@@ -525,7 +545,7 @@ protected:
     void put(channel_id ch, record_type type, const char* key, std::int64_t recv_ns, vs::schema::MarketType market)
     {
         const auto b = build(type, key, recv_ns, market);
-        src_.records.put(ch, type, key, vs::api::bench::bytes_of(b), recv_ns);
+        src_.records.put(ch, type, key, b, recv_ns);
     }
     void set_writer_alive(channel_id ch, bool alive)
     {

@@ -30,13 +30,15 @@ protected:
         const auto now = vs::realtime_ns();
         market_.run([&](vs::bus::writer& w) {
             for (std::size_t i = 0; i < symbols; ++i) {
-                vs::api::bench::mark_values m;
-                m.mark_price = i == 0 ? btc_price : 100.0 + static_cast<double>(i);
-                m.index_price = m.mark_price;
-                m.funding_rate = 0.0001;
-                vs::api::bench::publish_mark(w, vs::api::bench::bench_symbol(i), m, now);
+                const auto symbol = vs::test::state_symbol(i);
+                const double price = i == 0 ? btc_price : 100.0 + static_cast<double>(i);
+                vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = symbol,
+                                                                       .recv_time_ns = now,
+                                                                       .mark_price = price,
+                                                                       .index_price = price,
+                                                                       .funding_rate = 0.0001});
             }
-            vs::api::bench::publish_feed_status(w, vs::api::test::healthy_feed(symbols), now);
+            vs::api::bench::publish(w, vs::test::healthy_feed_status(static_cast<std::uint32_t>(symbols), now));
         });
     }
 
@@ -101,7 +103,7 @@ TEST_F(ServerTest, ServesThe341ConcurrentCallsThatOverwhelmedTheOldServer)
         clients.emplace_back([&, i] {
             http_connection c{port_};
             gate.wait();
-            const auto r = c.get("/funding/" + vs::api::bench::bench_symbol(static_cast<std::size_t>(i)));
+            const auto r = c.get("/funding/" + vs::test::state_symbol(static_cast<std::size_t>(i)));
             if (r.result_int() == 200 && json::parse(r.body()).at("markPrice").to_number<double>() > 0) {
                 ok.fetch_add(1);
             }
@@ -341,9 +343,7 @@ TEST_F(ServerTest, EventsClientsGetANewSnapshotWhenTheWriterRestarts)
     market_.kill();
     vs::api::test::live_channel restarted{env_.prefix(), "market"};   // generation 2
     restarted.run([&](vs::bus::writer& w) {
-        vs::api::bench::mark_values m;
-        m.mark_price = 777.5;
-        vs::api::bench::publish_mark(w, "BTCUSDT", m, vs::realtime_ns());
+        vs::api::bench::publish(w, vs::test::mark_price_fields{.recv_time_ns = vs::realtime_ns(), .mark_price = 777.5});
     });
     const auto second_snapshot = [](const std::string& s) {
         int n = 0;

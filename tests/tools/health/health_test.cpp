@@ -242,34 +242,6 @@ TEST_F(HealthTest, BadFlagsAreUsageErrors)
     EXPECT_NE(help.out.find("VS_HEALTH_MIN_SYMBOLS"), std::string::npos);
 }
 
-/// A FeedStatus record as vs-feed writes it: connected, healthy, one fresh stream.
-std::vector<std::byte> feed_status(std::int64_t now_ns)
-{
-    flatbuffers::FlatBufferBuilder fbb{512};
-    auto name = fbb.CreateString("!markPrice@arr@1s");
-    vs::schema::StreamStatusBuilder sb{fbb};
-    sb.add_name(name);
-    sb.add_last_frame_ns(now_ns);
-    sb.add_frames(100);
-    sb.add_stale_after_ms(10'000);
-    auto stream = sb.Finish();
-    auto streams = fbb.CreateVector(&stream, 1);
-    auto symbol = fbb.CreateString("");
-    auto url = fbb.CreateString("ws://127.0.0.1:1/market/stream");
-    auto reason = fbb.CreateString("");
-    vs::schema::FeedStatusBuilder b{fbb};
-    b.add_symbol(symbol);
-    b.add_recv_time_ns(now_ns);
-    b.add_connected(true);
-    b.add_healthy(true);
-    b.add_url(url);
-    b.add_symbol_count(616);
-    b.add_streams(streams);
-    b.add_reason(reason);
-    fbb.Finish(b.Finish());
-    return vs::test::finish(fbb);
-}
-
 TEST_F(HealthTest, InvalidAndStaleMarkPricesAreUnhealthyBeyondTheirAllowance)
 {
     // A writer of our own: 600 good symbols, 3 without a mark price, 1 without a funding
@@ -298,7 +270,12 @@ TEST_F(HealthTest, InvalidAndStaleMarkPricesAreUnhealthyBeyondTheirAllowance)
             const auto sym = "OLD" + std::to_string(i) + "USDT";
             w.publish(mark, sym, vs::test::mark_price(sym, 1.0), now - 300'000'000'000LL);
         }
-        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::FeedStatus), "", feed_status(now), now);
+        // A FeedStatus as vs-feed writes it: connected, healthy, one fresh stream.
+        const vs::test::feed_status_fields status{.recv_time_ns = now,
+                                                  .url = "ws://127.0.0.1:1/market/stream",
+                                                  .symbol_count = 616,
+                                                  .streams = {{"!markPrice@arr@1s", now, 100, 10'000, false}}};
+        w.publish(status.type, status.symbol, vs::test::encode(status), now);
         published.store(true, std::memory_order_release);   // pairs with the test's acquire load
         while (!stop.load(std::memory_order_relaxed)) {      // relaxed: a stop request, no data
             w.heartbeat();
