@@ -5,7 +5,6 @@
 #include <deque>
 #include <exception>
 #include <map>
-#include <stdexcept>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -21,9 +20,9 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
-#include <openssl/ssl.h>
 
 #include "vs/net/address.hpp"
+#include "vs/net/tls.hpp"
 
 namespace vs::net {
 namespace {
@@ -31,7 +30,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
@@ -93,7 +91,7 @@ bool parse_target(std::string_view text, bool allow_plain_http, target_url& out,
 }
 
 struct connection {
-    connection(asio::io_context& ioc, ssl::context* tls_ctx)
+    connection(asio::io_context& ioc, asio::ssl::context* tls_ctx)
     {
         if (tls_ctx != nullptr) {
             secure.emplace(ioc, *tls_ctx);
@@ -156,33 +154,27 @@ std::optional<std::string> http_response::header_value(std::string_view name) co
 }
 
 struct http_client::impl {
-    explicit impl(http_client_options o) : options(std::move(o)), tls_ctx(ssl::context::tls_client)
+    // The system CA store takes tens of milliseconds to load: only clients that use https
+    // pay, when they first do. A client given a CA file is meant for https: its context is
+    // made at once, so that a bad file fails the constructor.
+    explicit impl(http_client_options o) : options(std::move(o))
     {
-        tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-        tls_ctx.set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
         if (!options.ca_file.empty()) {
-            error_code ec;
-            tls_ctx.load_verify_file(options.ca_file, ec);
-            if (ec) {
-                throw std::runtime_error("cannot load CA file " + options.ca_file + ": " + ec.message());
-            }
+            tls_ctx = make_client_context(options.ca_file, options.verify_peer);
         }
     }
 
-    // The system CA store takes tens of milliseconds to load: only clients that use https pay.
-    bool load_system_cas(std::string& err)
+    bool ensure_tls_context(std::string& err)
     {
-        if (system_cas_loaded) {
+        if (tls_ctx) {
             return true;
         }
-        error_code ec;
-        tls_ctx.set_default_verify_paths(ec);
-        if (ec) {
-            err = "cannot load the system CA certificates: " + ec.message();
+        try {
+            tls_ctx = make_client_context(options.ca_file, options.verify_peer);
+        } catch (const std::exception& e) {
+            err = e.what();
             return false;
         }
-        system_cas_loaded = true;
         return true;
     }
 
@@ -221,13 +213,11 @@ struct http_client::impl {
             co_return;
         }
         stage = transport_error::tls;
-        // SNI only for names (RFC 6066 forbids IP literals there).
-        if (!is_ip_literal(u.host) && !SSL_set_tlsext_host_name(c.secure->native_handle(), u.host.c_str())) {
-            ec = error_code{static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()};
+        ec = prepare_client_stream(*c.secure, u.host);
+        if (ec) {
             co_return;
         }
-        c.secure->set_verify_callback(ssl::host_name_verification(u.host));
-        co_await c.secure->async_handshake(ssl::stream_base::client,
+        co_await c.secure->async_handshake(asio::ssl::stream_base::client,
                                            asio::redirect_error(asio::use_awaitable, ec));
     }
 
@@ -330,11 +320,11 @@ struct http_client::impl {
             error_code ec;
             transport_error stage = transport_error::io;
             if (!c) {
-                if (u.tls && !load_system_cas(result.error_message)) {
+                if (u.tls && !ensure_tls_context(result.error_message)) {
                     result.error = transport_error::tls;
                     return result;
                 }
-                c = std::make_unique<connection>(ioc, u.tls ? &tls_ctx : nullptr);
+                c = std::make_unique<connection>(ioc, u.tls ? tls_ctx.get() : nullptr);
                 run([&]() -> asio::awaitable<void> { co_await connect(u, *c, ec, stage); });
                 if (ec) {
                     result.error = classify(ec, stage);
@@ -379,11 +369,10 @@ struct http_client::impl {
 
     http_client_options options;
     asio::io_context ioc;
-    ssl::context tls_ctx;
+    std::unique_ptr<asio::ssl::context> tls_ctx;   // made when first needed
     std::map<std::string, std::deque<connection_ptr>> pool;
     http_client_stats stats;
     bool keep_alive = false;
-    bool system_cas_loaded = false;
 };
 
 http_client::http_client(http_client_options options) : impl_(std::make_unique<impl>(std::move(options))) {}

@@ -30,6 +30,7 @@
 #include "vs/common/systemd.hpp"
 #include "vs/common/version.hpp"
 #include "vs/feed/parser.hpp"
+#include "vs/net/tls.hpp"
 #include "ws_connection.hpp"
 
 namespace vs::feed {
@@ -97,7 +98,7 @@ public:
           started_ns_(vs::realtime_ns())
     {
         if (endpoint_.tls) {
-            tls_ = make_tls_context(config.ca_file);
+            tls_ = vs::net::make_client_context(config.ca_file);
         }
         if (!config.record_file.empty()) {
             recorder_ = std::make_unique<frame_recorder>(config.record_file);

@@ -7,16 +7,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
-#include <openssl/ssl.h>
 
 #include "vs/common/clock.hpp"
+#include "vs/net/tls.hpp"
 
 namespace vs::feed {
 
@@ -24,9 +23,7 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 /// Bytes asked of one read_some: large enough that a 300 KB !ticker@arr frame takes a few
@@ -121,11 +118,9 @@ private:
         if constexpr (is_tls) {
             auto& tls = ws_.next_layer();
             // SNI: Binance's front end picks the certificate by server name.
-            if (SSL_set_tlsext_host_name(tls.native_handle(), endpoint_.host.c_str()) != 1) {
-                co_return std::string{"cannot set TLS server name"};
+            if (const auto sec = vs::net::prepare_client_stream(tls, endpoint_.host)) {
+                co_return describe("cannot set up TLS for " + endpoint_.host, sec);
             }
-            tls.set_verify_mode(asio::ssl::verify_peer);
-            tls.set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
             auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
             if (hec) {
                 co_return describe("TLS handshake with " + endpoint_.host, hec);
@@ -140,8 +135,9 @@ private:
                                     : websocket::stream_base::none();
         timeouts.keep_alive_pings = true;
         ws_.set_option(timeouts);
-        ws_.set_option(websocket::stream_base::decorator(
-            [ua = options_.user_agent](websocket::request_type& req) { req.set(http::field::user_agent, ua); }));
+        ws_.set_option(websocket::stream_base::decorator([ua = options_.user_agent](websocket::request_type& req) {
+            req.set(beast::http::field::user_agent, ua);
+        }));
         // Oversized messages are dropped by the read loop below without closing the
         // connection, so Beast itself must not refuse them.
         ws_.read_message_max(0);
@@ -154,7 +150,7 @@ private:
         websocket::response_type response;
         auto [wec] = co_await ws_.async_handshake(response, endpoint_.host_header, endpoint_.target, use_tuple);
         if (wec) {
-            if (response.result_int() != 0 && response.result() != http::status::switching_protocols) {
+            if (response.result_int() != 0 && response.result() != beast::http::status::switching_protocols) {
                 co_return fmt::format("WebSocket upgrade refused: HTTP {} {}", response.result_int(),
                                       std::string_view{response.reason()});
             }
@@ -222,7 +218,7 @@ private:
     connection_options options_;
     connection_events events_;
     std::uint64_t id_;
-    tcp::resolver resolver_;
+    asio::ip::tcp::resolver resolver_;
     Ws ws_;
     beast::flat_buffer buffer_;
     bool open_ = false;
@@ -244,24 +240,6 @@ std::shared_ptr<ws_connection> make_connection(asio::io_context& io, asio::ssl::
         return std::make_shared<session<tls_ws>>(io, endpoint, options, std::move(events), id, io, *tls);
     }
     return std::make_shared<session<plain_ws>>(io, endpoint, options, std::move(events), id, io);
-}
-
-std::unique_ptr<asio::ssl::context> make_tls_context(const std::string& extra_ca_file)
-{
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tlsv12_client);
-    beast::error_code ec;
-    ctx->set_default_verify_paths(ec);
-    if (ec) {
-        throw std::runtime_error(describe("cannot load the system's CA certificates", ec));
-    }
-    if (!extra_ca_file.empty()) {
-        ctx->load_verify_file(extra_ca_file, ec);
-        if (ec) {
-            throw std::runtime_error(describe("cannot load CA file " + extra_ca_file, ec));
-        }
-    }
-    ctx->set_verify_mode(asio::ssl::verify_peer);
-    return ctx;
 }
 
 }  // namespace vs::feed

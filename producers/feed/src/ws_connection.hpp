@@ -59,16 +59,12 @@ public:
     virtual std::uint64_t pings_received() const noexcept = 0;
 };
 
-/// A connection to `endpoint`; `tls` must be non-null for wss:// endpoints.
+/// A connection to `endpoint`; `tls` must be non-null for wss:// endpoints (a context from
+/// vs::net::make_client_context).
 std::shared_ptr<ws_connection> make_connection(boost::asio::io_context& io,
                                                boost::asio::ssl::context* tls,
                                                const ws_endpoint& endpoint,
                                                const connection_options& options,
                                                connection_events events, std::uint64_t id);
-
-/// A TLS 1.2+ client context that verifies peers against the system's CAs and, when
-/// `extra_ca_file` is not empty, the certificates in that PEM file. Throws
-/// std::runtime_error naming the file when it cannot be loaded.
-std::unique_ptr<boost::asio::ssl::context> make_tls_context(const std::string& extra_ca_file);
 
 }  // namespace vs::feed

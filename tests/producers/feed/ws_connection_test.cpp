@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "test_env.hpp"
+#include "vs/net/tls.hpp"
 
 namespace vs::feed {
 namespace {
@@ -299,7 +300,7 @@ TEST(TlsWsConnectionTest, ConnectsWhenTheCertificateIsTrustedAndNamesTheHost)
     const auto ca = env.state_dir() / "ca.pem";
     std::ofstream{ca} << cert.cert_pem;
     test_server server{server_script{{"{\"tls\":true}"}}, &cert};
-    auto tls = make_tls_context(ca.string());
+    auto tls = vs::net::make_client_context(ca.string());
     client sut;
     sut.start(url_of(server, "wss"), tls.get());
     ASSERT_TRUE(sut.run_until([&] { return sut.frames.size() == 1 || sut.closed_why; }))
@@ -312,7 +313,7 @@ TEST(TlsWsConnectionTest, RefusesAnUntrustedCertificate)
 {
     const auto cert = make_cert("IP:127.0.0.1");
     test_server server{server_script{{"{}"}}, &cert};
-    auto tls = make_tls_context("");   // system CAs only
+    auto tls = vs::net::make_client_context("");   // system CAs only
     client sut;
     sut.start(url_of(server, "wss"), tls.get());
     ASSERT_TRUE(sut.run_until([&] { return sut.closed_why.has_value(); }));
@@ -327,7 +328,7 @@ TEST(TlsWsConnectionTest, RefusesATrustedCertificateForAnotherHost)
     const auto ca = env.state_dir() / "ca.pem";
     std::ofstream{ca} << cert.cert_pem;
     test_server server{server_script{{"{}"}}, &cert};
-    auto tls = make_tls_context(ca.string());
+    auto tls = vs::net::make_client_context(ca.string());
     client sut;
     sut.start(url_of(server, "wss"), tls.get());
     ASSERT_TRUE(sut.run_until([&] { return sut.closed_why.has_value(); }));
@@ -337,7 +338,7 @@ TEST(TlsWsConnectionTest, RefusesATrustedCertificateForAnotherHost)
 
 TEST(TlsWsConnectionTest, MissingCaFileFailsAtSetup)
 {
-    EXPECT_THROW(make_tls_context("/nonexistent/ca.pem"), std::runtime_error);
+    EXPECT_THROW(vs::net::make_client_context("/nonexistent/ca.pem"), std::runtime_error);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 #pragma once
 // One HTTP(S) client for every process: Boost.Beast over OpenSSL with a keep-alive
 // connection pool per host (scheme, host, port), connect and whole-request timeouts,
-// certificate verification against the system CAs with SNI and host-name checks.
-// `http://` is accepted for loopback hosts only (vs::net::is_loopback: the local replay, test
-// servers, a DEV backend on localhost), unless `allow_plain_http` says otherwise.
+// certificate verification against the system CAs with SNI and host-name checks
+// (vs/net/tls.hpp). `http://` is accepted for loopback hosts only (vs::net::is_loopback: the
+// local replay, test servers, a DEV backend on localhost), unless `allow_plain_http` says
+// otherwise.
 //
 //   vs::net::http_client http;
 //   auto r = http.perform({.method = "GET", .url = "https://fapi.binance.com/fapi/v1/time"});
@@ -11,7 +12,7 @@
 //
 // Thread rule: one client per thread (it owns an io_context and its pool); a client is
 // never used by two threads at once. Errors are values, never exceptions, except that
-// the constructor throws when the TLS context or `ca_file` cannot be loaded.
+// the constructor throws when `ca_file` (or, with it, the system CAs) cannot be loaded.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
