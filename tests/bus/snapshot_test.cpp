@@ -1,7 +1,6 @@
 // LMDB snapshots: round trip with original times, schema guard, stale readers, full map.
 #include "vs/bus/snapshot.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include "process.hpp"
 #include "records.hpp"
 #include "schemas/market_data_generated.h"
 #include "test_env.hpp"
@@ -170,19 +170,17 @@ TEST_F(SnapshotTest, ReaderSlotOfAKilledProcessIsClearedBeforeTheNextSave)
     w.publish(1, "BTCUSDT", vs::test::mark_price("BTCUSDT", 1), 1);
     snapshot_store s{env.state_dir(), "market"};
     s.save(w);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        // Child: open a read transaction and die without closing it (kill -9 of a reader).
+    // A process that opens a read transaction and dies without closing it (kill -9 of a reader).
+    auto reader = vs::test::child_process::fork([&] {
         MDB_env* e = nullptr;
         mdb_env_create(&e);
         mdb_env_set_maxdbs(e, 4);
         mdb_env_open(e, (env.state_dir() / "market.lmdb").c_str(), MDB_RDONLY, 0640);
         MDB_txn* txn = nullptr;
         mdb_txn_begin(e, nullptr, MDB_RDONLY, &txn);
-        ::_exit(0);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+        return 0;
+    });
+    ASSERT_EQ(reader.wait(std::chrono::seconds{10}), 0);
     s.save(w);  // runs mdb_reader_check first
     EXPECT_EQ(s.stale_readers_cleared(), 1);
 }

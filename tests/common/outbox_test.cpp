@@ -1,6 +1,5 @@
 #include "vs/outbox/outbox.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "process.hpp"
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
 
@@ -233,11 +233,9 @@ TEST(OutboxTest, ProcessesEnqueueingConcurrentlyGetUniqueOrderedIds)
     vs::test::test_env env;
     constexpr int children = 3;
     constexpr int per_child = 50;
-    std::vector<pid_t> pids;
+    std::vector<vs::test::child_process> producers;
     for (int c = 0; c < children; ++c) {
-        pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
+        producers.push_back(vs::test::child_process::fork([&] {
             int code = 0;
             try {
                 auto ob = open_all(env);
@@ -249,14 +247,11 @@ TEST(OutboxTest, ProcessesEnqueueingConcurrentlyGetUniqueOrderedIds)
             } catch (...) {
                 code = 2;
             }
-            ::_exit(code);
-        }
-        pids.push_back(pid);
+            return code;
+        }));
     }
-    for (auto pid : pids) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (auto& p : producers) {
+        EXPECT_EQ(p.wait(std::chrono::seconds{30}), 0);
     }
     auto sut = open_all(env);
     auto all = sut->list(list_filter{std::nullopt, std::nullopt, 100'000});

@@ -1,11 +1,6 @@
 // Several real processes share one weight budget (the helper executable, fork + exec),
 // against the tests' own HTTP server, which plays Binance: it counts the weight per window
 // by arrival time, answers X-MBX-USED-WEIGHT-1M, and 429/418 on cue.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <atomic>
@@ -19,10 +14,9 @@
 #include <gtest/gtest.h>
 
 #include "http_test_server.hpp"
+#include "process.hpp"
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -30,48 +24,30 @@ using vs::test::http_test_server;
 using vs::test::received_request;
 using vs::test::test_reply;
 
-struct child {
-    pid_t pid = -1;
+/// A poller helper process; its tally goes to `out_path` (stdout).
+struct poller {
     std::string out_path;
+    vs::test::child_process process;
 };
 
-child spawn_poller(const vs::test::test_env& env, const std::string& url, int ceiling, int window_ms,
-                   int guard_ms, int duration_ms, int interval_ms, int n)
+poller spawn_poller(const vs::test::test_env& env, const std::string& url, int ceiling, int window_ms, int guard_ms,
+                    int duration_ms, int interval_ms, int n)
 {
     const char* helper = std::getenv("VS_REST_POLLER_HELPER");
     if (helper == nullptr) {
         throw std::runtime_error("VS_REST_POLLER_HELPER is not set (run through meson test)");
     }
-    child c;
-    c.out_path = (env.state_dir() / ("poller" + std::to_string(n) + ".out")).string();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> args{helper,
-                                  url,
-                                  env.prefix(),
-                                  std::to_string(ceiling),
-                                  std::to_string(window_ms),
-                                  std::to_string(guard_ms),
-                                  std::to_string(duration_ms),
-                                  std::to_string(interval_ms)};
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    if (posix_spawn(&c.pid, helper, &fa, nullptr, argv.data(), environ) != 0) {
-        throw std::runtime_error("cannot spawn the poller helper");
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    return c;
+    const auto out_path = (env.state_dir() / ("poller" + std::to_string(n) + ".out")).string();
+    return {out_path,
+            vs::test::child_process{{helper, url, env.prefix(), std::to_string(ceiling), std::to_string(window_ms),
+                                     std::to_string(guard_ms), std::to_string(duration_ms), std::to_string(interval_ms)},
+                                    {.out = vs::test::sink::file(out_path, false)}}};
 }
 
-std::map<std::string, int> wait_for(const child& c)
+std::map<std::string, int> wait_for(poller& c)
 {
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "poller exited with " << status;
+    const auto code = c.process.wait(std::chrono::seconds{30});
+    EXPECT_EQ(code, 0) << "poller exited with " << code.value_or(-1);
     std::map<std::string, int> tally;
     std::ifstream in{c.out_path};
     std::string line;

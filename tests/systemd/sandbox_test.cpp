@@ -4,12 +4,6 @@
 // as three units would, and still share /dev/shm: the API serves the feed's prices, the
 // health check sees the writer, and the segments outlive the writer. Needs root (mount
 // namespaces); skipped otherwise.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "http.hpp"
+#include "replay_process.hpp"
 #include "service_process.hpp"
 #include "test_env.hpp"
 
@@ -29,43 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in{p};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-/// GET http://127.0.0.1:port<target>: status and body (0 and "" on failure).
-std::pair<int, std::string> http_get(unsigned short port, const std::string& target)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        return {0, ""};
-    }
-    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string resp;
-    char b[4096];
-    ssize_t n;
-    while ((n = ::recv(fd, b, sizeof b, 0)) > 0) {
-        resp.append(b, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    if (resp.size() < 12) {
-        return {0, ""};
-    }
-    const auto body = resp.find("\r\n\r\n");
-    return {std::atoi(resp.substr(9, 3).c_str()), body == std::string::npos ? "" : resp.substr(body + 4)};
-}
+using vs::test::read_file;
 
 class SandboxTest : public ::testing::Test {
 protected:
@@ -74,7 +34,7 @@ protected:
         // The state directory must not live under /tmp: the sandbox mounts a private /tmp.
         state_ = fs::path{SANDBOX_STATE_ROOT} / ("sandbox-state-" + env_.prefix());
         fs::create_directories(state_);
-        auto probe = vs::test::run_command({SANDBOX, state_.string(), "true"});
+        auto probe = vs::test::run({SANDBOX, state_.string(), "true"});
         if (probe.exit_code == 77) {
             GTEST_SKIP() << "cannot create mount namespaces here (needs root): sandbox not checked";
         }
@@ -99,7 +59,7 @@ protected:
 TEST_F(SandboxTest, TheSandboxIsReadOnlyExceptDevShmAndTheStateDirectory)
 {
     const std::string shm_probe = "/dev/shm/" + env_.prefix() + ".probe";
-    auto r = vs::test::run_command(sandboxed({"/bin/sh", "-c",
+    auto r = vs::test::run(sandboxed({"/bin/sh", "-c",
                                               "touch /usr/vs-sandbox-probe || echo usr-read-only; "
                                               "touch " + state_.string() + "/probe && echo state-writable; "
                                               "touch " + shm_probe + " && echo shm-writable; "
@@ -118,25 +78,21 @@ TEST_F(SandboxTest, TheSandboxIsReadOnlyExceptDevShmAndTheStateDirectory)
 TEST_F(SandboxTest, FeedApiAndHealthInSeparateSandboxesShareTheBus)
 {
     const fs::path logs = env_.state_dir();
-    vs::test::service_process replay({VS_REPLAY, "--listen", "127.0.0.1:0", "--symbols", "600"}, {}, logs / "replay.log",
-                                     true);
-    auto line = replay.wait_for_line("vs-replay listening on ", 15s);
-    ASSERT_TRUE(line) << read_file(logs / "replay.log");
-    const std::string port = line->substr(line->rfind(':') + 1);
+    vs::test::replay_process replay{VS_REPLAY, {"--symbols", "600"}, vs::test::as_unit({}, logs / "replay.log")};
+    ASSERT_NE(replay.port(), 0) << read_file(logs / "replay.log");
 
     const vs::test::env_map env{{"PATH", "/usr/bin:/bin"},
                                 {"VS_BUS_PREFIX", env_.prefix()},
                                 {"VS_STATE_DIR", state_.string()},
                                 {"VS_LOG_LEVEL", "info"}};
-    vs::test::service_process feed(
-        sandboxed({VS_FEED, "--ws-url", "ws://127.0.0.1:" + port + "/market/stream"}), env, logs / "feed.log");
-    vs::test::service_process api(sandboxed({VS_API, "--listen", "127.0.0.1:0"}), env, logs / "api.log");
+    vs::test::child_process feed{sandboxed({VS_FEED, "--ws-url", replay.ws_url()}), vs::test::as_unit(env, logs / "feed.log")};
+    vs::test::child_process api{sandboxed({VS_API, "--listen", "127.0.0.1:0"}), vs::test::as_unit(env, logs / "api.log")};
 
     // vs-health in a third namespace: healthy means it saw the writer alive and 600 symbols.
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     vs::test::command_output health;
     do {
-        health = vs::test::run_command(sandboxed({VS_HEALTH, "--units", ""}), env);
+        health = vs::test::run(sandboxed({VS_HEALTH, "--units", ""}), env);
     } while (health.exit_code != 0 && std::chrono::steady_clock::now() < deadline &&
              (std::this_thread::sleep_for(200ms), true));
     ASSERT_EQ(health.exit_code, 0) << health.out << health.err << read_file(logs / "feed.log");
@@ -156,22 +112,21 @@ TEST_F(SandboxTest, FeedApiAndHealthInSeparateSandboxesShareTheBus)
     }
     ASSERT_FALSE(m.empty()) << api_log;
     const auto api_port = static_cast<unsigned short>(std::stoi(m[1].str()));
-    auto [status, body] = http_get(api_port, "/funding/health");
+    auto [status, body] = vs::test::loopback_http(api_port, "GET", "/funding/health");
     EXPECT_EQ(status, 200) << body;
     EXPECT_NE(body.find("\"symbolCount\""), std::string::npos) << body;
 
     // The writer stops (systemctl stop vs-feed): its segments stay for the readers, and the
     // health check in yet another namespace sees a dead writer, not a missing channel.
-    feed.signal(SIGTERM);
-    ASSERT_EQ(feed.wait_exit(15s), 0) << read_file(logs / "feed.log");
+    ASSERT_EQ(feed.terminate(15s), 0) << read_file(logs / "feed.log");
     EXPECT_TRUE(fs::exists("/dev/shm/" + env_.prefix() + ".market"));
-    auto after = vs::test::run_command(sandboxed({VS_HEALTH, "--units", "", "--max-heartbeat-age-s", "1"}), env);
+    auto after = vs::test::run(sandboxed({VS_HEALTH, "--units", "", "--max-heartbeat-age-s", "1"}), env);
     EXPECT_EQ(after.exit_code, 1) << after.out;
     EXPECT_NE(after.out.find("is DEAD"), std::string::npos) << after.out;
-    EXPECT_EQ(http_get(api_port, "/funding/health").first / 100, 5) << "stale data must not look healthy";
+    EXPECT_EQ(vs::test::loopback_http(api_port, "GET", "/funding/health").status / 100, 5)
+        << "stale data must not look healthy";
 
-    api.signal(SIGTERM);
-    EXPECT_EQ(api.wait_exit(15s), 0) << read_file(logs / "api.log");
+    EXPECT_EQ(api.terminate(15s), 0) << read_file(logs / "api.log");
 }
 
 }  // namespace

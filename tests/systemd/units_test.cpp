@@ -28,6 +28,7 @@
 
 #include <gtest/gtest.h>
 
+#include "replay_process.hpp"
 #include "service_process.hpp"
 #include "test_env.hpp"
 
@@ -49,13 +50,7 @@ std::vector<std::string> split(const std::string& s, char sep)
     return out;
 }
 
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in{p};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using vs::test::read_file;
 
 /// A unit file as (section, key) -> every value in order (keys may repeat).
 using unit_file = std::map<std::string, std::vector<std::string>>;
@@ -94,7 +89,7 @@ protected:
     {
         root_ = fs::temp_directory_path() / ("vs-units-test-" + std::to_string(::getpid()));
         fs::remove_all(root_);
-        install_ = vs::test::run_command({MESON, "install", "-C", BUILD_ROOT, "--no-rebuild", "--quiet", "--destdir",
+        install_ = vs::test::run({MESON, "install", "-C", BUILD_ROOT, "--no-rebuild", "--quiet", "--destdir",
                                           root_.string()},
                                          {}, 120s);
         // systemd-analyze --root looks up every unit (sysinit.target, ...) under the root:
@@ -138,7 +133,7 @@ TEST_F(InstalledTree, EveryUnitPassesSystemdAnalyzeVerifyWithoutAWarning)
     for (const auto& u : units()) {
         ASSERT_TRUE(fs::exists(unit_path(u))) << u << " not installed in " << UNIT_DIR;
         // --root: ExecStart= binaries and every dependency are looked up in the installed tree.
-        auto r = vs::test::run_command({SYSTEMD_ANALYZE, "verify", "--man=no", "--root=" + root_.string(),
+        auto r = vs::test::run({SYSTEMD_ANALYZE, "verify", "--man=no", "--root=" + root_.string(),
                                         (fs::path{UNIT_DIR} / u).string()});
         EXPECT_EQ(r.exit_code, 0) << u << ":\n" << r.out << r.err;
         EXPECT_EQ(r.err, "") << u << ": systemd-analyze verify warns";
@@ -151,7 +146,7 @@ TEST_F(InstalledTree, VerifyCatchesAMissingBinary)
     const fs::path bin = installed(BINDIR) / "vs-deliver";
     const fs::path moved = bin.string() + ".away";
     fs::rename(bin, moved);
-    auto r = vs::test::run_command({SYSTEMD_ANALYZE, "verify", "--man=no", "--root=" + root_.string(),
+    auto r = vs::test::run({SYSTEMD_ANALYZE, "verify", "--man=no", "--root=" + root_.string(),
                                     (fs::path{UNIT_DIR} / "vs-deliver.service").string()});
     fs::rename(moved, bin);
     EXPECT_NE(r.exit_code, 0);
@@ -218,7 +213,7 @@ TEST_F(InstalledTree, NoSandboxOptionHidesOrRemovesTheSharedMemoryBus)
     all.push_back("vs-health.service");
     for (const auto& u : all) {
         SCOPED_TRACE(u);
-        auto r = vs::test::run_command({SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager",
+        auto r = vs::test::run({SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager",
                                         "--root=" + root_.string(), (fs::path{UNIT_DIR} / u).string()});
         ASSERT_NE(r.out.find("PrivateDevices="), std::string::npos) << r.out << r.err;
         auto line_of = [&](const std::string& key) {
@@ -270,7 +265,7 @@ TEST_F(InstalledTree, SysusersCreatesASystemUserAndTmpfilesTheStateDirectory)
     // A root of our own: the user lands in <root>/etc/passwd, not in the host's.
     const fs::path root = root_ / "sysroot";
     fs::create_directories(root / "etc");
-    auto r = vs::test::run_command({"systemd-sysusers", "--root=" + root.string(), sysusers.string()});
+    auto r = vs::test::run({"systemd-sysusers", "--root=" + root.string(), sysusers.string()});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const std::string passwd = read_file(root / "etc/passwd");
     std::smatch m;
@@ -283,7 +278,7 @@ TEST_F(InstalledTree, SysusersCreatesASystemUserAndTmpfilesTheStateDirectory)
     if (::geteuid() != 0) {
         GTEST_SKIP() << "systemd-tmpfiles --create must chown to volspike: run as root to check it";
     }
-    r = vs::test::run_command({"systemd-tmpfiles", "--root=" + root.string(), "--create", tmpfiles.string()});
+    r = vs::test::run({"systemd-tmpfiles", "--root=" + root.string(), "--create", tmpfiles.string()});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     struct stat st{};
     ASSERT_EQ(::stat((root / "var/lib/volspike").c_str(), &st), 0);
@@ -310,7 +305,7 @@ TEST_F(InstalledTree, ExampleEnvFileDocumentsEveryVariableOfEveryExecutable)
     const std::regex var{"\\b((?:VS|VOLSPIKE|TELEGRAM|CHAT|BINANCE|DISCORD|OI|WS)_?[A-Z0-9_]*)\\b"};
     std::set<std::string> seen;
     for (const auto& e : fs::directory_iterator{installed(BINDIR)}) {
-        auto r = vs::test::run_command({e.path().string(), "--help"});
+        auto r = vs::test::run({e.path().string(), "--help"});
         ASSERT_EQ(r.exit_code, 0) << e.path();
         std::stringstream ss{r.out};
         std::string line;
@@ -361,11 +356,8 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
     fs::create_directories(logs);
 
     // A local Binance look-alike (the build's replay: it is a test fixture, not the unit).
-    vs::test::service_process replay({VS_REPLAY, "--listen", "127.0.0.1:0", "--symbols", "600"}, {}, logs / "replay.log",
-                                     true);
-    auto line = replay.wait_for_line("vs-replay listening on ", 15s);
-    ASSERT_TRUE(line) << read_file(logs / "replay.log");
-    const std::string port = line->substr(line->rfind(':') + 1);
+    vs::test::replay_process replay{VS_REPLAY, {"--symbols", "600"}, vs::test::as_unit({}, logs / "replay.log")};
+    ASSERT_NE(replay.port(), 0) << read_file(logs / "replay.log");
 
     const fs::path state = env.state_dir() / "state";
     fs::create_directories(state);
@@ -373,11 +365,11 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
                                   env.state_dir() / "volspike.env",
                                   {{"VS_BUS_PREFIX", env.prefix()},
                                    {"VS_STATE_DIR", state.string()},
-                                   {"VS_BINANCE_WS_URL", "ws://127.0.0.1:" + port + "/market/stream"},
-                                   {"VS_BINANCE_REST_URL", "http://127.0.0.1:" + port},
+                                   {"VS_BINANCE_WS_URL", replay.ws_url()},
+                                   {"VS_BINANCE_REST_URL", replay.http_url()},
                                    {"VS_API_LISTEN", "127.0.0.1:0"},
                                    {"VS_REPLAY_LISTEN", "127.0.0.1:0"},
-                                   {"VS_TELEGRAM_API_URL", "http://127.0.0.1:" + port}});
+                                   {"VS_TELEGRAM_API_URL", replay.http_url()}});
     ASSERT_EQ(vars.at("VS_BUS_PREFIX"), env.prefix());
     ASSERT_EQ(vars.at("VS_LOG_LEVEL"), "info");   // a documented default, switched on
 
@@ -393,7 +385,7 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
         std::string unit;
         fs::path log;
         std::unique_ptr<vs::test::notify_listener> notify;
-        std::unique_ptr<vs::test::service_process> process;
+        std::unique_ptr<vs::test::child_process> process;
     };
     std::vector<running> started;
     // In the target's order (feed before api); every daemon runs at once, as on a host.
@@ -406,7 +398,7 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
         unit_env["NOTIFY_SOCKET"] = r.notify->path();
         unit_env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
         // WatchdogSec= is 30 s or more in the units; 2 s here so that a pet is due in the test.
-        r.process = std::make_unique<vs::test::service_process>(argv, unit_env, r.log, false, 2'000'000);
+        r.process = std::make_unique<vs::test::child_process>(argv, vs::test::as_unit(unit_env, r.log, 2'000'000));
 
         auto ready = r.notify->wait_for("READY=1", 30s);
         ASSERT_TRUE(ready) << "no READY=1 from " << argv[0] << "\n" << read_file(r.log);
@@ -425,8 +417,8 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
         auto health_env = vars;
         health_env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
         const fs::path log = logs / "vs-health.log";
-        vs::test::service_process health(argv, health_env, log);
-        auto code = health.wait_exit(30s);
+        vs::test::child_process health{argv, vs::test::as_unit(health_env, log)};
+        auto code = health.wait(30s);
         ASSERT_TRUE(code) << read_file(log);
         EXPECT_EQ(*code, 0) << read_file(log);
         EXPECT_NE(read_file(log).find("vs-health: healthy"), std::string::npos) << read_file(log);
@@ -436,8 +428,7 @@ TEST_F(InstalledTree, EveryDaemonReachesReadyAndTheHealthUnitPassesWithTheExampl
     // units' TimeoutStopSec, STOPPING=1 first.
     for (auto it = started.rbegin(); it != started.rend(); ++it) {
         SCOPED_TRACE(it->unit);
-        it->process->signal(SIGTERM);
-        EXPECT_EQ(it->process->wait_exit(15s), 0) << read_file(it->log);
+        EXPECT_EQ(it->process->terminate(15s), 0) << read_file(it->log);
         EXPECT_TRUE(it->notify->wait_for("STOPPING=1", 1s)) << "no STOPPING=1";
     }
 }

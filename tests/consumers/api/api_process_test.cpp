@@ -1,12 +1,10 @@
 // vs-api as a process: command line contract, environment, serving, SIGTERM.
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <string>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "http.hpp"
 #include "http_client.hpp"
 #include "live_market.hpp"
 #include "process.hpp"
@@ -14,7 +12,8 @@
 
 namespace {
 
-using vs::api::test::child_process;
+using vs::test::child_process;
+using vs::test::logged_to;
 
 std::string exe() { return VS_API_EXE; }
 
@@ -26,7 +25,7 @@ protected:
 
 TEST_F(ApiProcessTest, HelpListsFlagsDefaultsAndVariables)
 {
-    child_process p{{exe(), "--help"}, {}, out("help")};
+    child_process p{{exe(), "--help"}, logged_to(out("help"))};
     EXPECT_EQ(p.wait(std::chrono::seconds{10}), 0);
     const auto text = p.output();
     for (const char* s : {"--listen", "VS_API_LISTEN", "127.0.0.1:8888", "--allow-remote", "--threads",
@@ -34,16 +33,16 @@ TEST_F(ApiProcessTest, HelpListsFlagsDefaultsAndVariables)
                           "--bus-prefix"}) {
         EXPECT_NE(text.find(s), std::string::npos) << s;
     }
-    child_process v{{exe(), "--version"}, {}, out("version")};
+    child_process v{{exe(), "--version"}, logged_to(out("version"))};
     EXPECT_EQ(v.wait(std::chrono::seconds{10}), 0);
     EXPECT_NE(v.output().find(VS_VERSION), std::string::npos);
 }
 
 TEST_F(ApiProcessTest, BadListenAddressIsAUsageError)
 {
-    child_process p{{exe(), "--listen", "nonsense"}, {}, out("bad")};
+    child_process p{{exe(), "--listen", "nonsense"}, logged_to(out("bad"))};
     EXPECT_EQ(p.wait(std::chrono::seconds{10}), 2);
-    child_process q{{exe(), "--listen", "0.0.0.0:0"}, {}, out("remote")};
+    child_process q{{exe(), "--listen", "0.0.0.0:0"}, logged_to(out("remote"))};
     EXPECT_EQ(q.wait(std::chrono::seconds{10}), 2);
     EXPECT_NE(q.output().find("--allow-remote"), std::string::npos) << q.output();
 }
@@ -56,10 +55,10 @@ TEST_F(ApiProcessTest, ServesFromTheEnvironmentsAddressAndStopsOnSigterm)
         vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
         vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
     });
-    const auto port = vs::api::test::free_port();
+    const auto port = vs::test::free_port();
     child_process p{{exe(), "--threads", "2"},
-                    {"VS_API_LISTEN=127.0.0.1:" + std::to_string(port), "VS_BUS_PREFIX=" + env_.prefix()},
-                    out("serve")};
+                    logged_to(out("serve"),
+                              {{"VS_API_LISTEN", "127.0.0.1:" + std::to_string(port)}, {"VS_BUS_PREFIX", env_.prefix()}})};
     // Poll until it listens.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
     int status = 0;
@@ -77,8 +76,7 @@ TEST_F(ApiProcessTest, ServesFromTheEnvironmentsAddressAndStopsOnSigterm)
     ASSERT_EQ(status, 200) << p.output();
     EXPECT_DOUBLE_EQ(boost::json::parse(body).at("markPrice").to_number<double>(), 42.5);
     EXPECT_EQ(vs::api::test::http_get(port, "/funding/health").result_int(), 200);
-    p.signal(SIGTERM);
-    EXPECT_EQ(p.wait(std::chrono::seconds{5}), 0) << p.output();
+    EXPECT_EQ(p.terminate(std::chrono::seconds{5}), 0) << p.output();
 }
 
 }  // namespace

@@ -98,12 +98,11 @@ TEST_F(DashboardTest, ShowsTheBusMarkPriceAndFollowsChangesWithoutReload)
     const auto profile = env_.state_dir() / "chromium-profile";
     std::filesystem::create_directories(profile);
     const std::string url = "http://127.0.0.1:" + std::to_string(srv.port()) + "/dashboard";
-    vs::api::test::child_process browser{
+    vs::test::child_process browser{
         {VS_CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--remote-debugging-port=0", "--user-data-dir=" + profile.string(), url},
-        {},
-        (env_.state_dir() / "chromium.log").string()};
+        vs::test::logged_to(env_.state_dir() / "chromium.log")};
 
     // Chromium writes its DevTools port into the profile.
     std::uint16_t port = 0;
@@ -179,8 +178,7 @@ TEST_F(DashboardTest, ShowsTheBusMarkPriceAndFollowsChangesWithoutReload)
         png.resize(n.first);
         std::ofstream{shot, std::ios::binary} << png;
     }
-    browser.signal(SIGTERM);
-    browser.wait(std::chrono::seconds{5});
+    browser.terminate(std::chrono::seconds{5});
 }
 
 }  // namespace

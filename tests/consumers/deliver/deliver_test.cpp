@@ -1,11 +1,5 @@
 // vs-deliver as a real process, against the tests' own HTTP server playing the backend
 // (PROD under /, DEV under /dev) and the Telegram Bot API (/bot<token>/sendMessage).
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,12 +17,11 @@
 #include <gtest/gtest.h>
 
 #include "http_test_server.hpp"
+#include "process.hpp"
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/outbox/outbox.hpp"
 #include "vs/net/rest_weight.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -38,83 +31,21 @@ using vs::test::http_test_server;
 using vs::test::received_request;
 using vs::test::test_reply;
 
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout)
+using vs::test::eventually;
+
+/// vs-deliver as its unit runs it: a clean environment (no operator's VOLSPIKE_* leaking in),
+/// stderr appended to the log.
+vs::test::child_process start_deliver_process(const std::string& exe, const std::vector<std::string>& args,
+                                              const std::string& log_path)
 {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return pred();
+    std::vector<std::string> argv{exe};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return vs::test::child_process{argv,
+                                   {.out = vs::test::sink::inherit(),
+                                    .err = vs::test::sink::file(log_path),
+                                    .env = {{"PATH", "/usr/bin:/bin"}, {"VS_LOG_LEVEL", "info"}},
+                                    .clean_env = true}};
 }
-
-class process {
-public:
-    process(const std::string& exe, const std::vector<std::string>& args, const std::string& log_path)
-    {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        std::vector<std::string> all{exe};
-        all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        // A clean environment: only what the test passes (no operator's VOLSPIKE_* leaking in).
-        std::vector<std::string> env_strings{"PATH=/usr/bin:/bin", "VS_LOG_LEVEL=info"};
-        std::vector<char*> envp;
-        for (auto& e : env_strings) {
-            envp.push_back(e.data());
-        }
-        envp.push_back(nullptr);
-        if (posix_spawn(&pid_, exe.c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) {
-            throw std::runtime_error("cannot spawn " + exe);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-    }
-    ~process()
-    {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-
-    /// SIGTERM, then the exit status (-1 if it did not exit within `timeout`).
-    int terminate(std::chrono::milliseconds timeout = 10s)
-    {
-        ::kill(pid_, SIGTERM);
-        return wait(timeout);
-    }
-    void kill_hard()
-    {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    int wait(std::chrono::milliseconds timeout)
-    {
-        int status = 0;
-        const auto end = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < end) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-};
 
 std::string exe(const char* var)
 {
@@ -125,7 +56,9 @@ std::string exe(const char* var)
     return p;
 }
 
-std::string run_capture(const std::string& cmd, int& status);
+/// vs-outbox with `args` (stdout and stderr captured), in the test's environment or, with
+/// `only_env`, in exactly that one (env -i).
+vs::test::command_output outbox_tool(std::vector<std::string> args, std::optional<vs::test::env_map> only_env = {});
 
 // The fake backend + Telegram: records every request, and the decisions it made.
 struct fake_world {
@@ -239,7 +172,8 @@ protected:
     }
     void start_deliver(std::vector<std::string> extra = {})
     {
-        deliver_ = std::make_unique<process>(exe("VS_DELIVER_EXE"), deliver_args(std::move(extra)), log_path_);
+        deliver_ = std::make_unique<vs::test::child_process>(
+            start_deliver_process(exe("VS_DELIVER_EXE"), deliver_args(std::move(extra)), log_path_));
     }
     std::string enqueue_backend(int i)
     {
@@ -251,14 +185,14 @@ protected:
     }
     bool drained(target t, std::chrono::milliseconds timeout)
     {
-        return wait_until([&] { return outbox_->queue_length(t) == 0; }, timeout);
+        return eventually([&] { return outbox_->queue_length(t) == 0; }, timeout);
     }
 
     vs::test::test_env env_;
     fake_world world_;
     std::unique_ptr<http_test_server> server_;
     std::unique_ptr<vs::outbox::outbox> outbox_;
-    std::unique_ptr<process> deliver_;
+    std::unique_ptr<vs::test::child_process> deliver_;
     std::string log_path_;
 };
 
@@ -271,19 +205,17 @@ TEST_F(DeliverTest, BackendOutageLosesNothingAndDeliversEachOnceInOrderPerTarget
         ids.push_back(enqueue_backend(i));
     }
     // The outage lasts through many retry rounds (backoff 20 ms doubling to 200 ms).
-    ASSERT_TRUE(wait_until([&] { return server_->request_count() >= 30; }, 10s));
+    ASSERT_TRUE(eventually([&] { return server_->request_count() >= 30; }, 10s));
     std::this_thread::sleep_for(1500ms);  // the outage itself: a span of time, not a sync
     for (int i = 40; i < 60; ++i) {
         ids.push_back(enqueue_backend(i));
         if (i % 5 == 0) {
             // Another alerting process enqueues too (vs-outbox test is one, with its own LMDB handle).
-            int status = 0;
-            auto out = run_capture("env -i VOLSPIKE_API_URL=" + server_->url() + " VOLSPIKE_API_URL_DEV=" +
-                                       server_->url() + "/dev " + exe("VS_OUTBOX_EXE") + " --state-dir " +
-                                       env_.state_dir().string() + " test",
-                                   status);
-            ASSERT_EQ(status, 0) << out;
-            ids.push_back(out.substr(std::string{"enqueued test "}.size(), 16));
+            const auto r = outbox_tool({"--state-dir", env_.state_dir().string(), "test"},
+                                       vs::test::env_map{{"VOLSPIKE_API_URL", server_->url()},
+                                                         {"VOLSPIKE_API_URL_DEV", server_->url() + "/dev"}});
+            ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+            ids.push_back(r.out.substr(std::string{"enqueued test "}.size(), 16));
         }
     }
     const auto attempts_during_outage = server_->request_count();
@@ -323,7 +255,7 @@ TEST_F(DeliverTest, BackendOutageLosesNothingAndDeliversEachOnceInOrderPerTarget
     std::printf("measured: 64 alerts from 2 processes x 2 targets through a %.1f s outage: %zu failed attempts "
                 "during it, 128 accepted within %lld ms of recovery, 0 lost, 0 duplicated, in order\n",
                 1.5, attempts_during_outage, static_cast<long long>(drain_ms));
-    EXPECT_EQ(deliver_->terminate(), 0);
+    EXPECT_EQ(deliver_->terminate(10s), 0);
 }
 
 TEST_F(DeliverTest, KilledBetweenSendAndAckResendsTheSameKeyAndNothingElse)
@@ -339,13 +271,13 @@ TEST_F(DeliverTest, KilledBetweenSendAndAckResendsTheSameKeyAndNothingElse)
         ASSERT_TRUE(world_.cv.wait_for(lock, 10s, [&] { return world_.held; }));
     }
     // The request reached the backend; the acknowledgement never reaches vs-deliver.
-    deliver_->kill_hard();
+    deliver_->kill();
     {
         std::lock_guard lock{world_.mu};
         world_.released = true;   // the backend processes it (counts it) after all
     }
     world_.cv.notify_all();
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         std::lock_guard lock{world_.mu};
         return world_.accepted_keys["prod"].size() == 1;
     }, 5s));
@@ -447,7 +379,7 @@ TEST_F(DeliverTest, TelegramMessageInterruptedByACrashIsSentAgainAndCountedUncer
         std::unique_lock lock{world_.mu};
         ASSERT_TRUE(world_.cv.wait_for(lock, 10s, [&] { return world_.held; }));
     }
-    deliver_->kill_hard();
+    deliver_->kill();
     EXPECT_EQ(outbox_->get(id)->find(target::telegram)->st, vs::outbox::state::sending);
     {
         std::lock_guard lock{world_.mu};
@@ -488,7 +420,7 @@ TEST_F(DeliverTest, AlertOlderThanDeadAfterIsDeadLetteredAndCanBeRetried)
     EXPECT_EQ(e->find(target::prod)->st, vs::outbox::state::dead);
     EXPECT_NE(e->find(target::prod)->last_error.find("expired"), std::string::npos);
     EXPECT_GE(outbox_->counters(target::prod).dead, 1u);
-    EXPECT_EQ(deliver_->terminate(), 0);
+    EXPECT_EQ(deliver_->terminate(10s), 0);
 
     // An operator retries it once the backend is back: it goes out.
     {
@@ -497,13 +429,13 @@ TEST_F(DeliverTest, AlertOlderThanDeadAfterIsDeadLetteredAndCanBeRetried)
     }
     EXPECT_EQ(outbox_->retry(target::prod, id), 1u);
     start_deliver({"--dead-after", "1"});   // a retry restarts the dead-letter age
-    ASSERT_TRUE(wait_until([&] { return outbox_->get(id)->find(target::prod)->st == vs::outbox::state::delivered; }, 10s));
+    ASSERT_TRUE(eventually([&] { return outbox_->get(id)->find(target::prod)->st == vs::outbox::state::delivered; }, 10s));
 }
 
 TEST_F(DeliverTest, StopsCleanlyOnSigtermWithExitZero)
 {
     start_deliver();
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         std::ifstream in{log_path_};
         std::stringstream ss;
         ss << in.rdbuf();
@@ -514,74 +446,66 @@ TEST_F(DeliverTest, StopsCleanlyOnSigtermWithExitZero)
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
 }
 
-std::string run_capture(const std::string& cmd, int& status)
+vs::test::command_output outbox_tool(std::vector<std::string> args, std::optional<vs::test::env_map> only_env)
 {
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-        status = -1;
-        return out;
+    args.insert(args.begin(), exe("VS_OUTBOX_EXE"));
+    if (!only_env) {
+        return vs::test::run(std::move(args));
     }
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
-        out.append(buf, n);
-    }
-    int st = ::pclose(p);
-    status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
+    return vs::test::run_with(std::move(args), {.out = vs::test::sink::pipe(),
+                                                .err = vs::test::sink::pipe(),
+                                                .env = std::move(*only_env),
+                                                .clean_env = true});
 }
 
 TEST_F(DeliverTest, OutboxToolListsDeadAlertsPerTargetRetriesAndPurgesThem)
 {
-    const std::string tool = exe("VS_OUTBOX_EXE") + " --state-dir " + env_.state_dir().string();
+    const std::string dir = env_.state_dir().string();
     auto dead_id = enqueue_backend(1);
     auto live_id = enqueue_backend(2);
     outbox_->mark_dead(target::prod, dead_id, "rejected: HTTP 400", vs::realtime_ms());
-    int status = 0;
-    auto out = run_capture(tool + " list --state dead --target prod --json", status);
-    ASSERT_EQ(status, 0) << out;
-    auto line = boost::json::parse(out.substr(0, out.find('\n'))).as_object();
+    auto r = outbox_tool({"--state-dir", dir, "list", "--state", "dead", "--target", "prod", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto line = boost::json::parse(r.out.substr(0, r.out.find('\n'))).as_object();
     EXPECT_EQ(line.at("id").as_string(), dead_id);
     EXPECT_EQ(line.at("targets").at("prod").at("state").as_string(), "dead");
     EXPECT_EQ(line.at("targets").at("dev").at("state").as_string(), "pending");
-    EXPECT_EQ(out.find(live_id), std::string::npos);
+    EXPECT_EQ(r.out.find(live_id), std::string::npos);
 
-    out = run_capture(tool + " stats --json", status);
-    ASSERT_EQ(status, 0) << out;
-    auto stats = boost::json::parse(out).as_object();
+    r = outbox_tool({"--state-dir", dir, "stats", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto stats = boost::json::parse(r.out).as_object();
     EXPECT_EQ(stats.at("prod").at("dead").as_int64(), 1);
     EXPECT_EQ(stats.at("prod").at("queued").as_int64(), 1);
     EXPECT_EQ(stats.at("dev").at("queued").as_int64(), 2);
 
-    out = run_capture(tool + " retry --dead --target prod", status);
-    EXPECT_EQ(status, 0) << out;
+    r = outbox_tool({"--state-dir", dir, "retry", "--dead", "--target", "prod"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(outbox_->queue_length(target::prod), 2u);
 
     start_deliver();
     ASSERT_TRUE(drained(target::prod, 10s));
     ASSERT_TRUE(drained(target::dev, 10s));
-    out = run_capture(tool + " purge --finished", status);
-    EXPECT_EQ(status, 0) << out;
-    EXPECT_NE(out.find("purged 2"), std::string::npos) << out;
+    r = outbox_tool({"--state-dir", dir, "purge", "--finished"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("purged 2"), std::string::npos) << r.out;
 
-    out = run_capture(tool + " list --bogus 2>&1", status);
-    EXPECT_EQ(status, 2) << "usage errors exit 2";
+    r = outbox_tool({"--state-dir", dir, "list", "--bogus"});
+    EXPECT_EQ(r.exit_code, 2) << "usage errors exit 2";
 }
 
 TEST_F(DeliverTest, OutboxToolShowsTheRestWeightBudget)
 {
-    const std::string tool = exe("VS_OUTBOX_EXE") + " --bus-prefix " + env_.prefix();
-    int status = 0;
-    run_capture(tool + " rest-budget 2>/dev/null", status);
-    EXPECT_EQ(status, 1) << "no segment yet: failure, and none created";
+    EXPECT_EQ(outbox_tool({"--bus-prefix", env_.prefix(), "rest-budget"}).exit_code, 1)
+        << "no segment yet: failure, and none created";
     vs::net::weight_budget_options o;
     o.prefix = env_.prefix();
     vs::net::weight_budget budget{o};
     ASSERT_TRUE(budget.try_reserve(40, vs::realtime_ms()).ok());
     budget.pause_until(vs::realtime_ms() + 30'000);
-    auto out = run_capture(tool + " rest-budget --json", status);
-    ASSERT_EQ(status, 0) << out;
-    auto j = boost::json::parse(out).as_object();
+    const auto r = outbox_tool({"--bus-prefix", env_.prefix(), "rest-budget", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = boost::json::parse(r.out).as_object();
     EXPECT_GE(j.at("weight").as_int64(), 40);
     EXPECT_GT(j.at("paused_for_ms").as_int64(), 20'000);
     EXPECT_EQ(j.at("rate_limited").as_int64(), 1);
@@ -590,11 +514,12 @@ TEST_F(DeliverTest, OutboxToolShowsTheRestWeightBudget)
 TEST_F(DeliverTest, OutboxToolTestMessageReachesEveryConfiguredTarget)
 {
     // vs-outbox test reads the targets from the environment, like every alerting process.
-    const std::string tool = exe("VS_OUTBOX_EXE");
-    const std::string cmd = "env -i VOLSPIKE_API_URL=" + server_->url() + " VOLSPIKE_API_URL_DEV=" + server_->url() +
-                            "/dev TELEGRAM_TOKEN=123:ABC CHAT_ID=-1001 " + tool + " --state-dir " +
-                            env_.state_dir().string() + " test --text 'hello from the test' > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const auto sent = outbox_tool({"--state-dir", env_.state_dir().string(), "test", "--text", "hello from the test"},
+                               vs::test::env_map{{"VOLSPIKE_API_URL", server_->url()},
+                                                 {"VOLSPIKE_API_URL_DEV", server_->url() + "/dev"},
+                                                 {"TELEGRAM_TOKEN", "123:ABC"},
+                                                 {"CHAT_ID", "-1001"}});
+    ASSERT_EQ(sent.exit_code, 0) << sent.out << sent.err;
     start_deliver();
     ASSERT_TRUE(drained(target::prod, 10s));
     ASSERT_TRUE(drained(target::dev, 10s));

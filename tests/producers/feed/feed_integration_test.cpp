@@ -14,7 +14,11 @@
 
 #include <gtest/gtest.h>
 
-#include "feed_process.hpp"
+#include <boost/json.hpp>
+
+#include "http.hpp"
+#include "process.hpp"
+#include "replay_process.hpp"
 #include "schemas/feed_status_generated.h"
 #include "schemas/market_data_generated.h"
 #include "test_env.hpp"
@@ -33,8 +37,24 @@ namespace vs::feed::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace http = boost::beast::http;
 using vs::schema::RecordType;
+using vs::test::child_process;
+using vs::test::eventually;
+using vs::test::tail_of;
+
+double json_number(const boost::json::value& v)
+{
+    return v.is_double() ? v.as_double() : v.is_int64() ? static_cast<double>(v.as_int64()) : static_cast<double>(v.as_uint64());
+}
+
+/// The feed's `market` channel under `prefix`.
+vs::bus::channel_config market_channel(const std::string& prefix)
+{
+    vs::bus::channel_config c;
+    c.prefix = prefix;
+    c.name = "market";
+    return c;
+}
 
 constexpr auto mark_type = static_cast<vs::bus::record_type>(RecordType::MarkPrice);
 constexpr auto status_type = static_cast<vs::bus::record_type>(RecordType::FeedStatus);
@@ -92,13 +112,12 @@ protected:
 
     void start_replay(std::vector<std::string> extra = {})
     {
-        std::vector<std::string> argv{VS_REPLAY_BIN, "--listen", "127.0.0.1:0", "--symbols", "40", "--log-level", "warn"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        replay_ = std::make_unique<child>(argv, env_.state_dir() / "replay.log", true);
-        const auto line = replay_->read_line(10s);
-        const auto colon = line.rfind(':');
-        ASSERT_NE(colon, std::string::npos) << "vs-replay did not announce its port: '" << line << "'";
-        port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
+        std::vector<std::string> args{"--symbols", "40", "--log-level", "warn"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        replay_ = std::make_unique<vs::test::replay_process>(
+            VS_REPLAY_BIN, args, vs::test::process_options{.err = vs::test::sink::file(env_.state_dir() / "replay.log")}, 10s);
+        ASSERT_NE(replay_->port(), 0) << "vs-replay did not announce its port";
+        port_ = replay_->port();
     }
 
     std::string ws_url(const std::string& path = "/market/stream") const
@@ -121,17 +140,17 @@ protected:
     }
 
     void start_feed(std::vector<std::string> extra = {}, const std::string& path = "/market/stream",
-                    const std::vector<std::pair<std::string, std::string>>& env = {})
+                    const vs::test::env_map& env = {})
     {
         std::filesystem::create_directories(env_.state_dir() / "feed");
-        feed_ = std::make_unique<child>(feed_args(ws_url(path), std::move(extra)), env_.state_dir() / "feed.log",
-                                        false, env);
+        feed_ = std::make_unique<child_process>(feed_args(ws_url(path), std::move(extra)),
+                                                vs::test::logged_to(env_.state_dir() / "feed.log", env));
     }
 
     vs::bus::reader& bus()
     {
         if (!reader_) {
-            reader_ = std::make_unique<vs::bus::reader>(vs::bus::channel_config{env_.prefix(), "market"},
+            reader_ = std::make_unique<vs::bus::reader>(market_channel(env_.prefix()),
                                                         vs::bus::reader_options{false, "feed-test"});
         }
         reader_->attach();
@@ -192,16 +211,16 @@ protected:
         return eventually([&] { auto s = status(); return s && s->healthy; }, limit);
     }
 
-    boost::json::object control(http::verb verb, const std::string& target)
+    boost::json::object control(std::string_view method, const std::string& target)
     {
-        const auto [code, body] = http_call(port_, verb, target);
+        const auto [code, body] = vs::test::loopback_http(port_, method, target);
         EXPECT_EQ(code, 200) << target << ": " << body;
         return boost::json::parse(body).as_object();
     }
 
     vs::test::test_env env_;
-    std::unique_ptr<child> replay_;
-    std::unique_ptr<child> feed_;
+    std::unique_ptr<vs::test::replay_process> replay_;
+    std::unique_ptr<child_process> feed_;
     std::unique_ptr<vs::bus::reader> reader_;
     unsigned short port_ = 0;
 };
@@ -211,10 +230,10 @@ TEST_F(FeedIntegrationTest, MarkPriceOnTheBusEqualsTheReplaysWithinOneTick)
     start_replay();
     start_feed();
     ASSERT_TRUE(healthy_within(10s));
-    control(http::verb::post, "/_control/set?symbol=BTCUSDT&price=65432.1");
+    control("POST", "/_control/set?symbol=BTCUSDT&price=65432.1");
     // The replay's state names the value of its last push; the bus must show that push.
     bool matched = eventually([&] {
-        const auto st = control(http::verb::get, "/_control/state?symbol=BTCUSDT");
+        const auto st = control("GET", "/_control/state?symbol=BTCUSDT");
         const double replay_price = json_number(st.at("markPrice"));
         const auto push_ms = static_cast<std::int64_t>(json_number(st.at("lastPushMs")));
         const auto m = mark("BTCUSDT");
@@ -236,7 +255,7 @@ TEST_F(FeedIntegrationTest, CoinMRowsNeverAppearAsUsdmData)
     // Two ticker and mark pushes, so every COIN-M row the replay sends has been seen.
     ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->stream("!ticker@arr")->frames >= 2 &&
                                                            s->stream("!markPrice@arr@1s")->frames >= 2; }, 6s));
-    const auto stats = control(http::verb::get, "/_control/stats");
+    const auto stats = control("GET", "/_control/stats");
     std::set<std::string> symbols;
     bus().for_each_latest(0, [&](const vs::bus::record_view& r) { symbols.insert(std::string{r.symbol}); });
     EXPECT_EQ(symbols.count("BTCUSD_PERP"), 0u);
@@ -255,7 +274,7 @@ TEST_F(FeedIntegrationTest, DataFlowsAgainWithinTheBackoffAfterADrop)
     const auto before = status();
     ASSERT_TRUE(before);
     const auto dropped_at = vs::realtime_ns();
-    control(http::verb::post, "/_control/drop");
+    control("POST", "/_control/drop");
     ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->reconnect_attempts > before->reconnect_attempts; }, 3s));
     // Backoff 200 ms..2 s, at most one connection per second: data again within ~3 s.
     ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->recv_time_ns > dropped_at + 100'000'000; }, 4s));
@@ -271,7 +290,7 @@ TEST_F(FeedIntegrationTest, StalledMarkStreamIsMarkedStaleAndTheFeedReconnects)
     start_feed({"--stale-mark-s", "2"});
     ASSERT_TRUE(healthy_within(10s));
     const auto before = status();
-    control(http::verb::post, "/_control/stall?streams=!markPrice@arr@1s&seconds=8");
+    control("POST", "/_control/stall?streams=!markPrice@arr@1s&seconds=8");
     ASSERT_TRUE(eventually([&] {
         auto s = status();
         return s && !s->healthy && s->stream("!markPrice@arr@1s")->stale;
@@ -281,7 +300,7 @@ TEST_F(FeedIntegrationTest, StalledMarkStreamIsMarkedStaleAndTheFeedReconnects)
     EXPECT_FALSE(stale->stream("!ticker@arr")->stale);
     // A silent price stream on an open connection makes the feed replace the connection.
     EXPECT_TRUE(eventually([&] { auto s = status(); return s && s->reconnect_attempts > before->reconnect_attempts; }, 4s));
-    control(http::verb::post, "/_control/resume");
+    control("POST", "/_control/resume");
     EXPECT_TRUE(healthy_within(8s));
 }
 
@@ -313,7 +332,7 @@ TEST_F(FeedIntegrationTest, MalformedFramesAreCountedAndTheFeedKeepsRunning)
     // Truncated JSON, NaN / negative prices, a 100-byte symbol, a number for "data". The
     // replay puts a '-' or NaN into the first "p" it finds, which in a ticker frame is the
     // price change (legitimately negative), so not every one of them is bad input.
-    control(http::verb::post, "/_control/malformed?count=10");
+    control("POST", "/_control/malformed?count=10");
     ASSERT_TRUE(eventually([&] {
         auto s = status();
         return s && s->frames_rejected + s->rows_rejected >= before->frames_rejected + before->rows_rejected + 5;
@@ -334,8 +353,7 @@ TEST_F(FeedIntegrationTest, RestartAfterKill9ShowsTheRestoredMarketAtOnceWithIts
     ASSERT_TRUE(healthy_within(10s));
     // Wait for a snapshot (every 200 ms here) to hold the current prices.
     std::this_thread::sleep_for(600ms);
-    feed_->signal(SIGKILL);
-    ASSERT_TRUE(feed_->wait_exit(5s));
+    feed_->kill();
     const auto before = mark("BTCUSDT");
     ASSERT_TRUE(before);
     const auto killed_ns = vs::realtime_ns();
@@ -370,15 +388,13 @@ TEST_F(FeedIntegrationTest, RestartAfterKill9KeepsTheSurvivingTableRatherThanAnO
     start_replay();
     start_feed();
     ASSERT_TRUE(healthy_within(10s));
-    feed_->signal(SIGTERM);
-    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    ASSERT_EQ(feed_->terminate(5s), 0);
     const auto snapshotted = mark("BTCUSDT");   // the final snapshot holds this one
     ASSERT_TRUE(snapshotted);
     // A second run that never snapshots, killed after newer prices arrived.
     start_feed({"--snapshot-interval-ms", "3600000"});
     ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->publish_ns > snapshotted->publish_ns; }, 5s));
-    feed_->signal(SIGKILL);
-    ASSERT_TRUE(feed_->wait_exit(5s));
+    feed_->kill();
     const auto at_kill = mark("BTCUSDT");
     replay_.reset();
     start_feed();
@@ -508,17 +524,16 @@ TEST_F(FeedIntegrationTest, TellsSystemdReadyAfterDataAndPetsTheWatchdogOnlyWhil
     EXPECT_TRUE(status().has_value());   // restored and publishing before READY
     ASSERT_TRUE(eventually([&] { return contains(sd.drain(), "WATCHDOG=1"); }, 2s));
 
-    control(http::verb::post, "/_control/stall?streams=!markPrice@arr@1s&seconds=30");
+    control("POST", "/_control/stall?streams=!markPrice@arr@1s&seconds=30");
     ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->stream("!markPrice@arr@1s")->stale; }, 5s));
     sd.drain();
     std::this_thread::sleep_for(1500ms);   // several watchdog periods (400 ms)
     EXPECT_FALSE(contains(sd.drain(), "WATCHDOG=1")) << "petted the watchdog while the mark price was stale";
 
-    control(http::verb::post, "/_control/resume");
+    control("POST", "/_control/resume");
     ASSERT_TRUE(healthy_within(8s));
     EXPECT_TRUE(eventually([&] { return contains(sd.drain(), "WATCHDOG=1"); }, 2s));
-    feed_->signal(SIGTERM);
-    EXPECT_EQ(feed_->wait_exit(5s), 0);
+    EXPECT_EQ(feed_->terminate(5s), 0);
     EXPECT_TRUE(contains(sd.drain(), "STOPPING=1"));
 }
 
@@ -529,8 +544,7 @@ TEST_F(FeedIntegrationTest, RecordFileHoldsEveryFrameWithItsReceiveTime)
     start_feed({"--record", file.string()});
     ASSERT_TRUE(healthy_within(10s));
     ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->messages_received >= 4; }, 5s));
-    feed_->signal(SIGTERM);
-    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    ASSERT_EQ(feed_->terminate(5s), 0);
     const auto s = status();
     std::ifstream in{file};
     std::string line;
@@ -555,24 +569,23 @@ TEST_F(FeedIntegrationTest, RecordedCaptureReplaysIntoTheSameMarket)
     const auto file = env_.state_dir() / "capture.tsv";
     start_feed({"--record", file.string()});
     ASSERT_TRUE(healthy_within(10s));
-    control(http::verb::post, "/_control/set?symbol=BTCUSDT&price=12345.6");
+    control("POST", "/_control/set?symbol=BTCUSDT&price=12345.6");
     ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && std::abs(m->mark_price - 12345.6) < 123.0; }, 5s));
     // Two more seconds at the new price, so that every pass of the looped file shows it for a
     // while (the file's first frames still carry the old price).
     const auto first = mark("BTCUSDT")->event_time_ms;
     ASSERT_TRUE(eventually([&] { auto m = mark("BTCUSDT"); return m && m->event_time_ms >= first + 2000; }, 5s));
-    feed_->signal(SIGTERM);
-    ASSERT_EQ(feed_->wait_exit(5s), 0);
+    ASSERT_EQ(feed_->terminate(5s), 0);
     replay_.reset();
 
     // What a user captured with `vs-feed --record` is served by `vs-replay --file`.
     start_replay({"--file", file.string(), "--loop"});
     vs::test::test_env other;
     std::filesystem::create_directories(other.state_dir() / "feed");
-    child second{{VS_FEED_BIN, "--ws-url", ws_url(), "--bus-prefix", other.prefix(), "--state-dir",
-                  (other.state_dir() / "feed").string(), "--log-level", "warn"},
-                 env_.state_dir() / "second.log"};
-    vs::bus::reader r{vs::bus::channel_config{other.prefix(), "market"}, vs::bus::reader_options{false, "feed-test"}};
+    child_process second{{VS_FEED_BIN, "--ws-url", ws_url(), "--bus-prefix", other.prefix(), "--state-dir",
+                          (other.state_dir() / "feed").string(), "--log-level", "warn"},
+                         vs::test::logged_to(env_.state_dir() / "second.log")};
+    vs::bus::reader r{market_channel(other.prefix()), vs::bus::reader_options{false, "feed-test"}};
     std::optional<double> replayed;
     ASSERT_TRUE(eventually([&] {
         if (r.attach() != vs::bus::attach_state::ready) {
@@ -591,8 +604,7 @@ TEST_F(FeedIntegrationTest, SigtermStopsCleanlyWithAFinalSnapshot)
     start_replay();
     start_feed({"--snapshot-interval-ms", "3600000"});
     ASSERT_TRUE(healthy_within(10s));
-    feed_->signal(SIGTERM);
-    EXPECT_EQ(feed_->wait_exit(5s), 0);
+    EXPECT_EQ(feed_->terminate(5s), 0);
     EXPECT_TRUE(std::filesystem::exists(env_.state_dir() / "feed" / "market.lmdb" / "data.mdb"));
     const auto s = status();
     ASSERT_TRUE(s);
@@ -605,8 +617,8 @@ TEST_F(FeedIntegrationTest, SecondFeedOnTheSameChannelExitsWithAClearError)
     start_replay();
     start_feed();
     ASSERT_TRUE(eventually([&] { return status().has_value(); }, 5s));
-    child second{feed_args(ws_url()), env_.state_dir() / "second.log"};
-    EXPECT_EQ(second.wait_exit(5s), 1);
+    child_process second{feed_args(ws_url()), vs::test::logged_to(env_.state_dir() / "second.log")};
+    EXPECT_EQ(second.wait(5s), 1);
     EXPECT_NE(tail_of(env_.state_dir() / "second.log").find("already has a writer"), std::string::npos)
         << tail_of(env_.state_dir() / "second.log");
     EXPECT_TRUE(feed_->running());
@@ -661,8 +673,8 @@ TEST(FeedCliTest, HelpVersionAndUsageErrorsFollowTheExitCodeContract)
     vs::test::test_env env;
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), VS_FEED_BIN);
-        child c{args, env.state_dir() / "cli.log"};
-        return c.wait_exit(5s);
+        child_process c{args, vs::test::logged_to(env.state_dir() / "cli.log")};
+        return c.wait(5s);
     };
     EXPECT_EQ(run({"--help"}), 0);
     EXPECT_EQ(run({"--version"}), 0);

@@ -17,7 +17,9 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "http.hpp"
 #include "records.hpp"
+#include "replay_process.hpp"
 #include "service_process.hpp"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
@@ -29,13 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in{p};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using vs::test::read_file;
 
 struct health_result {
     int exit_code = -1;
@@ -50,17 +46,14 @@ protected:
     /// vs-replay on 127.0.0.1:<any> and vs-feed on this test's prefix, fed by it.
     void start_market(std::vector<std::string> feed_args = {})
     {
-        replay_ = std::make_unique<vs::test::service_process>(
-            std::vector<std::string>{VS_REPLAY, "--listen", "127.0.0.1:0", "--symbols", "600"}, base_env(),
-            env_.state_dir() / "replay.log", true);
-        auto line = replay_->wait_for_line("vs-replay listening on ", 15s);
-        ASSERT_TRUE(line) << read_file(env_.state_dir() / "replay.log");
-        port_ = static_cast<unsigned short>(std::stoi(line->substr(line->rfind(':') + 1)));
+        replay_ = std::make_unique<vs::test::replay_process>(
+            VS_REPLAY, std::vector<std::string>{"--symbols", "600"}, vs::test::as_unit(base_env(), env_.state_dir() / "replay.log"));
+        ASSERT_NE(replay_->port(), 0) << read_file(env_.state_dir() / "replay.log");
+        port_ = replay_->port();
         std::vector<std::string> argv{VS_FEED,      "--bus-prefix", env_.prefix(), "--state-dir",
-                                      (env_.state_dir() / "state").string(), "--ws-url",
-                                      "ws://127.0.0.1:" + std::to_string(port_) + "/market/stream"};
+                                      (env_.state_dir() / "state").string(), "--ws-url", replay_->ws_url()};
         argv.insert(argv.end(), feed_args.begin(), feed_args.end());
-        feed_ = std::make_unique<vs::test::service_process>(argv, base_env(), env_.state_dir() / "feed.log");
+        feed_ = std::make_unique<vs::test::child_process>(argv, vs::test::as_unit(base_env(), env_.state_dir() / "feed.log"));
     }
 
     vs::test::env_map base_env() const { return {{"PATH", "/usr/bin:/bin"}, {"VS_LOG_LEVEL", "info"}}; }
@@ -71,7 +64,7 @@ protected:
         argv.insert(argv.end(), args.begin(), args.end());
         // The environment of the test (no VS_* of a production install leaks in: every
         // setting that matters is a flag).
-        auto r = vs::test::run_command(argv, {{"VS_BUS_PREFIX", env_.prefix()}}, 30s);
+        auto r = vs::test::run(argv, {{"VS_BUS_PREFIX", env_.prefix()}}, 30s);
         health_result h{r.exit_code, r.out, {}};
         if (std::find(args.begin(), args.end(), "--json") != args.end() && r.exit_code != 2) {
             boost::system::error_code ec;
@@ -109,8 +102,8 @@ protected:
     }
 
     vs::test::test_env env_;
-    std::unique_ptr<vs::test::service_process> replay_;
-    std::unique_ptr<vs::test::service_process> feed_;
+    std::unique_ptr<vs::test::replay_process> replay_;
+    std::unique_ptr<vs::test::child_process> feed_;
     unsigned short port_ = 0;
 };
 
@@ -151,8 +144,9 @@ TEST_F(HealthTest, StalledMarkStreamIsUnhealthyWithTheStreamNamed)
 
     // The socket stays connected; only the mark price stream falls silent (as after
     // Binance's 2026-04-23 re-routing on the old URL).
-    ASSERT_EQ(vs::test::http_post(port_, "/_control/stall?streams=" + vs::test::url_encode("!markPrice@arr@1s") +
-                                             "&seconds=0"),
+    ASSERT_EQ(vs::test::loopback_http(port_, "POST",
+                                      "/_control/stall?streams=" + vs::test::url_encode("!markPrice@arr@1s") + "&seconds=0")
+                  .status,
               200);
     // The feed marks the stream stale after 2 s (and replaces the connection, which stays
     // as silent): unhealthy, with the silent stream named.
@@ -172,7 +166,9 @@ TEST_F(HealthTest, StalledMarkStreamIsUnhealthyWithTheStreamNamed)
     EXPECT_EQ(p.find("channel market"), std::string::npos) << p;
 
     // And it recovers when the stream resumes.
-    ASSERT_EQ(vs::test::http_post(port_, "/_control/resume?streams=" + vs::test::url_encode("!markPrice@arr@1s")), 200);
+    ASSERT_EQ(
+        vs::test::loopback_http(port_, "POST", "/_control/resume?streams=" + vs::test::url_encode("!markPrice@arr@1s")).status,
+        200);
     EXPECT_EQ(health_until(0, {"--json", "--units", ""}, 20s).exit_code, 0) << logs();
 }
 
@@ -181,8 +177,7 @@ TEST_F(HealthTest, KilledFeedIsUnhealthy)
     start_market();
     ASSERT_EQ(health_until(0, {"--json", "--units", ""}, 30s).exit_code, 0) << logs();
     const auto pid = feed_->pid();
-    feed_->signal(SIGKILL);
-    ASSERT_TRUE(feed_->wait_exit(5s));
+    feed_->kill();
 
     auto h = health_until(1, {"--json", "--units", "", "--max-heartbeat-age-s", "1"}, 10s);
     ASSERT_EQ(h.exit_code, 1) << h.out;
@@ -350,7 +345,7 @@ TEST_F(HealthTest, RestartResetsAndRestartsOnlyTheUnitsThatAreDown)
         if (restart) {
             argv.push_back("--restart");
         }
-        auto r = vs::test::run_command(argv, {{"VS_BUS_PREFIX", env_.prefix()}, {"FAKE_SYSTEMCTL_DIR", dir.string()}});
+        auto r = vs::test::run(argv, {{"VS_BUS_PREFIX", env_.prefix()}, {"FAKE_SYSTEMCTL_DIR", dir.string()}});
         EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
         return json::parse(r.out);
     };
