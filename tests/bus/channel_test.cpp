@@ -12,6 +12,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "test_env.hpp"
 #include "vs/bus/layout.hpp"
 
@@ -24,16 +25,7 @@ using vs::bus::writer;
 
 class ChannelTest : public ::testing::Test {
 protected:
-    channel_config config()
-    {
-        channel_config c;
-        c.prefix = env.prefix();
-        c.name = "market";
-        c.ring_bytes = 64u << 10;
-        c.table_slots = 64;
-        c.slot_bytes = 128;
-        return c;
-    }
+    channel_config config() { return vs::test::channel(env, "market", 64u << 10, 64, 128); }
     vs::test::test_env env;
 };
 

@@ -11,6 +11,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "test_env.hpp"
 #include "vs/bus/layout.hpp"
 
@@ -34,16 +35,7 @@ std::string text_of(const record_view& r) { return std::string{reinterpret_cast<
 
 class LatestTableTest : public ::testing::Test {
 protected:
-    channel_config config(std::uint32_t slots = 64)
-    {
-        channel_config c;
-        c.prefix = env.prefix();
-        c.name = "table";
-        c.ring_bytes = 64u << 10;
-        c.table_slots = slots;
-        c.slot_bytes = 128;
-        return c;
-    }
+    channel_config config(std::uint32_t slots = 64) { return vs::test::channel(env, "table", 64u << 10, slots, 128); }
     std::string read(reader& r, std::uint16_t type, std::string_view symbol, read_status* status = nullptr)
     {
         std::string out;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
 
@@ -21,12 +22,7 @@ static_assert(align_frame(17) == 24 && align_frame(16) == 16);
 TEST(LayoutTest, SegmentSizeCoversHeaderRingIndexAndTable)
 {
     vs::test::test_env env;
-    vs::bus::channel_config c;
-    c.prefix = env.prefix();
-    c.name = "geo";
-    c.ring_bytes = 1u << 20;
-    c.table_slots = 100;
-    c.slot_bytes = 200;  // rounded up to 256
+    const auto c = vs::test::channel(env, "geo", 1u << 20, 100, 200);   // slots rounded up to 256 B
     vs::bus::writer w{c};
     auto st = w.status();
     EXPECT_EQ(st.ring_bytes, 1u << 20);

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "process.hpp"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
@@ -38,16 +39,8 @@ std::uint64_t field(const std::string& report, const std::string& name)
     return std::strtoull(report.c_str() + pos + name.size() + 1, nullptr, 10);
 }
 
-vs::bus::channel_config config(const std::string& prefix)
-{
-    vs::bus::channel_config c;
-    c.prefix = prefix;
-    c.name = "stress";
-    c.ring_bytes = 256u << 10;
-    c.table_slots = 64;
-    c.slot_bytes = 320;
-    return c;
-}
+/// The channel stress_peer uses.
+vs::bus::channel_config config(const std::string& prefix) { return vs::test::channel(prefix, "stress", 256u << 10, 64, 320); }
 
 TEST(BusMultiProcessTest, WriterKilledAtRandomPointsNeverTearsOrHangsAReader)
 {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "stress_record.hpp"
+#include "bus_channel.hpp"
 #include "test_env.hpp"
 
 namespace {
@@ -43,16 +44,7 @@ struct reader_result {
 
 class RingConcurrentTest : public ::testing::Test {
 protected:
-    channel_config config()
-    {
-        channel_config c;
-        c.prefix = env.prefix();
-        c.name = "stress";
-        c.ring_bytes = 1u << 20;
-        c.table_slots = 256;
-        c.slot_bytes = 320;
-        return c;
-    }
+    channel_config config() { return vs::test::channel(env, "stress", 1u << 20, 256, 320); }
     vs::test::test_env env;
 };
 

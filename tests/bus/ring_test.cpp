@@ -9,6 +9,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "test_env.hpp"
 #include "vs/bus/layout.hpp"
 
@@ -47,13 +48,7 @@ class RingTest : public ::testing::Test {
 protected:
     channel_config config(std::uint32_t ring_bytes = 64u << 10)
     {
-        channel_config c;
-        c.prefix = env.prefix();
-        c.name = "ring";
-        c.ring_bytes = ring_bytes;
-        c.table_slots = 64;
-        c.slot_bytes = 256;
-        return c;
+        return vs::test::channel(env, "ring", ring_bytes, 64, 256);
     }
     vs::test::test_env env;
 };

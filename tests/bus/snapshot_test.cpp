@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include "bus_channel.hpp"
 #include "process.hpp"
 #include "records.hpp"
 #include "schemas/market_data_generated.h"
@@ -26,15 +27,7 @@ using vs::bus::writer;
 
 class SnapshotTest : public ::testing::Test {
 protected:
-    channel_config config()
-    {
-        channel_config c;
-        c.prefix = env.prefix();
-        c.name = "market";
-        c.ring_bytes = 64u << 10;
-        c.table_slots = 1024;
-        return c;
-    }
+    channel_config config() { return vs::test::channel(env, "market", 64u << 10, 1024); }
     vs::test::test_env env;
 };
 

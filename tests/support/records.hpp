@@ -55,10 +55,15 @@ inline flatbuffers::Offset<flatbuffers::String> string(flatbuffers::FlatBufferBu
 {
     return fbb.CreateString(s.data(), s.size());
 }
-/// event_time_ms as given, or (-1) the receive time in ms.
-inline std::int64_t event_ms(std::int64_t event_time_ms, std::int64_t recv_time_ns)
+/// The fields every record starts with: symbol, event time (as given, or -1: the receive
+/// time in ms), receive time, market.
+template <class Builder, class Fields>
+void add_head(Builder& b, flatbuffers::Offset<flatbuffers::String> symbol, const Fields& f)
 {
-    return event_time_ms >= 0 ? event_time_ms : recv_time_ns / 1'000'000;
+    b.add_symbol(symbol);
+    b.add_event_time_ms(f.event_time_ms >= 0 ? f.event_time_ms : f.recv_time_ns / 1'000'000);
+    b.add_recv_time_ns(f.recv_time_ns);
+    b.add_market(f.market);
 }
 }  // namespace records_detail
 
@@ -84,10 +89,7 @@ inline std::span<const std::byte> build(flatbuffers::FlatBufferBuilder& fbb, con
     fbb.Clear();
     const auto sym = records_detail::string(fbb, f.symbol);
     schema::MarkPriceBuilder b{fbb};
-    b.add_symbol(sym);
-    b.add_event_time_ms(records_detail::event_ms(f.event_time_ms, f.recv_time_ns));
-    b.add_recv_time_ns(f.recv_time_ns);
-    b.add_market(f.market);
+    records_detail::add_head(b, sym, f);
     b.add_mark_price(f.mark_price);
     b.add_index_price(f.index_price);
     b.add_estimated_settle_price(f.estimated_settle_price);
@@ -135,10 +137,7 @@ inline std::span<const std::byte> build(flatbuffers::FlatBufferBuilder& fbb, con
     const auto sym = records_detail::string(fbb, f.symbol);
     const auto pair = f.pair.empty() ? flatbuffers::Offset<flatbuffers::String>{} : records_detail::string(fbb, f.pair);
     schema::Ticker24hBuilder b{fbb};
-    b.add_symbol(sym);
-    b.add_event_time_ms(records_detail::event_ms(f.event_time_ms, f.recv_time_ns));
-    b.add_recv_time_ns(f.recv_time_ns);
-    b.add_market(f.market);
+    records_detail::add_head(b, sym, f);
     if (!f.pair.empty()) {
         b.add_pair(pair);
     }
@@ -201,10 +200,7 @@ inline std::span<const std::byte> build(flatbuffers::FlatBufferBuilder& fbb, con
     fbb.Clear();
     const auto sym = records_detail::string(fbb, f.symbol);
     schema::OpenInterestBuilder b{fbb};
-    b.add_symbol(sym);
-    b.add_event_time_ms(records_detail::event_ms(f.event_time_ms, f.recv_time_ns));
-    b.add_recv_time_ns(f.recv_time_ns);
-    b.add_market(f.market);
+    records_detail::add_head(b, sym, f);
     b.add_open_interest(f.open_interest);
     b.add_mark_price(f.mark_price);
     b.add_open_interest_usd(std::isnan(f.open_interest_usd) ? f.open_interest * f.mark_price : f.open_interest_usd);
@@ -246,10 +242,7 @@ inline std::span<const std::byte> build(flatbuffers::FlatBufferBuilder& fbb, con
     const auto added = list(f.added);
     const auto removed = list(f.removed);
     schema::LiquidUniverseBuilder b{fbb};
-    b.add_symbol(sym);
-    b.add_event_time_ms(records_detail::event_ms(f.event_time_ms, f.recv_time_ns));
-    b.add_recv_time_ns(f.recv_time_ns);
-    b.add_market(f.market);
+    records_detail::add_head(b, sym, f);
     b.add_symbols(symbols);
     b.add_added(added);
     b.add_removed(removed);
@@ -302,10 +295,7 @@ inline std::span<const std::byte> build(flatbuffers::FlatBufferBuilder& fbb, con
     const auto url = records_detail::string(fbb, f.url);
     const auto reason = records_detail::string(fbb, f.reason);
     schema::FeedStatusBuilder b{fbb};
-    b.add_symbol(sym);
-    b.add_event_time_ms(records_detail::event_ms(f.event_time_ms, f.recv_time_ns));
-    b.add_recv_time_ns(f.recv_time_ns);
-    b.add_market(f.market);
+    records_detail::add_head(b, sym, f);
     b.add_connected(f.connected);
     b.add_healthy(f.healthy);
     b.add_url(url);

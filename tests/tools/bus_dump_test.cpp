@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "process.hpp"
 #include "records.hpp"
 #include "test_env.hpp"
@@ -23,15 +24,7 @@ constexpr vs::bus::record_type mark_price_type = 1;
 
 class BusDumpTest : public ::testing::Test {
 protected:
-    vs::bus::channel_config config()
-    {
-        vs::bus::channel_config c;
-        c.prefix = env.prefix();
-        c.name = "market";
-        c.ring_bytes = 1u << 20;
-        c.table_slots = 1024;
-        return c;
-    }
+    vs::bus::channel_config config() { return vs::test::channel(env, "market", 1u << 20, 1024); }
     std::vector<std::string> dump(std::vector<std::string> args)
     {
         args.insert(args.begin(), {VS_BUS_DUMP, "--bus-prefix", env.prefix()});

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "process.hpp"
 #include "records.hpp"
 #include "test_env.hpp"
@@ -21,12 +22,7 @@ class SnapshotToolTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        vs::bus::channel_config c;
-        c.prefix = env.prefix();
-        c.name = "market";
-        c.ring_bytes = 1u << 20;
-        c.table_slots = 1024;
-        vs::bus::writer w{c};
+        vs::bus::writer w{vs::test::channel(env, "market", 1u << 20, 1024)};
         w.publish(1, "BTCUSDT", vs::test::mark_price("BTCUSDT", 67000.5), 111);
         w.publish(1, "ETHUSDT", vs::test::mark_price("ETHUSDT", 3500), 222);
         vs::bus::snapshot_store s{env.state_dir(), "market"};

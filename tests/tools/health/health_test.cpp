@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "bus_channel.hpp"
 #include "http.hpp"
 #include "records.hpp"
 #include "replay_process.hpp"
@@ -243,13 +244,8 @@ TEST_F(HealthTest, InvalidAndStaleMarkPricesAreUnhealthyBeyondTheirAllowance)
     // rate, 12 not updated for 5 minutes (as a delisted symbol restored from a snapshot).
     std::atomic<bool> published{false}, stop{false};
     std::thread writer_thread([&] {
-        vs::bus::channel_config c;
-        c.prefix = env_.prefix();
-        c.name = "market";
-        c.ring_bytes = 1u << 20;
-        c.table_slots = 1024;
-        c.slot_bytes = 1024;
-        vs::bus::writer w{c};   // a writer belongs to one thread: all of its calls are here
+        // A writer belongs to one thread: all of its calls are here.
+        vs::bus::writer w{vs::test::channel(env_, "market", 1u << 20, 1024, 1024)};
         const std::int64_t now = vs::realtime_ns();
         const auto mark = static_cast<vs::bus::record_type>(vs::schema::RecordType::MarkPrice);
         for (int i = 0; i < 600; ++i) {
