@@ -108,6 +108,20 @@ public:
     const std::string& path() const noexcept { return path_; }
     const std::vector<message>& received() const noexcept { return messages_; }
 
+    /// How many of the messages received so far contain the line `assignment`.
+    std::size_t count(const std::string& assignment) const
+    {
+        std::size_t n = 0;
+        for (const auto& m : messages_) {
+            std::stringstream ss{m.text};
+            std::string line;
+            while (std::getline(ss, line)) {
+                n += line == assignment ? 1 : 0;
+            }
+        }
+        return n;
+    }
+
     /// Waits until a message contains the line `assignment` (e.g. "READY=1"); returns it.
     std::optional<message> wait_for(const std::string& assignment, std::chrono::milliseconds timeout)
     {

@@ -1,0 +1,566 @@
+#include "vs/daemon/daemon.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <stdexcept>
+#include <thread>
+
+#include <flatbuffers/flatbuffers.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "schemas/process_status_generated.h"
+#include "vs/bus/records.hpp"
+#include "vs/bus/snapshot.hpp"
+#include "vs/common/clock.hpp"
+#include "vs/common/log.hpp"
+#include "vs/common/shutdown.hpp"
+#include "vs/common/systemd.hpp"
+#include "vs/outbox/outbox.hpp"
+
+namespace vs::daemon {
+namespace {
+
+constexpr std::int64_t ns_per_ms = 1'000'000;
+constexpr auto process_status_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus);
+
+std::string default_channel(const std::string& program)
+{
+    return program.rfind("vs-", 0) == 0 ? program.substr(3) : program;
+}
+
+}  // namespace
+
+// ---- follower ---------------------------------------------------------------------------
+
+struct follower::impl {
+    impl(const vs::bus::channel_config& c, std::string name)
+        : channel(c.name), reader(c, vs::bus::reader_options{true, std::move(name), std::chrono::milliseconds{1000}})
+    {
+    }
+    std::string channel;
+    vs::bus::reader reader;
+    std::uint64_t seen_laps = 0;
+    std::uint64_t seen_generation = 0;
+    std::uint64_t resyncs = 0;
+};
+
+follower::follower(const vs::bus::channel_config& config, std::string reader_name)
+    : impl_(std::make_unique<impl>(config, std::move(reader_name)))
+{
+}
+follower::~follower() = default;
+follower::follower(follower&&) noexcept = default;
+follower& follower::operator=(follower&&) noexcept = default;
+
+std::size_t follower::poll(const std::function<void(const vs::bus::record_view&)>& fn,
+                           const std::function<void()>& resync, std::size_t max)
+{
+    auto& r = impl_->reader;
+    if (r.attach() != vs::bus::attach_state::ready) {
+        return 0;
+    }
+    // Records were skipped when the reader was lapped or a new writer generation started
+    // (the first attach included): the caller re-reads the table before going on.
+    auto check = [&] {
+        if (r.laps() != impl_->seen_laps || r.generation() != impl_->seen_generation) {
+            impl_->seen_laps = r.laps();
+            impl_->seen_generation = r.generation();
+            ++impl_->resyncs;
+            if (resync) {
+                resync();
+            }
+        }
+    };
+    check();
+    const auto n = r.poll(
+        [&](const vs::bus::record_view& rec) {
+            check();
+            fn(rec);
+        },
+        max);
+    check();
+    return n;
+}
+
+bool follower::wait(std::chrono::nanoseconds timeout) noexcept
+{
+    if (impl_->reader.attach() != vs::bus::attach_state::ready) {
+        vs::shutdown::wait_for(std::min<std::chrono::nanoseconds>(timeout, std::chrono::milliseconds{50}));
+        return false;
+    }
+    return impl_->reader.wait(timeout);
+}
+
+vs::bus::reader& follower::table() noexcept { return impl_->reader; }
+bool follower::attached() noexcept { return impl_->reader.attach() == vs::bus::attach_state::ready; }
+bool follower::writer_alive() noexcept { return attached() && impl_->reader.status().writer_alive; }
+std::uint64_t follower::laps() const noexcept { return impl_->reader.laps(); }
+std::uint64_t follower::resyncs() const noexcept { return impl_->resyncs; }
+const std::string& follower::channel() const noexcept { return impl_->channel; }
+
+// ---- context ----------------------------------------------------------------------------
+
+struct context::impl {
+    struct metric {
+        std::string name;
+        bool is_gauge = false;
+        std::atomic<std::uint64_t> count{0};
+        std::atomic<double> value{0};
+    };
+
+    const spec& s;
+    const vs::cli::parser& cli;
+    std::string prefix, state_dir, channel;
+    std::chrono::milliseconds drain{5000};
+    std::chrono::milliseconds snapshot_interval{1000};
+    std::int64_t status_interval_ns = 1000 * ns_per_ms;
+    std::int64_t started_ns = vs::realtime_ns();
+
+    std::optional<vs::bus::writer> writer;
+    std::optional<vs::bus::snapshot_store> snapshots;
+    std::unique_ptr<vs::outbox::outbox> outbox;
+
+    // snapshot thread
+    std::thread snapshot_thread;
+    std::mutex snapshot_mutex;
+    std::condition_variable snapshot_cv;
+    bool snapshot_stop = false;                       // guarded by snapshot_mutex
+    std::atomic<std::uint64_t> snapshot_count{0};
+    std::atomic<std::uint64_t>* snapshot_failures = nullptr;
+    std::atomic<std::uint64_t>* snapshots_saved = nullptr;
+
+    // drain guard
+    std::thread guard_thread;
+    std::mutex guard_mutex;
+    std::condition_variable guard_cv;
+    bool finished = false;                            // guarded by guard_mutex
+    std::atomic<std::int64_t> stop_requested_mono{0};
+
+    // status
+    std::mutex metrics_mutex;
+    std::deque<metric> metrics;                       // stable addresses
+    std::function<health()> probe;
+    health last_health;
+    bool ready = false;
+    bool stopping_published = false;
+    bool logged_unhealthy = false;
+    std::string last_status_text;
+    std::int64_t last_status_mono = 0;
+    std::int64_t last_watchdog_mono = 0;
+    std::int64_t watchdog_ns = 0;
+    flatbuffers::FlatBufferBuilder fbb{1024};
+
+    impl(const spec& sp, const vs::cli::parser& p) : s(sp), cli(p) {}
+
+    metric& find_metric(std::string_view name, bool gauge)
+    {
+        std::lock_guard lock{metrics_mutex};
+        for (auto& m : metrics) {
+            if (m.name == name) {
+                return m;
+            }
+        }
+        auto& m = metrics.emplace_back();
+        m.name = std::string{name};
+        m.is_gauge = gauge;
+        return m;
+    }
+
+    vs::bus::channel_config own_channel() const
+    {
+        vs::bus::channel_config c;
+        c.prefix = prefix;
+        c.name = channel;
+        c.ring_bytes = s.ring_bytes;
+        c.table_slots = s.table_slots;
+        c.slot_bytes = s.slot_bytes;
+        c.record_types = s.record_types;
+        if (!c.record_types.empty() &&
+            std::find(c.record_types.begin(), c.record_types.end(), process_status_type) == c.record_types.end()) {
+            c.record_types.push_back(process_status_type);
+        }
+        return c;
+    }
+
+    // -- drain guard: the bound holds whatever the process's threads are doing ------------
+    void guard_loop()
+    {
+        std::unique_lock lock{guard_mutex};
+        while (!finished) {
+            guard_cv.wait_for(lock, std::chrono::milliseconds{20});
+            if (finished) {
+                return;
+            }
+            const auto now = vs::monotonic_ns();
+            if (vs::shutdown::requested()) {
+                std::int64_t expected = 0;
+                stop_requested_mono.compare_exchange_strong(expected, now, std::memory_order_relaxed);
+                if (now - stop_requested_mono.load(std::memory_order_relaxed) > drain.count() * ns_per_ms) {
+                    spdlog::warn("the drain did not finish within {} ms: exiting now (state is durable; "
+                                 "the last snapshot is at most {} ms old)",
+                                 drain.count(), snapshot_interval.count());
+                    spdlog::default_logger()->flush();
+                    ::_exit(0);
+                }
+            }
+        }
+    }
+
+    void stop_guard()
+    {
+        if (!guard_thread.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock{guard_mutex};
+            finished = true;
+        }
+        guard_cv.notify_one();
+        guard_thread.join();
+    }
+
+    // -- snapshots: their own thread, through a reader -------------------------------------
+    void restore(std::uint64_t used_at_start)
+    {
+        // A table that survived (a crash, not a reboot) holds newer values than the last
+        // snapshot, which is up to one interval old: keep it.
+        if (used_at_start > 0) {
+            spdlog::info("the bus table of channel '{}' survived the last run ({} records): snapshot not needed",
+                         channel, used_at_start);
+            return;
+        }
+        try {
+            const auto n = snapshots->restore(*writer, [this](const vs::bus::record_view& r) {
+                return r.type != process_status_type && (!s.restore_keep || s.restore_keep(r));
+            });
+            spdlog::info("restored {} records from {}", n, snapshots->path().string());
+        } catch (const std::exception& e) {
+            // A corrupt or foreign snapshot must not keep the process down.
+            spdlog::error("cannot restore snapshot {}: {} (starting empty)", snapshots->path().string(), e.what());
+        }
+        writer->notify();
+    }
+
+    void snapshot_loop()
+    {
+        std::optional<vs::bus::reader> table;
+        try {
+            table.emplace(own_channel(), vs::bus::reader_options{false, s.program + " snapshot"});
+        } catch (const std::exception& e) {
+            spdlog::error("snapshots disabled: cannot read channel '{}': {}", channel, e.what());
+            return;
+        }
+        std::uint64_t failures_in_row = 0;
+        std::unique_lock lock{snapshot_mutex};
+        bool last = false;
+        while (!last) {
+            snapshot_cv.wait_for(lock, snapshot_interval, [this] { return snapshot_stop; });
+            last = snapshot_stop;
+            lock.unlock();
+            try {
+                table->attach();
+                snapshot_count.store(snapshots->save(*table), std::memory_order_relaxed);
+                snapshots_saved->fetch_add(1, std::memory_order_relaxed);
+                if (failures_in_row > 0) {
+                    spdlog::info("snapshot {} saved again after {} failures", snapshots->path().string(),
+                                 failures_in_row);
+                }
+                failures_in_row = 0;
+            } catch (const std::exception& e) {
+                snapshot_failures->fetch_add(1, std::memory_order_relaxed);
+                if (++failures_in_row <= 3 || failures_in_row % 60 == 0) {
+                    spdlog::error("cannot save snapshot {}: {}", snapshots->path().string(), e.what());
+                }
+            }
+            lock.lock();
+        }
+    }
+
+    void stop_snapshots()
+    {
+        if (!snapshot_thread.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock{snapshot_mutex};
+            snapshot_stop = true;
+        }
+        snapshot_cv.notify_one();
+        snapshot_thread.join();   // its last save sees everything published
+    }
+
+    // -- status -----------------------------------------------------------------------------
+    health run_probe()
+    {
+        if (!probe) {
+            return health::good();
+        }
+        try {
+            return probe();
+        } catch (const std::exception& e) {
+            return health::bad(fmt::format("health probe failed: {}", e.what()));
+        }
+    }
+
+    void publish_status(bool stopping)
+    {
+        const auto now_real = vs::realtime_ns();
+        last_status_mono = vs::monotonic_ns();
+        last_health = stopping ? health::bad("stopping") : run_probe();
+        const bool ok = ready && last_health.ok;
+        std::string reason = ok ? std::string{} : (!ready && last_health.ok ? "starting" : last_health.reason);
+
+        fbb.Clear();
+        fbb.ForceDefaults(true);   // a counter at 0 is shown as 0, not left out
+        std::vector<flatbuffers::Offset<vs::schema::ProcessMetric>> ms;
+        {
+            std::lock_guard lock{metrics_mutex};
+            ms.reserve(metrics.size());
+            for (const auto& m : metrics) {
+                const double v = m.is_gauge ? m.value.load(std::memory_order_relaxed)
+                                            : static_cast<double>(m.count.load(std::memory_order_relaxed));
+                ms.push_back(vs::schema::CreateProcessMetric(fbb, fbb.CreateString(m.name), v, m.is_gauge));
+            }
+        }
+        const auto rec = vs::schema::CreateProcessStatus(
+            fbb, fbb.CreateString(s.program), now_real / ns_per_ms, now_real, vs::schema::MarketType::Unknown,
+            static_cast<std::int64_t>(::getpid()), fbb.CreateString(VS_VERSION), started_ns, ready, ok,
+            fbb.CreateString(reason), fbb.CreateVector(ms), stopping);
+        fbb.Finish(rec);
+        const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()),
+                                               fbb.GetSize()};
+        const auto st = writer->publish(process_status_type, s.program, bytes, now_real, vs::bus::to_both);
+        if (st != vs::bus::publish_status::ok) {
+            spdlog::error("cannot publish the process status ({} bytes, {} metrics): status {}", bytes.size(),
+                          ms.size(), static_cast<int>(st));
+        }
+        writer->notify();
+
+        const std::string text =
+            stopping ? std::string{"stopping"}
+                     : ok ? (last_health.reason.empty() ? std::string{"healthy"} : "healthy: " + last_health.reason)
+                          : (ready ? "unhealthy: " + reason : reason);
+        if (text != last_status_text) {
+            if (ready && !stopping && logged_unhealthy == ok) {
+                logged_unhealthy = !ok;
+                if (ok) {
+                    spdlog::info("healthy again");
+                } else {
+                    spdlog::warn("unhealthy: {}", reason);
+                }
+            }
+            last_status_text = text;
+            vs::sd::notify_status(text);
+        }
+    }
+
+    void service()
+    {
+        writer->heartbeat();
+        const auto now = vs::monotonic_ns();
+        const bool stopping = vs::shutdown::requested();
+        if (now - last_status_mono >= status_interval_ns || stopping != stopping_published) {
+            stopping_published = stopping;
+            publish_status(stopping);
+        }
+        // The watchdog is petted only while the probe holds: systemd restarts a process that
+        // is unhealthy, or whose loop stopped calling service(), after WatchdogSec.
+        // The probe runs again right before each pet, not only at the status interval: a pet
+        // never rests on a health answer older than a quarter of the watchdog period.
+        if (watchdog_ns > 0 && ready && !stopping && now - last_watchdog_mono >= watchdog_ns / 4) {
+            last_watchdog_mono = now;
+            if (run_probe().ok != last_health.ok) {
+                publish_status(false);   // the change shows at once (and last_health follows it)
+            }
+            if (last_health.ok) {
+                vs::sd::notify_watchdog();
+            }
+        }
+    }
+};
+
+context::context(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+context::~context() = default;
+
+const vs::cli::parser& context::options() const noexcept { return impl_->cli; }
+const std::string& context::program() const noexcept { return impl_->s.program; }
+const std::string& context::bus_prefix() const noexcept { return impl_->prefix; }
+const std::string& context::state_dir() const noexcept { return impl_->state_dir; }
+vs::bus::writer& context::writer() noexcept { return *impl_->writer; }
+
+vs::outbox::outbox& context::outbox()
+{
+    if (!impl_->outbox) {
+        throw std::logic_error(impl_->s.program + " was built without the outbox (spec.outbox)");
+    }
+    return *impl_->outbox;
+}
+
+std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& alerts,
+                                        const std::vector<vs::outbox::state_change>& changes)
+{
+    return outbox().commit(impl_->s.program, alerts, changes);
+}
+
+std::optional<std::string> context::state(std::string_view key) { return outbox().state_get(impl_->s.program, key); }
+
+follower context::follow(const std::string& channel)
+{
+    vs::bus::channel_config c;
+    c.prefix = impl_->prefix;
+    c.name = channel;
+    return follower{c, impl_->s.program};
+}
+
+std::atomic<std::uint64_t>& context::counter(std::string_view name) { return impl_->find_metric(name, false).count; }
+
+void context::gauge(std::string_view name, double value)
+{
+    impl_->find_metric(name, true).value.store(value, std::memory_order_relaxed);
+}
+
+void context::set_probe(std::function<health()> probe) { impl_->probe = std::move(probe); }
+
+void context::ready()
+{
+    if (impl_->ready) {
+        return;
+    }
+    impl_->ready = true;
+    impl_->publish_status(false);
+    vs::sd::notify_ready();
+    spdlog::info("ready");
+}
+
+bool context::is_ready() const noexcept { return impl_->ready; }
+bool context::stopping() const noexcept { return vs::shutdown::requested(); }
+void context::request_stop() noexcept { vs::shutdown::request(); }
+std::chrono::milliseconds context::drain_bound() const noexcept { return impl_->drain; }
+
+std::chrono::steady_clock::time_point context::drain_deadline() const noexcept
+{
+    std::int64_t t = impl_->stop_requested_mono.load(std::memory_order_relaxed);
+    if (t == 0) {
+        t = vs::monotonic_ns();
+    }
+    // steady_clock is CLOCK_MONOTONIC on Linux.
+    return std::chrono::steady_clock::time_point{std::chrono::nanoseconds{t}} + impl_->drain;
+}
+
+void context::service() { impl_->service(); }
+void context::publish_status() { impl_->publish_status(vs::shutdown::requested()); }
+
+bool context::wait(std::chrono::milliseconds timeout, follower* wake)
+{
+    const auto end = vs::monotonic_ns() + timeout.count() * ns_per_ms;
+    for (;;) {
+        impl_->service();
+        if (vs::shutdown::requested()) {
+            return false;
+        }
+        const auto now = vs::monotonic_ns();
+        if (now >= end) {
+            return true;
+        }
+        const auto step = std::chrono::nanoseconds{std::min<std::int64_t>(end - now, 100 * ns_per_ms)};
+        if (wake != nullptr) {
+            if (wake->wait(step)) {
+                impl_->service();
+                return !vs::shutdown::requested();
+            }
+        } else {
+            vs::shutdown::wait_for(step);
+        }
+    }
+}
+
+std::uint64_t context::snapshot_count() const noexcept { return impl_->snapshot_count.load(std::memory_order_relaxed); }
+
+// ---- main -------------------------------------------------------------------------------
+
+int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli::parser&)>& add_options,
+         const std::function<int(context&)>& body)
+{
+    vs::cli::parser cli{s.program, s.summary, s.examples};
+    vs::cli::add_common_options(cli);
+    cli.option("drain-ms", "MS", std::to_string(s.drain.count()),
+               "on SIGTERM, finish the work in hand for at most this long, then exit 0");
+    cli.option("status-interval-ms", "MS", "1000", "period of the process status (bus, STATUS=, health probe)");
+    const std::string channel = s.channel.empty() ? default_channel(s.program) : s.channel;
+    if (!s.channel_option.empty()) {
+        cli.option(s.channel_option, "NAME", channel, "bus channel to write");
+    }
+    if (s.snapshots) {
+        cli.option("snapshot-interval-ms", "MS", std::to_string(s.snapshot_interval.count()),
+                   "LMDB snapshot period of the channel's table");
+    }
+    if (add_options) {
+        add_options(cli);
+    }
+    return vs::cli::run(cli, argc, argv, [&] {
+        auto p = std::make_unique<context::impl>(s, cli);
+        p->prefix = cli.get("bus-prefix");
+        p->state_dir = cli.get("state-dir");
+        p->channel = s.channel_option.empty() ? channel : cli.get(s.channel_option);
+        if (p->channel.empty()) {
+            throw vs::cli::usage_error("--" + s.channel_option + " must not be empty");
+        }
+        if (s.snapshots) {
+            p->snapshot_interval = std::chrono::milliseconds{cli.get_int("snapshot-interval-ms", 100, 3'600'000)};
+        }
+        p->drain = std::chrono::milliseconds{cli.get_int("drain-ms", 0, 3'600'000)};
+        p->status_interval_ns = cli.get_int("status-interval-ms", 50, 600'000) * ns_per_ms;
+        p->watchdog_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(vs::sd::watchdog_interval()).count();
+        context ctx{std::move(p)};
+        auto& d = *ctx.impl_;
+
+        vs::shutdown::install_handlers();
+        d.guard_thread = std::thread{[&d] { d.guard_loop(); }};
+        struct guard_stop {
+            context::impl& d;
+            ~guard_stop()
+            {
+                d.stop_snapshots();
+                d.stop_guard();
+            }
+        } stop_threads{d};
+
+        d.snapshot_failures = &d.find_metric("snapshot_failures", false).count;
+        d.snapshots_saved = &d.find_metric("snapshots_saved", false).count;
+        d.writer.emplace(d.own_channel());
+        const auto used_at_start = d.writer->status().table_used;
+        d.publish_status(false);   // this process, not ready yet: before anything is restored
+        if (s.before_restore) {
+            s.before_restore(ctx);
+        }
+        if (s.snapshots) {
+            d.snapshots.emplace(std::filesystem::path{d.state_dir}, d.channel);
+            d.restore(used_at_start);
+            d.snapshot_thread = std::thread{[&d] { d.snapshot_loop(); }};
+        }
+        if (s.outbox) {
+            d.outbox = vs::outbox::outbox::open(std::filesystem::path{d.state_dir});
+        }
+        spdlog::info("{} {} on channel '{}' (prefix '{}', state {})", s.program, VS_VERSION, d.channel, d.prefix,
+                     d.state_dir);
+        if (s.auto_ready) {
+            ctx.ready();
+        }
+        const int code = body(ctx);
+        if (vs::shutdown::requested()) {
+            spdlog::info("stopping (signal {})", vs::shutdown::signal_number());
+        }
+        vs::sd::notify_stopping();
+        d.publish_status(true);
+        d.stop_snapshots();
+        d.stop_guard();
+        spdlog::info("stopped{}", s.snapshots ? fmt::format(": {} records in the final snapshot", d.snapshot_count.load())
+                                               : std::string{});
+        return code;
+    });
+}
+
+}  // namespace vs::daemon

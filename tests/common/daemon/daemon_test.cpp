@@ -1,0 +1,287 @@
+// The daemon skeleton (vs/daemon/daemon.hpp), as real processes: vs-test-daemon is a daemon
+// written on it. Each test has its own shared-memory prefix and state directory.
+//   - its table comes back after kill -9, with the records' original times (from the LMDB
+//     snapshot when /dev/shm was lost, from the surviving segment otherwise);
+//   - SIGTERM drains within the process's bound and exits 0;
+//   - the watchdog is not petted while the process's health probe fails;
+//   - its ProcessStatus is shown by vs-bus-dump --status and vs-health.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "schemas/process_status_generated.h"
+#include "service_process.hpp"
+#include "test_env.hpp"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
+#include "vs/outbox/outbox.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using vs::test::child_process;
+using vs::test::eventually;
+using vs::test::read_file;
+namespace fs = std::filesystem;
+
+constexpr auto oi_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest);
+constexpr auto status_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus);
+
+std::string exe(const char* var)
+{
+    const char* v = std::getenv(var);
+    return v != nullptr ? v : "";
+}
+
+struct status_view {
+    bool ready = false, healthy = false, stopping = false;
+    std::string reason;
+    std::int64_t pid = 0;
+    std::map<std::string, double> metrics;
+};
+
+class DaemonSkeleton : public ::testing::Test {
+protected:
+    vs::test::test_env env_;
+    fs::path log_ = env_.state_dir() / "daemon.log";
+
+    std::vector<std::string> argv(std::vector<std::string> extra = {}) const
+    {
+        std::vector<std::string> a{exe("VS_TEST_DAEMON_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                   env_.state_dir().string(), "--status-interval-ms", "100"};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    }
+
+    vs::bus::channel_config channel() const
+    {
+        vs::bus::channel_config c;
+        c.prefix = env_.prefix();
+        c.name = "testd";
+        return c;
+    }
+
+    std::optional<status_view> status()
+    {
+        vs::bus::reader r{channel(), vs::bus::reader_options{false, "daemon_test"}};
+        if (r.attach() != vs::bus::attach_state::ready) {
+            return std::nullopt;
+        }
+        std::optional<status_view> out;
+        r.latest(status_type, "vs-test-daemon", [&](const vs::bus::record_view& v) {
+            if (!vs::bus::verify_record(v.type, v.data)) {
+                return;
+            }
+            const auto* s = vs::bus::record_as<vs::schema::ProcessStatus>(v.data);
+            status_view sv;
+            sv.ready = s->ready();
+            sv.healthy = s->healthy();
+            sv.stopping = s->stopping();
+            sv.reason = s->reason() != nullptr ? s->reason()->str() : "";
+            sv.pid = s->pid();
+            if (s->metrics() != nullptr) {
+                for (const auto* m : *s->metrics()) {
+                    sv.metrics[m->name()->str()] = m->value();
+                }
+            }
+            out = sv;
+        });
+        return out;
+    }
+
+    /// publish_ns of every OpenInterest record, by symbol.
+    std::map<std::string, std::int64_t> oi_records()
+    {
+        std::map<std::string, std::int64_t> out;
+        vs::bus::reader r{channel(), vs::bus::reader_options{false, "daemon_test"}};
+        if (r.attach() == vs::bus::attach_state::ready) {
+            r.for_each_latest(oi_type, [&](const vs::bus::record_view& v) { out[std::string{v.symbol}] = v.publish_ns; });
+        }
+        return out;
+    }
+
+    void remove_segments()
+    {
+        for (const auto& e : fs::directory_iterator{"/dev/shm"}) {
+            if (e.path().filename().string().rfind(env_.prefix() + ".", 0) == 0) {
+                fs::remove(e.path());
+            }
+        }
+    }
+
+    bool ready_with(std::int64_t pid)
+    {
+        auto s = status();
+        return s && s->ready && s->pid == pid;
+    }
+};
+
+TEST_F(DaemonSkeleton, AfterKill9ItsTableComesBackWithOriginalTimes)
+{
+    std::map<std::string, std::int64_t> before;
+    {
+        child_process p{argv({"--records", "20", "--snapshot-interval-ms", "100"}), vs::test::logged_to(log_)};
+        ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+        before = oi_records();
+        ASSERT_EQ(before.size(), 20u);
+        // At least one snapshot saved after the records were published.
+        ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->metrics["snapshots_saved"] >= 2; }, 10s))
+            << read_file(log_);
+        ASSERT_EQ(p.kill(), 128 + SIGKILL);
+    }
+    // A reboot: /dev/shm is gone, the LMDB snapshot is not.
+    remove_segments();
+    {
+        child_process p{argv({"--records", "0"}), vs::test::logged_to(log_)};
+        ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+        EXPECT_EQ(oi_records(), before) << "restored records must keep their original publish times";
+        EXPECT_NE(read_file(log_).find("restored 20 records"), std::string::npos) << read_file(log_);
+        ASSERT_EQ(p.kill(), 128 + SIGKILL);
+    }
+    // A crash: the segment survived and is newer than any snapshot, so it is kept as it is.
+    {
+        child_process p{argv({"--records", "0"}), vs::test::logged_to(log_)};
+        ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+        EXPECT_EQ(oi_records(), before);
+        EXPECT_NE(read_file(log_).find("survived the last run"), std::string::npos) << read_file(log_);
+    }
+}
+
+TEST_F(DaemonSkeleton, SigtermFinishesTheWorkInHandAndExitsZero)
+{
+    child_process p{argv({"--stop-work-ms", "300", "--drain-ms", "5000"}), vs::test::logged_to(log_)};
+    ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+    const auto t0 = std::chrono::steady_clock::now();
+    p.signal(SIGTERM);
+    ASSERT_EQ(p.wait(10s), 0) << read_file(log_);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 4s);
+    const auto log = read_file(log_);
+    EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+    EXPECT_EQ(log.find("did not finish"), std::string::npos) << log;
+    auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->stopping);
+    EXPECT_FALSE(s->healthy);
+    EXPECT_EQ(s->reason, "stopping");
+}
+
+TEST_F(DaemonSkeleton, SigtermExitsZeroAtTheDrainBoundWhenTheWorkTakesLonger)
+{
+    child_process p{argv({"--stop-work-ms", "60000", "--drain-ms", "500"}), vs::test::logged_to(log_)};
+    ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+    const auto t0 = std::chrono::steady_clock::now();
+    p.signal(SIGTERM);
+    ASSERT_EQ(p.wait(10s), 0) << read_file(log_);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 500ms);
+    EXPECT_LT(took, 3s) << "the drain bound is 500 ms";
+    EXPECT_NE(read_file(log_).find("did not finish within 500 ms"), std::string::npos) << read_file(log_);
+}
+
+TEST_F(DaemonSkeleton, WatchdogIsNotPettedWhileTheProbeFails)
+{
+    vs::test::notify_listener sd;
+    const auto flag = env_.state_dir() / "unhealthy";
+    auto opts = vs::test::logged_to(log_, {{"NOTIFY_SOCKET", sd.path()}, {"WATCHDOG_USEC", "400000"}});
+    opts.pid_env = {"WATCHDOG_PID"};
+    child_process p{argv({"--unhealthy-file", flag.string()}), opts};
+    ASSERT_TRUE(sd.wait_for("READY=1", 10s)) << read_file(log_);
+    ASSERT_TRUE(sd.wait_for("WATCHDOG=1", 3s)) << read_file(log_);
+
+    std::ofstream{flag} << "x";
+    ASSERT_TRUE(sd.wait_for("STATUS=unhealthy: " + flag.string() + " exists", 3s)) << read_file(log_);
+    auto s = status();
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->healthy);
+    EXPECT_EQ(s->reason, flag.string() + " exists");
+    // From here on, not one pet for well over the watchdog period (400 ms).
+    const auto pets_before = sd.count("WATCHDOG=1");
+    sd.wait_for("no such message", 1500ms);
+    EXPECT_EQ(sd.count("WATCHDOG=1"), pets_before) << "petted the watchdog while the probe failed";
+
+    fs::remove(flag);
+    ASSERT_TRUE(sd.wait_for("STATUS=healthy: 10 records published", 3s)) << read_file(log_);
+    const auto healed = sd.count("WATCHDOG=1");
+    EXPECT_TRUE(eventually([&] { sd.wait_for("no such message", 50ms); return sd.count("WATCHDOG=1") > healed; }, 3s));
+    EXPECT_NE(read_file(log_).find("unhealthy: " + flag.string() + " exists"), std::string::npos);
+}
+
+TEST_F(DaemonSkeleton, ProcessStatusIsShownByBusDumpAndHealth)
+{
+    child_process p{argv(), vs::test::logged_to(log_)};
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return s && s->ready && s->metrics.count("records_published") && s->metrics["records_published"] == 10;
+    }, 10s)) << read_file(log_);
+
+    const auto dump = vs::test::run(
+        {exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "testd", "--status", "--once", "--json"});
+    EXPECT_EQ(dump.exit_code, 0) << dump.err;
+    EXPECT_NE(dump.out.find("\"process\":\"vs-test-daemon\""), std::string::npos) << dump.out;
+    EXPECT_NE(dump.out.find("\"records_published\":10"), std::string::npos) << dump.out;
+
+    const auto health = vs::test::run({exe("VS_HEALTH_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                               env_.state_dir().string(), "--channels", "testd", "--market-channel", "", "--json"});
+    EXPECT_EQ(health.exit_code, 0) << health.out << health.err;
+    EXPECT_NE(health.out.find("vs-test-daemon"), std::string::npos) << health.out;
+    EXPECT_NE(health.out.find("records_published"), std::string::npos) << health.out;
+
+    // An unhealthy process makes vs-health fail, naming it and its reason.
+    const auto flag = env_.state_dir() / "unhealthy";
+    p.kill();
+    child_process sick{argv({"--unhealthy-file", flag.string()}), vs::test::logged_to(log_)};
+    std::ofstream{flag} << "x";
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->pid == sick.pid() && !s->healthy; }, 10s));
+    const auto bad = vs::test::run({exe("VS_HEALTH_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                            env_.state_dir().string(), "--channels", "testd", "--market-channel", ""});
+    EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+    EXPECT_NE(bad.out.find("vs-test-daemon"), std::string::npos) << bad.out;
+    EXPECT_NE(bad.out.find(flag.string() + " exists"), std::string::npos) << bad.out;
+}
+
+TEST_F(DaemonSkeleton, Kill9AtAnyMomentNeitherLosesNorDuplicatesAnAlert)
+{
+    // Each alert k is committed with the state "count" = k in one transaction; a restarted
+    // process continues from the count it finds. After 15 kills at random moments the outbox
+    // must hold exactly the alerts 1..count, once each.
+    const vs::test::env_map backend{{"VOLSPIKE_API_URL", "http://127.0.0.1:9"}};
+    std::mt19937 rng{20261204};
+    for (int i = 0; i < 15; ++i) {
+        child_process p{argv({"--alert-every-ms", "1", "--records", "0"}), vs::test::logged_to(log_, backend)};
+        ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << vs::test::tail_of(log_);
+        std::this_thread::sleep_for(std::chrono::milliseconds{20 + rng() % 130});
+        p.kill();
+    }
+    vs::outbox::outbox_options ro;
+    ro.read_only = true;
+    auto ob = vs::outbox::outbox::open(env_.state_dir(), ro);
+    const auto count = std::stoll(ob->state_get("vs-test-daemon", "count").value_or("0"));
+    ASSERT_GT(count, 15) << "the daemon committed alerts between the kills";
+    vs::outbox::list_filter all;
+    all.limit = 1'000'000;
+    std::map<long long, int> seen;
+    for (const auto& e : ob->list(all)) {
+        ASSERT_TRUE(e.a.backend);
+        seen[std::stoll(e.a.backend->body.substr(5))] += 1;
+    }
+    ASSERT_EQ(static_cast<long long>(seen.size()), count) << "an alert was lost, or one is missing from the state";
+    for (const auto& [k, n] : seen) {
+        EXPECT_EQ(n, 1) << "alert " << k << " committed " << n << " times";
+        EXPECT_GE(k, 1);
+        EXPECT_LE(k, count);
+    }
+}
+
+}  // namespace
