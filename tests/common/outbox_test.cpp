@@ -293,3 +293,41 @@ TEST(OutboxTest, EnqueueCommitsFastEnoughForAlertBursts)
 }
 
 }  // namespace
+
+// A process's own state and the alerts decided from it: one transaction, both or neither.
+TEST(OutboxStateTest, CommitWritesTheAlertsAndTheStateTogether)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    alert a;
+    a.kind = "volume";
+    a.backend = backend_call{"/api/volume-alerts/ingest", R"({"symbol":"BTCUSDT"})"};
+    const auto ids = sut->commit("vs-volume", {a}, {{"BTCUSDT", "candle 1700000000000"}, {"ETHUSDT", "x"}});
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_TRUE(sut->get(ids[0]).has_value());
+    EXPECT_EQ(sut->state_get("vs-volume", "BTCUSDT"), "candle 1700000000000");
+    EXPECT_EQ(sut->state_get("vs-oi", "BTCUSDT"), std::nullopt) << "each process has its own state";
+
+    // Erasing a key, and reading them all in key order.
+    sut->commit("vs-volume", {}, {{"ETHUSDT", std::nullopt}, {"ADAUSDT", "y"}});
+    std::vector<std::pair<std::string, std::string>> all;
+    sut->state_for_each("vs-volume", [&](std::string_view k, std::string_view v) { all.emplace_back(k, v); });
+    EXPECT_EQ(all, (std::vector<std::pair<std::string, std::string>>{{"ADAUSDT", "y"},
+                                                                     {"BTCUSDT", "candle 1700000000000"}}));
+}
+
+TEST(OutboxStateTest, AFailedCommitKeepsNeitherTheAlertsNorTheState)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    alert a;
+    a.kind = "volume";
+    a.backend = backend_call{"/api/volume-alerts/ingest", "{}"};
+    // LMDB refuses keys over 511 bytes: the state write fails after the alert was written
+    // in the same transaction, which is then aborted.
+    const std::string too_long(600, 'k');
+    EXPECT_THROW(sut->commit("vs-volume", {a}, {{too_long, "v"}}), std::runtime_error);
+    EXPECT_EQ(sut->queue_length(vs::outbox::target::prod), 0u) << "the alert must not survive its state";
+    EXPECT_TRUE(sut->list({}).empty());
+    EXPECT_THROW(sut->commit("", {a}, {}), std::invalid_argument);
+}

@@ -284,6 +284,7 @@ struct outbox::impl {
     MDB_dbi alerts = 0;
     MDB_dbi queue = 0;
     MDB_dbi stats = 0;
+    std::optional<MDB_dbi> state;   // absent only in a read-only open of an outbox older than it
 
     std::optional<entry> load(const txn& t, std::uint64_t id) const
     {
@@ -432,7 +433,7 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
     // runs one per target).
     auto p = std::make_unique<impl>(vs::lmdb::env{
         dir, {.label = "the outbox", .read_only = options.read_only,
-              .map_size = options.read_only ? 0 : options.map_size, .max_dbs = 4}});
+              .map_size = options.read_only ? 0 : options.map_size, .max_dbs = 8}});
     if (const int dead = p->env.reader_check(); dead > 0) {
         spdlog::info("outbox {}: cleared {} reader slots of dead processes", dir.string(), dead);
     }
@@ -449,6 +450,7 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
         p->alerts = open("alerts");
         p->queue = open("queue");
         p->stats = open("stats");
+        p->state = t.open_dbi("state", create);
         t.commit();
     }
     auto targets = options.targets ? *options.targets : target_set::from_env();
@@ -490,12 +492,84 @@ std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts)
 
 std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, target_set targets)
 {
+    return commit_impl({}, alerts, targets, {});
+}
+
+std::vector<std::string> outbox::commit(std::string_view process, const std::vector<alert>& alerts,
+                                        const std::vector<state_change>& changes)
+{
+    if (process.empty() || process.find('\0') != std::string_view::npos) {
+        throw std::invalid_argument("outbox state: the process name must be non-empty and without NUL");
+    }
+    return commit_impl(process, alerts, targets_, changes);
+}
+
+namespace {
+
+std::string state_key(std::string_view process, std::string_view key)
+{
+    std::string k{process};
+    k.push_back('\0');
+    k.append(key);
+    return k;
+}
+
+}  // namespace
+
+std::optional<std::string> outbox::state_get(std::string_view process, std::string_view key) const
+{
+    if (!impl_->state) {
+        return std::nullopt;
+    }
+    txn t{impl_->env, txn::read};
+    const auto data = t.get(*impl_->state, val(state_key(process, key)), "read the state of");
+    if (!data) {
+        return std::nullopt;
+    }
+    return std::string{vs::lmdb::view(*data)};
+}
+
+void outbox::state_for_each(std::string_view process,
+                            const std::function<void(std::string_view key, std::string_view value)>& fn) const
+{
+    if (!impl_->state) {
+        return;
+    }
+    txn t{impl_->env, txn::read};
+    vs::lmdb::cursor c{t, *impl_->state};
+    const std::string prefix = state_key(process, {});
+    MDB_val k = val(prefix);
+    MDB_val v{};
+    for (bool more = c.get(k, v, MDB_SET_RANGE); more; more = c.get(k, v, MDB_NEXT)) {
+        const auto ks = vs::lmdb::view(k);
+        if (ks.substr(0, prefix.size()) != prefix) {
+            break;
+        }
+        fn(ks.substr(prefix.size()), vs::lmdb::view(v));
+    }
+}
+
+std::vector<std::string> outbox::commit_impl(std::string_view process, const std::vector<alert>& alerts,
+                                             target_set targets, const std::vector<state_change>& changes)
+{
     std::vector<std::string> ids;
     std::vector<entry> entries;
     for (const auto& a : alerts) {
         entries.push_back(make_entry(a, targets));
     }
     txn t{impl_->env, txn::write};
+    if (!changes.empty()) {
+        if (!impl_->state) {
+            throw std::logic_error("outbox opened read-only: no state can be written");
+        }
+        for (const auto& c : changes) {
+            if (c.value) {
+                t.put(*impl_->state, val(state_key(process, c.key)), val(*c.value), "write the state of");
+            } else {
+                t.del(*impl_->state, val(state_key(process, c.key)), "delete the state of");
+            }
+        }
+    }
     std::array<target_counters, all_targets.size()> counters;
     std::array<bool, all_targets.size()> touched{};
     for (auto& e : entries) {

@@ -22,7 +22,7 @@
 // target is "<id>:<target>".
 //
 // The LMDB environment (a directory: data.mdb + lock.mdb, so `mdb_stat -a DIR` and
-// `mdb_dump -s alerts DIR` work; map size outbox_options::map_size) holds three named
+// `mdb_dump -s alerts DIR` work; map size outbox_options::map_size) holds four named
 // databases. Ids are stored as 8 bytes big endian, so key order is id order is time order.
 //   "alerts": key = id (8 bytes);
 //             value = the entry as JSON text: {"id", "kind", "created_ms", "dead_after_ms",
@@ -35,13 +35,18 @@
 //             {"enqueued", "sent", "messages", "failed", "retried", "dead", "coalesced",
 //             "uncertain", "recent_sends_ms": [at most 64 ms times]};
 //             key "_last_id" -> the last id assigned (8 bytes).
+//   "state":  key = process name + NUL + key -> value (bytes the process chose): each
+//             alerting process's own durable state ("alerted for this candle"), here and
+//             not in an environment of its own because LMDB commits one environment at a
+//             time: commit() writes the alerts and the state in one transaction.
 // Invariants, each kept by one write transaction per call (enqueue_many: one for all):
 //   - (t, id) is in "queue" exactly while alerts[id] has target t in state pending or
 //     sending (added by enqueue and retry; removed when delivered, dead or purged);
 //   - ids strictly increase: a new id is max(now_ms << 20, _last_id + 1), stored back;
 //   - an alert with keep = false is deleted once every target is delivered or dead;
 //     kept alerts stay until purge();
-//   - counters change in the same transaction as the states they count.
+//   - counters change in the same transaction as the states they count;
+//   - a process's state and the alerts decided from it change in one transaction (commit()).
 //
 // Thread rule: one outbox per process (LMDB forbids opening an environment twice in one
 // process); its functions may be called from any thread. Functions throw std::runtime_error
@@ -52,6 +57,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +98,12 @@ struct alert {
     /// false: the record is deleted once every target is done with it, delivered or dead
     /// (row batches, which would otherwise fill the outbox; the counters still count them).
     bool keep_after_delivery = true;
+};
+
+/// A change to a process's own state (outbox::commit): set `key` to `value`, or erase it.
+struct state_change {
+    std::string key;
+    std::optional<std::string> value;
 };
 
 enum class state : std::uint8_t { pending, sending, delivered, dead };
@@ -162,6 +174,19 @@ public:
                                           std::size_t chunk = 100,
                                           std::chrono::milliseconds dead_after = std::chrono::milliseconds{0});
 
+    // ---- a process's own state, committed with its alerts ----------------------------------
+    /// Commits `alerts` (to the configured targets) and the changes of `process`'s own state
+    /// in ONE transaction: both or neither. An alerter records "alerted for this candle" in
+    /// the same commit as the alert, so kill -9 at any moment neither loses nor duplicates
+    /// an alert. Returns the ids as enqueue_many does.
+    std::vector<std::string> commit(std::string_view process, const std::vector<alert>& alerts,
+                                    const std::vector<state_change>& changes);
+    /// One key of `process`'s state; nullopt when absent.
+    std::optional<std::string> state_get(std::string_view process, std::string_view key) const;
+    /// Every key of `process`'s state, in key order.
+    void state_for_each(std::string_view process,
+                        const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+
     target_set targets() const noexcept { return targets_; }
 
     // ---- vs-deliver ---------------------------------------------------------------------
@@ -196,6 +221,8 @@ public:
     const std::filesystem::path& path() const noexcept { return path_; }
 
 private:
+    std::vector<std::string> commit_impl(std::string_view process, const std::vector<alert>& alerts,
+                                         target_set targets, const std::vector<state_change>& changes);
     struct impl;
     explicit outbox(std::unique_ptr<impl> p, target_set targets, std::filesystem::path path);
     std::unique_ptr<impl> impl_;
