@@ -2,6 +2,7 @@
 // backend PROD/DEV, Telegram and Discord; alerting processes only enqueue.
 #include <chrono>
 #include <filesystem>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -9,11 +10,11 @@
 #include <spdlog/spdlog.h>
 
 #include "deliverer.hpp"
+#include "schemas/common_generated.h"
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/outbox/outbox.hpp"
-#include "vs/common/shutdown.hpp"
-#include "vs/common/systemd.hpp"
+#include "vs/daemon/daemon.hpp"
 
 namespace {
 
@@ -71,101 +72,122 @@ std::string status_line(const vs::outbox::outbox& ob, vs::outbox::target_set tar
 
 int main(int argc, char** argv)
 {
-    vs::cli::parser cli{"vs-deliver",
-                        "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram and Discord.",
-                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-deliver --state-dir /var/lib/volspike"};
-    vs::cli::add_common_options(cli);
-    cli.option("prod-url", "URL", "", "backend PROD base URL", {"VOLSPIKE_API_URL"})
-        .option("prod-key", "KEY", "", "backend PROD API key (X-API-Key)", {"VOLSPIKE_API_KEY"})
-        .option("dev-url", "URL", "", "backend DEV base URL (off when empty)", {"VOLSPIKE_API_URL_DEV"})
-        .option("dev-key", "KEY", "", "backend DEV API key", {"VOLSPIKE_API_KEY_DEV"})
-        .option("telegram-api-url", "URL", "https://api.telegram.org", "Telegram Bot API base URL",
-                {"VS_TELEGRAM_API_URL"})
-        .option("telegram-token", "TOKEN", "", "Telegram bot token", {"TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN"})
-        .option("chat-id", "ID", "", "Telegram chat or channel id", {"CHAT_ID", "TELEGRAM_CHANNEL_ID"})
-        .option("discord-webhook", "URL", "", "Discord webhook URL (off when empty)", {"VS_DISCORD_WEBHOOK_URL"})
-        .option("dead-after", "SECONDS", "86400", "age after which an undelivered alert is dead-lettered",
-                {"VS_DELIVER_DEAD_AFTER"})
-        .option("backoff-base-ms", "MS", "1000", "first retry delay (doubles per attempt, with jitter)",
-                {"VS_DELIVER_BACKOFF_BASE_MS"})
-        .option("backoff-max-ms", "MS", "300000", "longest retry delay", {"VS_DELIVER_BACKOFF_MAX_MS"})
-        .option("poll-ms", "MS", "200", "how often an idle target looks at the outbox")
-        .option("telegram-per-minute", "N", "20", "Telegram messages per rate window per chat")
-        .option("discord-per-minute", "N", "30", "Discord messages per rate window")
-        .option("rate-window-ms", "MS", "60000", "rate window of Telegram and Discord (tests shorten it)")
-        .option("request-timeout-ms", "MS", "15000", "timeout of one request (write + response)")
-        .option("connect-timeout-ms", "MS", "5000", "timeout of resolve + connect + TLS handshake")
-        .option("uncertain", "POLICY", "resend",
-                "Telegram/Discord messages whose send was interrupted by a crash: resend or drop")
-        .option("keep-delivered", "SECONDS", "604800", "finished alerts older than this are purged");
-
-    return vs::cli::run(cli, argc, argv, [&] {
+    vs::daemon::spec s{"vs-deliver",
+                       "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram and Discord.",
+                       "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-deliver --state-dir /var/lib/volspike"};
+    s.snapshots = false;   // its channel carries only its ProcessStatus; its state is the outbox
+    s.record_types = {static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus)};
+    s.outbox = true;
+    s.drain = std::chrono::seconds{20};   // one request's timeouts: a send in flight finishes
+    s.auto_ready = false;
+    return vs::daemon::main(s, argc, argv, [](vs::cli::parser& cli) {
+        cli.option("prod-url", "URL", "", "backend PROD base URL", {"VOLSPIKE_API_URL"})
+            .option("prod-key", "KEY", "", "backend PROD API key (X-API-Key)", {"VOLSPIKE_API_KEY"})
+            .option("dev-url", "URL", "", "backend DEV base URL (off when empty)", {"VOLSPIKE_API_URL_DEV"})
+            .option("dev-key", "KEY", "", "backend DEV API key", {"VOLSPIKE_API_KEY_DEV"})
+            .option("telegram-api-url", "URL", "https://api.telegram.org", "Telegram Bot API base URL",
+                    {"VS_TELEGRAM_API_URL"})
+            .option("telegram-token", "TOKEN", "", "Telegram bot token", {"TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN"})
+            .option("chat-id", "ID", "", "Telegram chat or channel id", {"CHAT_ID", "TELEGRAM_CHANNEL_ID"})
+            .option("discord-webhook", "URL", "", "Discord webhook URL (off when empty)", {"VS_DISCORD_WEBHOOK_URL"})
+            .option("dead-after", "SECONDS", "86400", "age after which an undelivered alert is dead-lettered",
+                    {"VS_DELIVER_DEAD_AFTER"})
+            .option("backoff-base-ms", "MS", "1000", "first retry delay (doubles per attempt, with jitter)",
+                    {"VS_DELIVER_BACKOFF_BASE_MS"})
+            .option("backoff-max-ms", "MS", "300000", "longest retry delay", {"VS_DELIVER_BACKOFF_MAX_MS"})
+            .option("poll-ms", "MS", "200", "how often an idle target looks at the outbox")
+            .option("telegram-per-minute", "N", "20", "Telegram messages per rate window per chat")
+            .option("discord-per-minute", "N", "30", "Discord messages per rate window")
+            .option("rate-window-ms", "MS", "60000", "rate window of Telegram and Discord (tests shorten it)")
+            .option("request-timeout-ms", "MS", "15000", "timeout of one request (write + response)")
+            .option("connect-timeout-ms", "MS", "5000", "timeout of resolve + connect + TLS handshake")
+            .option("uncertain", "POLICY", "resend",
+                    "Telegram/Discord messages whose send was interrupted by a crash: resend or drop")
+            .option("keep-delivered", "SECONDS", "604800", "finished alerts older than this are purged");
+    }, [](vs::daemon::context& ctx) {
+        const auto& cli = ctx.options();
         auto cfg = config_from(cli);
         const auto keep_delivered_ms = cli.get_int("keep-delivered", 0, 10LL * 365 * 86400) * 1000;
-        vs::shutdown::install_handlers();
-        auto ob = vs::outbox::outbox::open(std::filesystem::path{cli.get("state-dir")});
+        auto& ob = ctx.outbox();
         const auto targets = cfg.targets();
         if (targets.empty()) {
             spdlog::warn("no target configured (VOLSPIKE_API_URL, VOLSPIKE_API_URL_DEV, TELEGRAM_TOKEN+CHAT_ID, "
                          "VS_DISCORD_WEBHOOK_URL): nothing will be sent");
         }
         for (auto t : vs::outbox::all_targets) {
-            if (!targets.has(t) && ob->queue_length(t) > 0) {
-                spdlog::warn("{} alerts wait for target {} which is not configured here", ob->queue_length(t),
+            if (!targets.has(t) && ob.queue_length(t) > 0) {
+                spdlog::warn("{} alerts wait for target {} which is not configured here", ob.queue_length(t),
                              vs::outbox::to_string(t));
             }
         }
-        vs::deliver::deliverer d{*ob, cfg};
+        vs::deliver::deliverer d{ob, cfg};
+        std::atomic<int> running{0};
         std::vector<std::thread> workers;
         for (auto t : vs::outbox::all_targets) {
             if (targets.has(t)) {
-                workers.emplace_back([&d, t] {
+                running.fetch_add(1, std::memory_order_relaxed);
+                workers.emplace_back([&d, &running, &ctx, t] {
                     try {
                         d.run_target(t);
                     } catch (const std::exception& e) {
                         spdlog::critical("{} worker failed: {}", vs::outbox::to_string(t), e.what());
-                        vs::shutdown::request();
+                        ctx.request_stop();
                     }
+                    running.fetch_sub(1, std::memory_order_release);
                 });
             }
         }
-        spdlog::info("delivering from {} ({})", ob->path().string(), status_line(*ob, targets));
-        vs::sd::notify_ready();
-        const auto wd = vs::sd::watchdog_interval();
-        // A worker blocked longer than one request's timeouts is stuck: stop petting.
+        // A worker blocked longer than one request's timeouts is stuck: unhealthy, and the
+        // watchdog is no longer petted.
         const std::int64_t stuck_ms =
             (cfg.http.connect_timeout + cfg.http.request_timeout).count() + 10'000 + cfg.poll.count();
-        auto last_purge = std::chrono::steady_clock::now();
-        while (!vs::shutdown::wait_for(std::chrono::seconds{1})) {
+        ctx.set_probe([&] {
             const std::int64_t now = vs::monotonic_ns() / 1'000'000;
-            bool alive = true;
             for (auto t : vs::outbox::all_targets) {
                 if (targets.has(t) && d.last_beat_ms(t) != 0 && now - d.last_beat_ms(t) > stuck_ms) {
-                    alive = false;
+                    return vs::daemon::health::bad(fmt::format("{} worker stuck for {} s", vs::outbox::to_string(t),
+                                                               (now - d.last_beat_ms(t)) / 1000));
                 }
             }
-            if (alive && wd.count() > 0) {
-                vs::sd::notify_watchdog();
+            for (auto t : vs::outbox::all_targets) {
+                if (targets.has(t)) {
+                    const auto c = ob.counters(t);
+                    const auto tn = std::string{vs::outbox::to_string(t)};
+                    ctx.gauge(tn + "_queued", static_cast<double>(ob.queue_length(t)));
+                    ctx.gauge(tn + "_sent", static_cast<double>(c.sent));
+                    ctx.gauge(tn + "_dead", static_cast<double>(c.dead));
+                    ctx.gauge(tn + "_retried", static_cast<double>(c.retried));
+                }
             }
+            return vs::daemon::health::good(status_line(ob, targets));
+        });
+        spdlog::info("delivering from {} ({})", ob.path().string(), status_line(ob, targets));
+        ctx.ready();
+        auto last_purge = std::chrono::steady_clock::now();
+        while (ctx.wait(std::chrono::seconds{1})) {
             try {
-                vs::sd::notify_status(status_line(*ob, targets));
                 if (std::chrono::steady_clock::now() - last_purge > std::chrono::minutes{10}) {
                     last_purge = std::chrono::steady_clock::now();
-                    auto n = ob->purge(std::nullopt, vs::realtime_ms() - keep_delivered_ms);
+                    auto n = ob.purge(std::nullopt, vs::realtime_ms() - keep_delivered_ms);
                     if (n > 0) {
                         spdlog::info("purged {} finished alerts older than {} s", n, keep_delivered_ms / 1000);
                     }
                 }
             } catch (const std::exception& e) {
-                spdlog::error("cannot read the outbox status: {}", e.what());
+                spdlog::error("cannot purge the outbox: {}", e.what());
             }
         }
-        vs::sd::notify_stopping();
-        spdlog::info("stopping (signal {}): waiting for the workers' current sends", vs::shutdown::signal_number());
+        // The drain: the workers finish the send in hand (the outbox marks it first, so a
+        // send cut by the bound is resolved by --uncertain at the next start).
+        spdlog::info("waiting up to {} ms for the workers' current sends", ctx.drain_bound().count());
+        while (running.load(std::memory_order_acquire) > 0) {
+            ctx.service();
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        }
         for (auto& w : workers) {
             w.join();
         }
-        spdlog::info("stopped: {}", status_line(*ob, targets));
+        spdlog::info("stopped: {}", status_line(ob, targets));
         return vs::cli::exit_ok;
     });
 }

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -24,10 +21,9 @@
 #include "status.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
-#include "vs/bus/snapshot.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/shutdown.hpp"
-#include "vs/common/systemd.hpp"
+#include "vs/daemon/daemon.hpp"
 #include "vs/common/version.hpp"
 #include "vs/feed/parser.hpp"
 #include "vs/net/tls.hpp"
@@ -42,13 +38,11 @@ using vs::schema::RecordType;
 
 constexpr std::int64_t ns_per_ms = 1'000'000;
 constexpr std::int64_t ns_per_s = 1'000'000'000;
-/// Tick of the I/O thread: heartbeat (readers want one every 250 ms), freshness, status,
-/// snapshots, reconnect and renewal timing.
+/// Tick of the I/O thread: the skeleton's service (heartbeat: readers want one every 250 ms;
+/// process status, watchdog), freshness, feed status, reconnect and renewal timing.
 constexpr auto tick_period = std::chrono::milliseconds{100};
 /// A FeedStatus record at least this often, and on every state change.
 constexpr std::int64_t status_period_ns = ns_per_s;
-/// How long a stop waits for the WebSocket close handshakes.
-constexpr std::int64_t stop_drain_ns = 2 * ns_per_s;
 /// How long a failed renewal waits before the next one.
 constexpr std::int64_t renew_retry_ns = 30 * ns_per_s;
 
@@ -86,12 +80,12 @@ struct string_hash {
 
 class feed::daemon {
 public:
-    explicit daemon(const feed_config& config)
+    daemon(const feed_config& config, vs::daemon::context& ctx)
         : config_(config),
           endpoint_(make_endpoint_or_throw(config)),
           tick_(io_),
-          writer_(channel_config_for(config)),
-          snapshots_(config.state_dir, config.channel),
+          ctx_(ctx),
+          writer_(ctx.writer()),
           parser_(parser_options{config.max_frame_bytes, vs::bus::max_symbol_bytes}),
           monitor_(split_streams(config.streams), config.thresholds, vs::monotonic_ns()),
           backoff_(config.backoff),
@@ -106,21 +100,28 @@ public:
         conn_options_.max_frame_bytes = config.max_frame_bytes;
         conn_options_.user_agent = std::string{"vs-feed/"} + VS_VERSION;
         url_ = endpoint_.url();
+        // This process's status goes out before anything is restored: a FeedStatus left in a
+        // surviving table describes the process that wrote it (healthy, connected) and must
+        // not be what consumers see next to the restored prices.
+        publish_status(vs::monotonic_ns(), vs::realtime_ns());
     }
-
-    ~daemon() { stop_snapshot_thread(); }
 
     int run()
     {
-        // This process's status goes out before anything is restored: a FeedStatus left in a
-        // surviving table or in the snapshot describes the process that wrote it (healthy,
-        // connected) and must not be what consumers see next to the restored prices.
-        const bool table_survived = writer_.status().table_used != 0;
+        // The skeleton has restored the snapshot (without FeedStatus records: they describe
+        // the process that saved them) after the constructor published this one's.
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
-        restore(table_survived);
-        snapshot_thread_ = std::thread{[this] { snapshot_loop(); }};
+        count_restored_symbols();
+        // The watchdog is petted only while prices are fresh: a feed that is connected but
+        // silent gets restarted by systemd rather than serving stale prices as live.
+        ctx_.set_probe([this] {
+            if (monitor_.price_streams_fresh()) {
+                return vs::daemon::health::good(fmt::format("{} symbols", symbols_.size()));
+            }
+            return vs::daemon::health::bad(reason(vs::monotonic_ns()));
+        });
+        ctx_.gauge("symbols", static_cast<double>(symbols_.size()));
         next_attempt_mono_ = vs::monotonic_ns();
-        watchdog_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(vs::sd::watchdog_interval()).count();
         spdlog::info("vs-feed {} publishing to {} (channel '{}'), streams {}", VS_VERSION, writer_.path(),
                      config_.channel, config_.streams);
         arm_tick();
@@ -129,18 +130,6 @@ public:
     }
 
 private:
-    static vs::bus::channel_config channel_config_for(const feed_config& c)
-    {
-        vs::bus::channel_config cc;
-        cc.prefix = c.bus_prefix;
-        cc.name = c.channel;
-        // FeedStatus carries one entry per stream plus the URL and a reason: about 460 bytes
-        // for the default three streams, more than the bus default of 448. Market records
-        // are 200-350 bytes.
-        cc.slot_bytes = 1024;
-        return cc;
-    }
-
     static ws_endpoint make_endpoint_or_throw(const feed_config& c)
     {
         std::string error;
@@ -153,24 +142,8 @@ private:
 
     // --- start and stop -----------------------------------------------------------------
 
-    void restore(bool table_survived)
+    void count_restored_symbols()
     {
-        std::size_t restored = 0;
-        try {
-            // A segment that survived (a crash, not a reboot) holds newer values than the
-            // last snapshot, which is up to one interval old: keep them.
-            if (!table_survived) {
-                restored = snapshots_.restore(writer_, [](const vs::bus::record_view& r) {
-                    return r.type != static_cast<vs::bus::record_type>(RecordType::FeedStatus);
-                });
-            } else {
-                spdlog::info("the bus table survived the last run ({} records): snapshot not needed",
-                             writer_.status().table_used);
-            }
-        } catch (const std::exception& e) {
-            // A corrupt or foreign snapshot must not keep the feed down: live data follows.
-            spdlog::error("cannot restore snapshot {}: {} (starting empty)", snapshots_.path().string(), e.what());
-        }
         writer_.for_each_latest([&](const vs::bus::record_view& r) {
             if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) &&
                 vs::bus::verify_record(r.type, r.data)) {
@@ -180,16 +153,13 @@ private:
                 }
             }
         });
-        spdlog::info("restored {} records ({} symbols with a mark price) from {}", restored, symbols_.size(),
-                     snapshots_.path().string());
-        writer_.notify();
+        spdlog::info("{} symbols with a mark price in the table at start", symbols_.size());
     }
 
     void begin_stop(std::int64_t now_mono)
     {
         stopping_ = true;
-        stop_deadline_mono_ = now_mono + stop_drain_ns;
-        vs::sd::notify_stopping();
+        stop_deadline_mono_ = now_mono + std::chrono::nanoseconds{ctx_.drain_bound()}.count();
         spdlog::info("stopping (signal {}): closing the connection", vs::shutdown::signal_number());
         for (auto* c : {&active_, &candidate_}) {
             if (*c) {
@@ -205,12 +175,10 @@ private:
     void finish_stop()
     {
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
-        stop_snapshot_thread();   // its last save sees everything published
         if (recorder_) {
             recorder_->flush();
         }
-        spdlog::info("stopped: {} messages received, {} records in the final snapshot", messages_received_,
-                     last_snapshot_count_.load(std::memory_order_relaxed));
+        spdlog::info("stopped: {} messages received", messages_received_);
         tick_.cancel();
         io_.stop();
     }
@@ -404,7 +372,7 @@ private:
             }
             if (!ready_ && result.rows_accepted > 0) {
                 ready_ = true;
-                vs::sd::notify_ready();
+                ctx_.ready();
                 spdlog::info("first data received ({} rows from {}): ready", result.rows_accepted, result.stream);
             }
             break;
@@ -466,7 +434,7 @@ private:
     {
         const auto now_mono = vs::monotonic_ns();
         const auto now_real = vs::realtime_ns();
-        writer_.heartbeat();
+        ctx_.service();   // heartbeat; process status, STATUS= and the watchdog at their interval
 
         if (!stopping_ && vs::shutdown::requested()) {
             begin_stop(now_mono);
@@ -489,13 +457,6 @@ private:
         if (recorder_ && now_mono - last_flush_mono_ >= ns_per_s) {
             last_flush_mono_ = now_mono;
             recorder_->flush();
-        }
-        // The watchdog is petted only while prices are fresh: a feed that is connected but
-        // silent gets restarted by systemd rather than serving stale prices as live.
-        if (watchdog_interval_ns_ > 0 && monitor_.price_streams_fresh() &&
-            now_mono - last_watchdog_mono_ >= watchdog_interval_ns_ / 4) {
-            last_watchdog_mono_ = now_mono;
-            vs::sd::notify_watchdog();
         }
         arm_tick();
     }
@@ -630,67 +591,13 @@ private:
             }
             last_healthy_ = is_healthy;
             last_reason_logged_ = why;
-            vs::sd::notify_status(is_healthy ? fmt::format("healthy, {} symbols", symbols_.size()) : why);
         }
-    }
-
-    // --- snapshots: their own thread ----------------------------------------------------
-    //
-    // An LMDB commit ends with fsync, which took up to 650 ms on a busy disk; on the I/O
-    // thread that delays every frame behind it. The snapshot thread reads the table through
-    // a reader (validated copies, safe next to the publishing thread) and owns the
-    // snapshot_store from the moment the restore is done.
-
-    void snapshot_loop()
-    {
-        std::optional<vs::bus::reader> table;
-        try {
-            table.emplace(channel_config_for(config_), vs::bus::reader_options{false, "vs-feed snapshot"});
-        } catch (const std::exception& e) {
-            spdlog::error("snapshots disabled: cannot read channel '{}': {}", config_.channel, e.what());
-            return;
-        }
-        std::unique_lock lock{snapshot_mutex_};
-        bool last = false;
-        while (!last) {
-            snapshot_cv_.wait_for(lock, config_.snapshot_interval, [this] { return snapshot_stop_; });
-            last = snapshot_stop_;
-            lock.unlock();
-            save_snapshot(*table);
-            lock.lock();
-        }
-    }
-
-    void save_snapshot(vs::bus::reader& table)
-    {
-        try {
-            const auto t0 = vs::monotonic_ns();
-            const auto n = snapshots_.save(table);
-            // Relaxed: an informative count for the final log line, read after join().
-            last_snapshot_count_.store(n, std::memory_order_relaxed);
-            snapshot_failures_ = 0;
-            const auto took = vs::monotonic_ns() - t0;
-            if (took > 500 * ns_per_ms) {
-                spdlog::warn("snapshot of {} records took {} ms (disk busy?)", n, took / ns_per_ms);
-            }
-        } catch (const std::exception& e) {
-            if (should_log(++snapshot_failures_, 3, 60)) {
-                spdlog::error("cannot save snapshot {}: {}", snapshots_.path().string(), e.what());
-            }
-        }
-    }
-
-    void stop_snapshot_thread()
-    {
-        if (!snapshot_thread_.joinable()) {
-            return;
-        }
-        {
-            std::lock_guard lock{snapshot_mutex_};
-            snapshot_stop_ = true;
-        }
-        snapshot_cv_.notify_one();
-        snapshot_thread_.join();
+        // The same counters in the generic ProcessStatus (vs-health, /metrics).
+        ctx_.gauge("symbols", static_cast<double>(f.symbol_count));
+        ctx_.gauge("messages_received", static_cast<double>(f.messages_received));
+        ctx_.gauge("frames_rejected", static_cast<double>(f.frames_rejected));
+        ctx_.gauge("rows_rejected", static_cast<double>(f.rows_rejected));
+        ctx_.gauge("reconnect_attempts", static_cast<double>(f.reconnect_attempts));
     }
 
     // Declared first so it is destroyed last: pending handlers (and the connections they
@@ -702,8 +609,8 @@ private:
     asio::steady_timer tick_;
     std::unique_ptr<asio::ssl::context> tls_;
     connection_options conn_options_;
-    vs::bus::writer writer_;
-    vs::bus::snapshot_store snapshots_;
+    vs::daemon::context& ctx_;
+    vs::bus::writer& writer_;
     frame_parser parser_;
     stream_monitor monitor_;
     backoff backoff_;
@@ -731,12 +638,6 @@ private:
     std::uint64_t coin_m_rows_ = 0;
     std::uint64_t exchange_errors_ = 0;
     std::uint64_t publish_failures_ = 0;
-    std::uint64_t snapshot_failures_ = 0;            // snapshot thread only
-    std::atomic<std::size_t> last_snapshot_count_{0};
-    std::thread snapshot_thread_;
-    std::mutex snapshot_mutex_;
-    std::condition_variable snapshot_cv_;
-    bool snapshot_stop_ = false;                     // guarded by snapshot_mutex_
 
     bool ready_ = false;
     bool stopping_ = false;
@@ -746,11 +647,9 @@ private:
     std::string last_reason_logged_;
     std::int64_t last_status_mono_ = 0;
     std::int64_t last_flush_mono_ = 0;
-    std::int64_t last_watchdog_mono_ = 0;
-    std::int64_t watchdog_interval_ns_ = 0;
 };
 
-feed::feed(const feed_config& config) : impl_(std::make_unique<daemon>(config)) {}
+feed::feed(const feed_config& config, vs::daemon::context& ctx) : impl_(std::make_unique<daemon>(config, ctx)) {}
 feed::~feed() = default;
 int feed::run() { return impl_->run(); }
 

@@ -5,9 +5,13 @@
 // at start, and keeps the connection honest: per-stream freshness, reconnects with jittered
 // backoff, make-before-break renewal before Binance's 24 h cut.
 //
-// Threads: the constructor and run() must be called on the same thread; run() drives one
-// asio io_context on it (the only I/O thread: connections, parse, publish, status). A second
-// thread commits the LMDB snapshots through a bus reader, so an fsync never delays a frame.
+// It runs on the daemon skeleton (vs/daemon/daemon.hpp), which owns the channel's writer,
+// restores the LMDB snapshot before the feed starts and saves it on its own thread (through
+// a bus reader, so an fsync never delays a frame), publishes ProcessStatus and pets the
+// watchdog while the feed's probe (price streams fresh) holds.
+//
+// Threads: the constructor and run() must be called on the skeleton's body thread; run()
+// drives one asio io_context on it (the only I/O thread: connections, parse, publish, status).
 // Errors: the constructor throws (bus_error, std::runtime_error) on setup failures; run()
 // returns an exit code.
 #include <chrono>
@@ -19,17 +23,18 @@
 #include "stream_monitor.hpp"
 #include "vs/common/backoff.hpp"
 
+namespace vs::daemon {
+class context;
+}
+
 namespace vs::feed {
 
 struct feed_config {
     std::string ws_url = "wss://fstream.binance.com/market/stream";
     std::string streams = "!ticker@arr/!markPrice@arr@1s/!forceOrder@arr";
     std::string channel = "market";
-    std::string bus_prefix = "volspike";
-    std::filesystem::path state_dir = "/var/lib/volspike";
     std::filesystem::path record_file;   ///< empty: no recording
     std::string ca_file;                 ///< extra CA bundle (PEM); empty: system CAs only
-    std::chrono::milliseconds snapshot_interval{1000};
     stream_thresholds thresholds;
     backoff_config backoff;
     /// Age of a connection at which a replacement is opened (Binance cuts at 24 h).
@@ -39,16 +44,15 @@ struct feed_config {
 
 class feed {
 public:
-    /// Validates the configuration, takes the bus channel (a second vs-feed on the same
-    /// channel fails here), opens the LMDB snapshot and the record file.
-    explicit feed(const feed_config& config);
+    /// Validates the configuration and opens the record file; publishes into ctx.writer().
+    feed(const feed_config& config, vs::daemon::context& ctx);
     ~feed();
     feed(const feed&) = delete;
     feed& operator=(const feed&) = delete;
 
-    /// Restores the snapshot, connects, and runs until SIGTERM/SIGINT
-    /// (vs::shutdown::requested()); then closes the connections, writes a final snapshot
-    /// and returns 0.
+    /// Connects and runs until SIGTERM/SIGINT (vs::shutdown::requested()); then closes the
+    /// connections within the skeleton's drain bound and returns 0 (the skeleton writes the
+    /// final snapshot).
     int run();
 
 private:
