@@ -21,8 +21,36 @@ bus::reader make_reader(const std::string& prefix, const std::string& name)
 bus_source::bus_source(const std::string& prefix, const std::string& market_channel,
                        const std::string& oi_channel)
     : names_{market_channel, oi_channel},
-      readers_{make_reader(prefix, market_channel), make_reader(prefix, oi_channel)}
+      readers_{make_reader(prefix, market_channel), make_reader(prefix, oi_channel)},
+      prefix_(prefix)
 {
+}
+
+void bus_source::for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn)
+{
+    const auto now = monotonic_ns();
+    if (others_listed_ns_ == 0 || now - others_listed_ns_ >= channels_refresh_ns) {
+        others_listed_ns_ = now;
+        std::map<std::string, bus::reader> next;
+        for (auto& name : bus::list_channels(prefix_)) {
+            if (name == names_[0] || name == names_[1]) {
+                continue;
+            }
+            auto it = others_.find(name);
+            if (it != others_.end()) {
+                next.emplace(name, std::move(it->second));
+            } else {
+                next.emplace(name, make_reader(prefix_, name));
+            }
+        }
+        others_ = std::move(next);
+    }
+    data_source::for_each_process(fn);
+    for (auto& [name, r] : others_) {
+        if (r.attach() == bus::attach_state::ready) {
+            r.for_each_latest(process_status_type, [&](const bus::record_view& rec) { fn(name, rec); });
+        }
+    }
 }
 
 bus::reader& bus_source::ready(channel_id ch)

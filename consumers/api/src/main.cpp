@@ -4,35 +4,39 @@
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "schemas/common_generated.h"
 #include "vs/api/server.hpp"
-#include "vs/common/cli.hpp"
-#include "vs/common/shutdown.hpp"
-#include "vs/common/systemd.hpp"
+#include "vs/daemon/daemon.hpp"
 #include "vs/net/address.hpp"
 
 int main(int argc, char** argv)
 {
-    vs::cli::parser cli{"vs-api",
-                        "Serves the bus's latest market records over HTTP on localhost: /funding/health, "
-                        "/funding/{symbol}, /funding/batch?symbols=, /funding, /tickers, /oi, /universe, "
-                        "/metrics, /events (Server-Sent Events) and /dashboard.",
-                        "vs-api --listen 127.0.0.1:8888\n  curl -s localhost:8888/funding/BTCUSDT"};
-    vs::cli::add_common_options(cli);
-    cli.option("listen", "HOST:PORT", "127.0.0.1:8888", "address to listen on", {"VS_API_LISTEN"});
-    cli.flag("allow-remote", "allow a non-loopback --listen address");
-    cli.option("threads", "N", "0", "worker threads (0 = one per core)", {"VS_API_THREADS"});
-    cli.option("stale-seconds", "S", "180", "records older than this are stale (503)", {"VS_API_STALE_SECONDS"});
-    cli.option("channel", "NAME", "market", "market channel (MarkPrice, Ticker24h, FeedStatus)");
-    cli.option("oi-channel", "NAME", "oi", "open-interest channel (OpenInterest, LiquidUniverse)");
-    cli.option("max-connections", "N", "1024", "open connections beyond this get 503 and are closed",
-               {"VS_API_MAX_CONNECTIONS"});
-    cli.option("max-batch", "N", "1000", "most symbols in one /funding/batch request");
-    cli.option("request-timeout", "S", "15", "seconds a client has to send a whole request (idle keep-alive included)");
-    cli.option("events-interval-ms", "MS", "1000", "period of /events batches");
-
-    return vs::cli::run(cli, argc, argv, [&] {
+    vs::daemon::spec s{"vs-api",
+                       "Serves the bus's latest market records over HTTP on localhost: /funding/health, "
+                       "/funding/{symbol}, /funding/batch?symbols=, /funding, /tickers, /oi, /universe, "
+                       "/metrics, /events (Server-Sent Events) and /dashboard.",
+                       "vs-api --listen 127.0.0.1:8888\n  curl -s localhost:8888/funding/BTCUSDT"};
+    s.snapshots = false;   // its channel carries only its ProcessStatus
+    s.record_types = {static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus)};
+    s.drain = std::chrono::seconds{5};
+    s.auto_ready = false;
+    return vs::daemon::main(s, argc, argv, [](vs::cli::parser& cli) {
+        cli.option("listen", "HOST:PORT", "127.0.0.1:8888", "address to listen on", {"VS_API_LISTEN"});
+        cli.flag("allow-remote", "allow a non-loopback --listen address");
+        cli.option("threads", "N", "0", "worker threads (0 = one per core)", {"VS_API_THREADS"});
+        cli.option("stale-seconds", "S", "180", "records older than this are stale (503)", {"VS_API_STALE_SECONDS"});
+        cli.option("channel", "NAME", "market", "market channel (MarkPrice, Ticker24h, FeedStatus)");
+        cli.option("oi-channel", "NAME", "oi", "open-interest channel (OpenInterest, LiquidUniverse)");
+        cli.option("max-connections", "N", "1024", "open connections beyond this get 503 and are closed",
+                   {"VS_API_MAX_CONNECTIONS"});
+        cli.option("max-batch", "N", "1000", "most symbols in one /funding/batch request");
+        cli.option("request-timeout", "S", "15", "seconds a client has to send a whole request (idle keep-alive included)");
+        cli.option("events-interval-ms", "MS", "1000", "period of /events batches");
+    }, [](vs::daemon::context& ctx) {
+        const auto& cli = ctx.options();
         vs::api::server_config c;
         if (!vs::net::parse_listen_address(cli.get("listen"), c.host, c.port)) {
             throw vs::cli::usage_error{"--listen: expected HOST:PORT or [IPV6]:PORT, got '" + cli.get("listen") + "'"};
@@ -53,19 +57,28 @@ int main(int argc, char** argv)
             static_cast<long long>(cli.get_double("request-timeout", 0.05, 3600) * 1000.0)};
         c.events_interval = std::chrono::milliseconds{cli.get_int("events-interval-ms", 50, 60'000)};
 
-        vs::shutdown::install_handlers();
         vs::api::server srv{c};
         srv.start();
         spdlog::info("listening on {}:{} (bus prefix '{}', channels '{}' and '{}', stale after {} s)", c.host,
                      srv.port(), c.bus_prefix, c.market_channel, c.oi_channel, c.stale_seconds);
-        vs::sd::notify_ready();
-        vs::sd::notify_status("serving");
-        while (!vs::shutdown::wait_for(std::chrono::seconds{1})) {
-            vs::sd::notify_watchdog();
+        // Healthy while every worker thread runs what is posted to it: a wedged worker stops
+        // the watchdog instead of being petted over.
+        auto& m = srv.metrics();
+        ctx.set_probe([&] {
+            ctx.gauge("connections_open", static_cast<double>(m.connections_open.load(std::memory_order_relaxed)));
+            ctx.gauge("connections_accepted", static_cast<double>(m.connections_accepted.load(std::memory_order_relaxed)));
+            ctx.gauge("connections_rejected", static_cast<double>(m.connections_rejected.load(std::memory_order_relaxed)));
+            ctx.gauge("events_clients", static_cast<double>(m.events_clients.load(std::memory_order_relaxed)));
+            if (!srv.responsive(std::chrono::seconds{5})) {
+                return vs::daemon::health::bad("a worker thread has not run for 5 s");
+            }
+            return vs::daemon::health::good(fmt::format("serving on {}:{}", c.host, srv.port()));
+        });
+        ctx.ready();
+        while (ctx.wait(std::chrono::seconds{1})) {
         }
-        spdlog::info("stopping (signal {})", vs::shutdown::signal_number());
-        vs::sd::notify_stopping();
-        srv.stop();
+        spdlog::info("draining: answering the requests in hand for up to {} ms", ctx.drain_bound().count());
+        srv.stop(ctx.drain_deadline());
         return vs::cli::exit_ok;
     });
 }

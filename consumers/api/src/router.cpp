@@ -6,6 +6,7 @@
 
 #include "vs/api/json_writer.hpp"
 #include "vs/api/render.hpp"
+#include "schemas/process_status_generated.h"
 #include "vs/bus/channel.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/version.hpp"
@@ -743,6 +744,44 @@ void router::metrics(response& out)
             out.body.append("vs_feed_stream_last_frame_age_seconds{stream=\"");
             label(as_view(s->name()));
             fmt::format_to(it, "\"}} {}\n", s->last_frame_ns() > 0 ? age_seconds(now, s->last_frame_ns()) : -1.0);
+        }
+    });
+
+    // Every process on the daemon skeleton (its ProcessStatus in its own channel).
+    const auto plabel = [&](std::string_view process, std::string_view channel) {
+        out.body.append("{process=\"");
+        label(process);
+        out.body.append("\",channel=\"");
+        label(channel);
+        out.body.append("\"}");
+    };
+    bool first = true;
+    source_.for_each_process([&](std::string_view channel, const bus::record_view& r) {
+        const auto* p = verified_as<schema::ProcessStatus>(r.data);
+        if (p == nullptr) {
+            return;
+        }
+        if (first) {
+            first = false;
+            out.body.append("# HELP vs_process_healthy 1 when the process is ready and its own health probe holds.\n"
+                            "# TYPE vs_process_healthy gauge\n");
+        }
+        out.body.append("vs_process_healthy");
+        plabel(as_view(p->symbol()), channel);
+        fmt::format_to(it, " {}\nvs_process_ready", p->healthy() ? 1 : 0);
+        plabel(as_view(p->symbol()), channel);
+        fmt::format_to(it, " {}\nvs_process_status_age_seconds", p->ready() ? 1 : 0);
+        plabel(as_view(p->symbol()), channel);
+        fmt::format_to(it, " {}\n", age_seconds(now, r.publish_ns));
+        if (p->metrics() == nullptr) {
+            return;
+        }
+        for (const auto* m : *p->metrics()) {
+            out.body.append("vs_process_metric{process=\"");
+            label(as_view(p->symbol()));
+            out.body.append("\",name=\"");
+            label(as_view(m->name()));
+            fmt::format_to(it, "\"}} {}\n", m->value());
         }
     });
 

@@ -60,11 +60,13 @@ struct worker {
     // and idle keep-alive connections hold no large buffer.
     std::vector<std::string> body_pool;
     static constexpr std::size_t body_pool_max = 4;
+    /// CLOCK_MONOTONIC ns at which this worker last ran a liveness probe (server::responsive).
+    std::atomic<std::int64_t> alive_ns{0};
 };
 
 // The status line and headers of a response, appended to `head`.
 void write_head(std::string& head, unsigned status, std::string_view content_type, std::size_t length,
-                std::string_view allow, bool keep_alive, unsigned version)
+                std::string_view allow, bool keep_alive, unsigned version, unsigned retry_after = 0)
 {
     head.clear();
     auto it = std::back_inserter(head);
@@ -74,6 +76,9 @@ void write_head(std::string& head, unsigned status, std::string_view content_typ
                    status, std::string_view{reason.data(), reason.size()}, content_type, length);
     if (!allow.empty()) {
         fmt::format_to(it, "Allow: {}\r\n", allow);
+    }
+    if (retry_after != 0) {
+        fmt::format_to(it, "Retry-After: {}\r\n", retry_after);
     }
     if (!keep_alive) {
         head.append("Connection: close\r\n");
@@ -119,6 +124,8 @@ struct server::impl {
     std::vector<std::unique_ptr<worker>> workers;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
+    /// Requests read and not yet answered (the SIGTERM drain waits for 0).
+    std::atomic<std::int64_t> in_flight{0};
     bool started = false;
     std::size_t next_worker = 0;
 };
@@ -227,6 +234,12 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
         }
 
         const auto t0 = monotonic_ns();
+        // Relaxed: a count the drain polls; the answer's own write is what it waits for.
+        in_flight.fetch_add(1, std::memory_order_relaxed);
+        struct in_flight_guard {
+            std::atomic<std::int64_t>& n;
+            ~in_flight_guard() { n.fetch_sub(1, std::memory_order_relaxed); }
+        } answering{in_flight};
         if (!w.body_pool.empty()) {
             res.body.swap(w.body_pool.back());
             w.body_pool.pop_back();
@@ -243,7 +256,7 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
 
         const bool keep = req.keep_alive() && !stopping.load(std::memory_order_relaxed);   // relaxed: a hint
         const auto payload = res.payload();
-        write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version());
+        write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version(), res.retry_after);
         std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(payload.data(), res.head ? 0 : payload.size())};
         // Write at once when the kernel takes it all (the usual case on loopback): the body
         // goes back to the pool before the next connection's request is handled. Only a
@@ -418,7 +431,27 @@ void server::start()
     }
 }
 
-void server::stop()
+bool server::responsive(std::chrono::milliseconds max_lag)
+{
+    if (!impl_ || !impl_->started) {
+        return false;
+    }
+    const auto now = monotonic_ns();
+    bool ok = true;
+    for (auto& w : impl_->workers) {
+        const auto seen = w->alive_ns.load(std::memory_order_relaxed);   // relaxed: a timestamp
+        if (seen != 0 && now - seen > std::chrono::nanoseconds{max_lag}.count()) {
+            ok = false;
+        }
+        if (seen == 0) {
+            w->alive_ns.store(now, std::memory_order_relaxed);   // the first probe starts the clock
+        }
+        asio::post(*w->ioc, [wk = w.get()] { wk->alive_ns.store(monotonic_ns(), std::memory_order_relaxed); });
+    }
+    return ok;
+}
+
+void server::stop(std::chrono::steady_clock::time_point drain_until)
 {
     if (!impl_ || impl_->stopping.exchange(true, std::memory_order_relaxed)) {   // relaxed: single caller
         return;
@@ -429,6 +462,11 @@ void server::stop()
             boost::system::error_code ignored;
             impl_->acceptor->close(ignored);
         });
+    }
+    // The drain: no new connection is accepted, keep-alive ends with each answer, and the
+    // requests already read are answered, until drain_until.
+    while (impl_->in_flight.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < drain_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     impl_->hub.stop();
     for (auto& w : ws) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "http.hpp"
+#include "schemas/process_status_generated.h"
+#include "vs/bus/records.hpp"
 #include "http_client.hpp"
 #include "live_market.hpp"
 #include "process.hpp"
@@ -77,6 +79,59 @@ TEST_F(ApiProcessTest, ServesFromTheEnvironmentsAddressAndStopsOnSigterm)
     EXPECT_DOUBLE_EQ(boost::json::parse(body).at("markPrice").to_number<double>(), 42.5);
     EXPECT_EQ(vs::api::test::http_get(port, "/funding/health").result_int(), 200);
     EXPECT_EQ(p.terminate(std::chrono::seconds{5}), 0) << p.output();
+}
+
+TEST_F(ApiProcessTest, PublishesItsProcessStatusAndDrainsOnSigterm)
+{
+    vs::api::test::live_channel market{env_.prefix(), "market"};
+    const auto now = vs::realtime_ns();
+    market.run([&](vs::bus::writer& w) {
+        vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
+        vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
+    });
+    const auto port = vs::test::free_port();
+    child_process p{{exe(), "--threads", "2", "--status-interval-ms", "100", "--listen",
+                     "127.0.0.1:" + std::to_string(port), "--bus-prefix", env_.prefix()},
+                    logged_to(out("drain"))};
+    ASSERT_TRUE(vs::test::eventually([&] {
+        try {
+            return vs::api::test::http_get(port, "/funding/BTCUSDT").result_int() == 200;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }, std::chrono::seconds{10})) << p.output();
+
+    // Its own status, in its own channel, shown by /metrics with every other process's.
+    std::string metrics;
+    ASSERT_TRUE(vs::test::eventually([&] {
+        metrics = vs::api::test::http_get(port, "/metrics").body();
+        return metrics.find("vs_process_healthy{process=\"vs-api\",channel=\"api\"} 1") != std::string::npos;
+    }, std::chrono::seconds{5})) << metrics;
+    EXPECT_NE(metrics.find("vs_process_metric{process=\"vs-api\",name=\"connections_open\"}"), std::string::npos);
+
+    // An idle keep-alive client and one that sent half a request do not hold the stop up.
+    vs::api::test::http_connection idle{port};
+    EXPECT_EQ(idle.get("/funding/BTCUSDT").result_int(), 200);
+    vs::api::test::http_connection half{port};
+    half.send("GET /funding/BTCUSDT HTTP/1.1\r\nHo");
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.terminate(std::chrono::seconds{10}), 0) << p.output();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{3}) << p.output();
+    EXPECT_TRUE(idle.closed_by_peer());
+    EXPECT_NE(p.output().find("draining"), std::string::npos) << p.output();
+
+    vs::bus::channel_config api;
+    api.prefix = env_.prefix();
+    api.name = "api";
+    vs::bus::reader r{api, vs::bus::reader_options{false, "api_process_test"}};
+    ASSERT_EQ(r.attach(), vs::bus::attach_state::ready);
+    bool stopping = false;
+    r.latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus), "vs-api",
+             [&](const vs::bus::record_view& v) {
+                 ASSERT_TRUE(vs::bus::verify_record(v.type, v.data));
+                 stopping = vs::bus::record_as<vs::schema::ProcessStatus>(v.data)->stopping();
+             });
+    EXPECT_TRUE(stopping) << "the last status says the process stopped";
 }
 
 }  // namespace

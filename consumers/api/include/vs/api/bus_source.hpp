@@ -2,6 +2,7 @@
 // The production data_source: one bus reader per channel, owned by one worker thread.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "vs/api/source.hpp"
@@ -23,8 +24,11 @@ public:
     /// Refreshed from status() at most every `liveness_refresh` (100 ms), far below the
     /// writer's heartbeat timeout (1 s).
     bool writer_alive(channel_id ch) override;
+    /// Every channel under the prefix (listed again at most every `channels_refresh_ns`).
+    void for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn) override;
 
     static constexpr std::int64_t liveness_refresh_ns = 100'000'000;
+    static constexpr std::int64_t channels_refresh_ns = 5'000'000'000;
 
 private:
     bus::reader& ready(channel_id ch);
@@ -32,6 +36,9 @@ private:
     std::array<bus::reader, channel_count> readers_;
     std::array<std::int64_t, channel_count> alive_checked_ns_{};
     std::array<bool, channel_count> alive_{};
+    std::string prefix_;
+    std::map<std::string, bus::reader> others_;   // the other channels of the prefix
+    std::int64_t others_listed_ns_ = 0;
 };
 
 }  // namespace vs::api

@@ -46,8 +46,13 @@ public:
     std::uint16_t port() const noexcept;
     /// Starts the worker threads and the event hub.
     void start();
-    /// Stops accepting, stops the hub and the workers, joins. Idempotent.
-    void stop();
+    /// Stops accepting, answers the requests already read until `drain_until` (keep-alive
+    /// connections close after their answer), then stops the hub and the workers and joins.
+    /// Idempotent. The default stops at once.
+    void stop(std::chrono::steady_clock::time_point drain_until = {});
+    /// True while every worker thread ran a posted probe within `max_lag` (checked against
+    /// the previous call's probe; call it periodically). False before start().
+    bool responsive(std::chrono::milliseconds max_lag);
 
     metrics_registry& metrics() noexcept;
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "schemas/common_generated.h"
 #include "vs/bus/channel.hpp"
 
 namespace vs::api {
@@ -43,6 +44,17 @@ public:
     virtual bool writer_alive(channel_id ch) { return status(ch).writer_alive; }
     /// The channel's configured name ("market", "oi").
     virtual std::string_view name(channel_id ch) const = 0;
+    /// Hands fn(channel, record) every ProcessStatus record on the bus: each daemon on the
+    /// skeleton publishes its own into its own channel. The default reads the channels above;
+    /// bus_source reads every channel under the prefix.
+    virtual void for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn)
+    {
+        for (std::size_t c = 0; c < channel_count; ++c) {
+            const auto ch = static_cast<channel_id>(c);
+            for_each_latest(ch, process_status_type, [&](const bus::record_view& r) { fn(name(ch), r); });
+        }
+    }
+    static constexpr auto process_status_type = static_cast<bus::record_type>(vs::schema::RecordType::ProcessStatus);
 };
 
 }  // namespace vs::api
