@@ -20,6 +20,7 @@
 
 #include "schemas/feed_status_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/process_status_generated.h"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/cli.hpp"
@@ -243,6 +244,60 @@ void print_feed_status(vs::bus::reader& r, vs::bus::json_decoder& dec, const opt
     });
 }
 
+/// A metric as a JSON number: integral values as integers (10, not 1E1).
+json::value metric_value(double v)
+{
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e15) {
+        return static_cast<std::int64_t>(v);
+    }
+    return v;
+}
+
+/// Every ProcessStatus of the channel (each daemon on the skeleton publishes its own).
+void print_process_status(vs::bus::reader& r, const options& o)
+{
+    r.for_each_latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus), [&](const record_view& rec) {
+        if (!vs::bus::verify_record(rec.type, rec.data)) {
+            return;
+        }
+        const auto* s = vs::bus::record_as<vs::schema::ProcessStatus>(rec.data);
+        const double age = static_cast<double>(vs::realtime_ns() - rec.publish_ns) / 1e9;
+        const std::string reason = s->reason() != nullptr ? s->reason()->str() : "";
+        if (o.json) {
+            json::object p;
+            p["channel"] = o.channel;
+            p["process"] = s->symbol()->str();
+            p["pid"] = s->pid();
+            p["version"] = s->version() != nullptr ? s->version()->str() : "";
+            p["started"] = vs::utc_iso8601(s->started_ns());
+            p["ready"] = s->ready();
+            p["healthy"] = s->healthy();
+            p["stopping"] = s->stopping();
+            p["reason"] = reason;
+            p["status_age_s"] = age;
+            json::object m;
+            if (s->metrics() != nullptr) {
+                for (const auto* x : *s->metrics()) {
+                    m[x->name()->str()] = metric_value(x->value());
+                }
+            }
+            p["metrics"] = std::move(m);
+            std::cout << json::serialize(p) << "\n";
+            return;
+        }
+        std::string metrics;
+        if (s->metrics() != nullptr) {
+            for (const auto* x : *s->metrics()) {
+                metrics += fmt::format("{}{} {}", metrics.empty() ? "" : ", ", x->name()->str(), x->value());
+            }
+        }
+        std::cout << fmt::format("process {}: {} pid {} status {} ago{}{}\n", s->symbol()->str(),
+                                 s->stopping() ? "STOPPING" : !s->ready() ? "STARTING" : s->healthy() ? "HEALTHY" : "UNHEALTHY",
+                                 s->pid(), age_text(age), reason.empty() ? "" : "  reason: " + reason,
+                                 metrics.empty() ? "" : "\n  " + metrics);
+    });
+}
+
 int show_status(const options& o)
 {
     vs::bus::reader r{channel_config(o, o.channel), vs::bus::reader_options{false, "vs-bus-dump", std::chrono::milliseconds{1000}}};
@@ -261,6 +316,7 @@ int show_status(const options& o)
             print_status_human(obj);
         }
         print_feed_status(r, dec, o);
+        print_process_status(r, o);
         std::cout.flush();
     } while (!o.once && !vs::shutdown::wait_for(std::chrono::nanoseconds{static_cast<std::int64_t>(o.interval_s * 1e9)}));
     return 0;

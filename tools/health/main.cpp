@@ -29,6 +29,7 @@
 
 #include "schemas/feed_status_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/process_status_generated.h"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/cli.hpp"
@@ -269,6 +270,62 @@ void check_mark_prices(vs::bus::reader& r, const options& o, report& rep)
                                      o.max_stale, seconds_text(oldest_s)));
 }
 
+/// A metric as a JSON number: integral values as integers (10, not 1E1).
+json::value metric_value(double v)
+{
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e15) {
+        return static_cast<std::int64_t>(v);
+    }
+    return v;
+}
+
+/// Every daemon on the skeleton publishes a ProcessStatus (key: its name) into its channel:
+/// one check per process, failing when it is not ready, not healthy (its own probe, with the
+/// reason) or its writer is dead.
+void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, report& rep)
+{
+    json::array procs;
+    r.for_each_latest(static_cast<vs::bus::record_type>(RecordType::ProcessStatus), [&](const vs::bus::record_view& v) {
+        if (!vs::bus::verify_record(v.type, v.data)) {
+            rep.add("process " + std::string{v.symbol}, false, "its status record does not verify");
+            return;
+        }
+        const auto* s = vs::bus::record_as<vs::schema::ProcessStatus>(v.data);
+        const std::string name = s->symbol()->str();
+        const std::string reason = s->reason() != nullptr ? s->reason()->str() : "";
+        json::object po;
+        po["process"] = name;
+        po["pid"] = s->pid();
+        po["version"] = s->version() != nullptr ? s->version()->str() : "";
+        po["ready"] = s->ready();
+        po["healthy"] = s->healthy();
+        po["stopping"] = s->stopping();
+        po["reason"] = reason;
+        po["status_age_s"] = round3(static_cast<double>(vs::realtime_ns() - v.publish_ns) / 1e9);
+        json::object metrics;
+        std::string summary;
+        if (s->metrics() != nullptr) {
+            for (const auto* m : *s->metrics()) {
+                metrics[m->name()->str()] = metric_value(m->value());
+                summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", m->name()->str(), m->value());
+            }
+        }
+        po["metrics"] = std::move(metrics);
+        procs.push_back(std::move(po));
+        const std::string check_name = "process " + name;
+        if (!writer_alive) {
+            rep.add(check_name, false, fmt::format("not running (last status: {})", s->healthy() ? "healthy" : reason));
+        } else if (!s->ready()) {
+            rep.add(check_name, false, fmt::format("pid {} not ready: {}", s->pid(), reason));
+        } else if (!s->healthy()) {
+            rep.add(check_name, false, fmt::format("pid {} unhealthy: {}", s->pid(), reason));
+        } else {
+            rep.add(check_name, true, fmt::format("pid {} healthy; {}", s->pid(), summary));
+        }
+    });
+    co["processes"] = std::move(procs);
+}
+
 void check_channel(const std::string& channel, const options& o, report& rep)
 {
     vs::bus::channel_config cfg;
@@ -313,9 +370,10 @@ void check_channel(const std::string& channel, const options& o, report& rep)
     co["table_slots"] = st.table_slots;
     co["readers"] = st.readers;
     co["reader_laps"] = st.reader_laps;
+    const bool ok = st.writer_alive && hb >= 0 && hb <= o.max_heartbeat_age_s;
+    check_processes(r, ok, co, rep);
     rep.channels.push_back(co);
 
-    const bool ok = st.writer_alive && hb >= 0 && hb <= o.max_heartbeat_age_s;
     if (ok) {
         rep.add(name, true,
                 fmt::format("writer pid {} alive, generation {}, up {}, heartbeat {} ago, {} records, {} readers, "
@@ -329,7 +387,7 @@ void check_channel(const std::string& channel, const options& o, report& rep)
                             st.writer_pid, st.generation, hb < 0 ? std::string{"never"} : seconds_text(hb),
                             o.max_heartbeat_age_s));
     }
-    if (channel == o.market_channel) {
+    if (!o.market_channel.empty() && channel == o.market_channel) {
         check_feed(r, ok, o, rep);
         check_mark_prices(r, o, rep);
     }
@@ -545,7 +603,7 @@ int main(int argc, char** argv)
     cli.option("channels", "LIST", "", "comma-separated channels to check (empty: every channel under the prefix); "
                                        "the market channel is always checked",
                {"VS_HEALTH_CHANNELS"});
-    cli.option("market-channel", "NAME", "market", "the feed's channel (FeedStatus, MarkPrice)");
+    cli.option("market-channel", "NAME", "market", "the feed's channel (FeedStatus, MarkPrice); empty: no feed checks");
     cli.option("min-symbols", "N", "500", "fewer USDⓈ-M symbols with a mark price is unhealthy",
                {"VS_HEALTH_MIN_SYMBOLS"});
     cli.option("max-heartbeat-age-s", "S", "5", "a writer whose heartbeat is older is dead",
@@ -586,12 +644,9 @@ int main(int argc, char** argv)
         if (o.prefix.empty() || o.prefix.find('/') != std::string::npos) {
             throw vs::cli::usage_error("--bus-prefix must be a non-empty name without '/'");
         }
-        if (o.market_channel.empty()) {
-            throw vs::cli::usage_error("--market-channel must not be empty");
-        }
-
         std::vector<std::string> channels = o.channels.empty() ? bus_channels(o.prefix) : o.channels;
-        if (std::find(channels.begin(), channels.end(), o.market_channel) == channels.end()) {
+        if (!o.market_channel.empty() &&
+            std::find(channels.begin(), channels.end(), o.market_channel) == channels.end()) {
             channels.insert(channels.begin(), o.market_channel);
         }
         report rep;
