@@ -21,7 +21,7 @@ public:
     std::size_t for_each_latest(channel_id ch, bus::record_type type, record_fn fn) override;
     bus::channel_status status(channel_id ch) override;
     std::string_view name(channel_id ch) const override;
-    /// Refreshed from status() at most every `liveness_refresh` (100 ms), far below the
+    /// Refreshed from status() at most every `liveness_refresh_ns` (100 ms), far below the
     /// writer's heartbeat timeout (1 s).
     bool writer_alive(channel_id ch) override;
     /// Every channel under the prefix (listed again at most every `channels_refresh_ns`).
