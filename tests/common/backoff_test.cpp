@@ -38,14 +38,21 @@ TEST(BackoffTest, DelayDoublesAndIsCappedAtTheMaximum)
     EXPECT_EQ(sut.next_attempt_at(now) - now, 60 * s);
 }
 
-TEST(BackoffTest, StableMinuteResetsTheDelay)
+/// `n` failed attempts in a row from `now`, each as early as allowed; returns the time the
+/// next attempt may start.
+std::int64_t fail_repeatedly(backoff& sut, std::int64_t now, int n)
 {
-    backoff sut{backoff_config{}, 3};
-    std::int64_t now = 10 * s;
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < n; ++i) {
         sut.on_attempt(now);
         now = sut.next_attempt_at(now);
     }
+    return now;
+}
+
+TEST(BackoffTest, StableMinuteResetsTheDelay)
+{
+    backoff sut{backoff_config{}, 3};
+    std::int64_t now = fail_repeatedly(sut, 10 * s, 6);
     ASSERT_EQ(sut.failures(), 6u);
     sut.on_attempt(now);
     sut.on_connected(now);
@@ -58,11 +65,7 @@ TEST(BackoffTest, StableMinuteResetsTheDelay)
 TEST(BackoffTest, ShortLivedConnectionDoesNotResetTheDelay)
 {
     backoff sut{backoff_config{}, 3};
-    std::int64_t now = 10 * s;
-    for (int i = 0; i < 4; ++i) {
-        sut.on_attempt(now);
-        now = sut.next_attempt_at(now);
-    }
+    std::int64_t now = fail_repeatedly(sut, 10 * s, 4);
     sut.on_attempt(now);
     sut.on_connected(now);
     now += 5 * s;
