@@ -1,5 +1,7 @@
 // vs-api as a process: command line contract, environment, serving, SIGTERM.
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -22,7 +24,32 @@ std::string exe() { return VS_API_EXE; }
 class ApiProcessTest : public ::testing::Test {
 protected:
     std::string out(const char* name) const { return (env_.state_dir() / name).string(); }
+    /// BTCUSDT at 42.5 and a healthy feed on the test's market channel.
+    void publish_market()
+    {
+        const auto now = vs::realtime_ns();
+        market_.run([&](vs::bus::writer& w) {
+            vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
+            vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
+        });
+    }
+    /// Polls `target` until vs-api answers it; the answer, or nullopt after 10 s.
+    static std::optional<std::pair<int, std::string>> first_answer(std::uint16_t port, const std::string& target)
+    {
+        std::optional<std::pair<int, std::string>> answer;
+        vs::test::eventually([&] {
+            try {
+                const auto r = vs::api::test::http_get(port, target);
+                answer.emplace(r.result_int(), r.body());
+                return true;
+            } catch (const std::exception&) {
+                return false;
+            }
+        }, std::chrono::seconds{10}, std::chrono::milliseconds{50});
+        return answer;
+    }
     vs::test::test_env env_;
+    vs::api::test::live_channel market_{env_.prefix(), "market"};
 };
 
 TEST_F(ApiProcessTest, HelpListsFlagsDefaultsAndVariables)
@@ -51,55 +78,28 @@ TEST_F(ApiProcessTest, BadListenAddressIsAUsageError)
 
 TEST_F(ApiProcessTest, ServesFromTheEnvironmentsAddressAndStopsOnSigterm)
 {
-    vs::api::test::live_channel market{env_.prefix(), "market"};
-    const auto now = vs::realtime_ns();
-    market.run([&](vs::bus::writer& w) {
-        vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
-        vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
-    });
+    publish_market();
     const auto port = vs::test::free_port();
     child_process p{{exe(), "--threads", "2"},
                     logged_to(out("serve"),
                               {{"VS_API_LISTEN", "127.0.0.1:" + std::to_string(port)}, {"VS_BUS_PREFIX", env_.prefix()}})};
-    // Poll until it listens.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    int status = 0;
-    std::string body;
-    while (std::chrono::steady_clock::now() < deadline) {
-        try {
-            const auto r = vs::api::test::http_get(port, "/funding/BTCUSDT");
-            status = r.result_int();
-            body = r.body();
-            break;
-        } catch (const std::exception&) {
-            std::this_thread::sleep_for(std::chrono::milliseconds{50});
-        }
-    }
-    ASSERT_EQ(status, 200) << p.output();
-    EXPECT_DOUBLE_EQ(boost::json::parse(body).at("markPrice").to_number<double>(), 42.5);
+    const auto answer = first_answer(port, "/funding/BTCUSDT");
+    ASSERT_TRUE(answer) << p.output();
+    ASSERT_EQ(answer->first, 200) << p.output();
+    EXPECT_DOUBLE_EQ(boost::json::parse(answer->second).at("markPrice").to_number<double>(), 42.5);
     EXPECT_EQ(vs::api::test::http_get(port, "/funding/health").result_int(), 200);
     EXPECT_EQ(p.terminate(std::chrono::seconds{5}), 0) << p.output();
 }
 
 TEST_F(ApiProcessTest, PublishesItsProcessStatusAndDrainsOnSigterm)
 {
-    vs::api::test::live_channel market{env_.prefix(), "market"};
-    const auto now = vs::realtime_ns();
-    market.run([&](vs::bus::writer& w) {
-        vs::api::bench::publish(w, vs::test::mark_price_fields{.symbol = "BTCUSDT", .recv_time_ns = now, .mark_price = 42.5});
-        vs::api::bench::publish(w, vs::test::healthy_feed_status(1, now));
-    });
+    publish_market();
     const auto port = vs::test::free_port();
     child_process p{{exe(), "--threads", "2", "--status-interval-ms", "100", "--listen",
                      "127.0.0.1:" + std::to_string(port), "--bus-prefix", env_.prefix()},
                     logged_to(out("drain"))};
-    ASSERT_TRUE(vs::test::eventually([&] {
-        try {
-            return vs::api::test::http_get(port, "/funding/BTCUSDT").result_int() == 200;
-        } catch (const std::exception&) {
-            return false;
-        }
-    }, std::chrono::seconds{10})) << p.output();
+    const auto answer = first_answer(port, "/funding/BTCUSDT");
+    ASSERT_TRUE(answer && answer->first == 200) << p.output();
 
     // Its own status, in its own channel, shown by /metrics with every other process's.
     std::string metrics;
