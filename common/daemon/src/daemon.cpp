@@ -26,6 +26,28 @@ namespace {
 constexpr std::int64_t ns_per_ms = 1'000'000;
 constexpr auto process_status_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus);
 
+/// A thread that waits on `cv` until stop(): the snapshot thread and the drain guard.
+struct stoppable_thread {
+    std::thread thread;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool stop_requested = false;   // guarded by mutex
+
+    /// Sets the flag, wakes the thread and joins it (a no-op when it never started).
+    void stop()
+    {
+        if (!thread.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock{mutex};
+            stop_requested = true;
+        }
+        cv.notify_one();
+        thread.join();
+    }
+};
+
 std::string default_channel(const std::string& program)
 {
     return program.rfind("vs-", 0) == 0 ? program.substr(3) : program;
@@ -123,20 +145,12 @@ struct context::impl {
     std::optional<vs::bus::snapshot_store> snapshots;
     std::unique_ptr<vs::outbox::outbox> outbox;
 
-    // snapshot thread
-    std::thread snapshot_thread;
-    std::mutex snapshot_mutex;
-    std::condition_variable snapshot_cv;
-    bool snapshot_stop = false;                       // guarded by snapshot_mutex
+    stoppable_thread snapshotter;
     std::atomic<std::uint64_t> snapshot_count{0};
     std::atomic<std::uint64_t>* snapshot_failures = nullptr;
     std::atomic<std::uint64_t>* snapshots_saved = nullptr;
 
-    // drain guard
-    std::thread guard_thread;
-    std::mutex guard_mutex;
-    std::condition_variable guard_cv;
-    bool finished = false;                            // guarded by guard_mutex
+    stoppable_thread guard;                           // the drain guard
     std::atomic<std::int64_t> stop_requested_mono{0};
 
     // status
@@ -188,10 +202,10 @@ struct context::impl {
     // -- drain guard: the bound holds whatever the process's threads are doing ------------
     void guard_loop()
     {
-        std::unique_lock lock{guard_mutex};
-        while (!finished) {
-            guard_cv.wait_for(lock, std::chrono::milliseconds{20});
-            if (finished) {
+        std::unique_lock lock{guard.mutex};
+        while (!guard.stop_requested) {
+            guard.cv.wait_for(lock, std::chrono::milliseconds{20});
+            if (guard.stop_requested) {
                 return;
             }
             const auto now = vs::monotonic_ns();
@@ -207,19 +221,6 @@ struct context::impl {
                 }
             }
         }
-    }
-
-    void stop_guard()
-    {
-        if (!guard_thread.joinable()) {
-            return;
-        }
-        {
-            std::lock_guard lock{guard_mutex};
-            finished = true;
-        }
-        guard_cv.notify_one();
-        guard_thread.join();
     }
 
     // -- snapshots: their own thread, through a reader -------------------------------------
@@ -254,11 +255,11 @@ struct context::impl {
             return;
         }
         std::uint64_t failures_in_row = 0;
-        std::unique_lock lock{snapshot_mutex};
+        std::unique_lock lock{snapshotter.mutex};
         bool last = false;
         while (!last) {
-            snapshot_cv.wait_for(lock, snapshot_interval, [this] { return snapshot_stop; });
-            last = snapshot_stop;
+            snapshotter.cv.wait_for(lock, snapshot_interval, [this] { return snapshotter.stop_requested; });
+            last = snapshotter.stop_requested;
             lock.unlock();
             try {
                 table->attach();
@@ -277,19 +278,6 @@ struct context::impl {
             }
             lock.lock();
         }
-    }
-
-    void stop_snapshots()
-    {
-        if (!snapshot_thread.joinable()) {
-            return;
-        }
-        {
-            std::lock_guard lock{snapshot_mutex};
-            snapshot_stop = true;
-        }
-        snapshot_cv.notify_one();
-        snapshot_thread.join();   // its last save sees everything published
     }
 
     // -- status -----------------------------------------------------------------------------
@@ -518,13 +506,13 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         auto& d = *ctx.impl_;
 
         vs::shutdown::install_handlers();
-        d.guard_thread = std::thread{[&d] { d.guard_loop(); }};
+        d.guard.thread = std::thread{[&d] { d.guard_loop(); }};
         struct guard_stop {
             context::impl& d;
             ~guard_stop()
             {
-                d.stop_snapshots();
-                d.stop_guard();
+                d.snapshotter.stop();   // its last save sees everything published
+                d.guard.stop();
             }
         } stop_threads{d};
 
@@ -539,7 +527,7 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         if (s.snapshots) {
             d.snapshots.emplace(std::filesystem::path{d.state_dir}, d.channel);
             d.restore(used_at_start);
-            d.snapshot_thread = std::thread{[&d] { d.snapshot_loop(); }};
+            d.snapshotter.thread = std::thread{[&d] { d.snapshot_loop(); }};
         }
         if (s.outbox) {
             d.outbox = vs::outbox::outbox::open(std::filesystem::path{d.state_dir});
@@ -555,8 +543,8 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         }
         vs::sd::notify_stopping();
         d.publish_status(true);
-        d.stop_snapshots();
-        d.stop_guard();
+        d.snapshotter.stop();   // its last save sees everything published
+        d.guard.stop();
         spdlog::info("stopped{}", s.snapshots ? fmt::format(": {} records in the final snapshot", d.snapshot_count.load())
                                                : std::string{});
         return code;
