@@ -102,6 +102,7 @@ public:
     std::uint64_t cursor_ = 0;
     std::uint64_t generation_ = 0;
     bool fresh_attach_ = true;    // first attach: start at the tail; after a re-creation: at 0
+    std::uint64_t attachments_ = 0;
     std::uint64_t laps_ = 0;
     std::uint64_t lost_bytes_ = 0;
     std::uint64_t records_ = 0;
@@ -223,6 +224,7 @@ attach_state reader_impl::attach() noexcept
         generation_ = load_acquire(view_.hdr->generation);
         cursor_ = fresh_attach_ ? load_acquire(view_.hdr->tail) : 0;
         fresh_attach_ = true;
+        ++attachments_;
         error_.clear();
         next_inode_check_ns_ = now + inode_check_ns;
         state_ = attach_state::ready;
@@ -541,6 +543,7 @@ std::uint64_t reader::records_lost() const noexcept
 }
 std::uint64_t reader::unavailable_slots() const noexcept { return impl_->unavailable_; }
 std::uint64_t reader::generation() const noexcept { return impl_->generation_; }
+std::uint64_t reader::attachments() const noexcept { return impl_->attachments_; }
 
 std::size_t reader::poll(record_fn fn, std::size_t max) { return impl_->poll(fn, max); }
 read_status reader::latest(record_type type, std::string_view symbol, record_fn fn)

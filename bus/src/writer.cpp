@@ -506,6 +506,14 @@ void writer::heartbeat() noexcept { impl_->heartbeat(); }
 void writer::for_each_latest(record_fn fn) const { impl_->visit(fn); }
 channel_status writer::status() const noexcept { return impl_->status(); }
 std::uint64_t writer::generation() const noexcept { return load_relaxed(impl_->view_.hdr->generation); }
+
+void writer::new_generation() noexcept
+{
+    auto* h = impl_->view_.hdr;
+    // Release pairs with the readers' acquire load of `generation`, as at a writer start:
+    // a reader that sees it also sees every record published before.
+    store_release(h->generation, load_relaxed(h->generation) + 1);
+}
 const std::string& writer::path() const noexcept { return impl_->path_; }
 std::size_t writer::max_record_bytes() const noexcept
 {

@@ -313,7 +313,13 @@ void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, re
         po["metrics"] = std::move(metrics);
         procs.push_back(std::move(po));
         const std::string check_name = "process " + name;
-        if (!writer_alive) {
+        const double age = static_cast<double>(vs::realtime_ns() - v.publish_ns) / 1e9;
+        const double max_age = 3.0 * static_cast<double>(std::max<std::int64_t>(s->status_interval_ms(), 1000)) / 1000.0 + 2.0;
+        if (writer_alive && !s->stopping() && age > max_age) {
+            rep.add(check_name, false,
+                    fmt::format("pid {}: its status is {} old (published every {} ms): its loop is stuck", s->pid(),
+                                seconds_text(age), s->status_interval_ms()));
+        } else if (!writer_alive) {
             rep.add(check_name, false, fmt::format("not running (last status: {})", s->healthy() ? "healthy" : reason));
         } else if (!s->ready()) {
             rep.add(check_name, false, fmt::format("pid {} not ready: {}", s->pid(), reason));

@@ -25,6 +25,10 @@ namespace {
 
 constexpr std::int64_t ns_per_ms = 1'000'000;
 constexpr auto process_status_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus);
+/// ProcessStatus must fit a table slot (spec.slot_bytes >= 2048): at most this many metrics
+/// (names of up to ~40 bytes) and this long a reason.
+constexpr std::size_t max_metrics = 32;
+constexpr std::size_t max_reason_bytes = 400;
 
 /// A thread that waits on `cv` until stop(): the snapshot thread and the drain guard.
 struct stoppable_thread {
@@ -66,7 +70,9 @@ struct follower::impl {
     vs::bus::reader reader;
     std::uint64_t seen_laps = 0;
     std::uint64_t seen_generation = 0;
+    std::uint64_t seen_attachments = 0;
     std::uint64_t resyncs = 0;
+    std::vector<std::byte> held;   // a ring record kept across a resync (which reuses the reader's buffer)
 };
 
 follower::follower(const vs::bus::channel_config& config, std::string reader_name)
@@ -84,26 +90,43 @@ std::size_t follower::poll(const std::function<void(const vs::bus::record_view&)
     if (r.attach() != vs::bus::attach_state::ready) {
         return 0;
     }
-    // Records were skipped when the reader was lapped or a new writer generation started
-    // (the first attach included): the caller re-reads the table before going on.
-    auto check = [&] {
-        if (r.laps() != impl_->seen_laps || r.generation() != impl_->seen_generation) {
-            impl_->seen_laps = r.laps();
-            impl_->seen_generation = r.generation();
-            ++impl_->resyncs;
-            if (resync) {
-                resync();
-            }
+    // Records were skipped when the reader was lapped, a new generation started (a writer
+    // start, or a restore) or the segment was re-created (the first attach included): the
+    // caller re-reads the table before going on.
+    auto changed = [&] {
+        return r.laps() != impl_->seen_laps || r.generation() != impl_->seen_generation ||
+               r.attachments() != impl_->seen_attachments;
+    };
+    auto do_resync = [&] {
+        impl_->seen_laps = r.laps();
+        impl_->seen_generation = r.generation();
+        impl_->seen_attachments = r.attachments();
+        ++impl_->resyncs;
+        if (resync) {
+            resync();
         }
     };
-    check();
+    if (changed()) {
+        do_resync();
+    }
     const auto n = r.poll(
         [&](const vs::bus::record_view& rec) {
-            check();
-            fn(rec);
+            if (!changed()) {
+                fn(rec);
+                return;
+            }
+            // The resync reads the table into the reader's buffer, where `rec` lives: keep a
+            // copy of the record for after it.
+            impl_->held.assign(rec.data.begin(), rec.data.end());
+            vs::bus::record_view kept = rec;
+            kept.data = std::span<const std::byte>{impl_->held};
+            do_resync();
+            fn(kept);
         },
         max);
-    check();
+    if (changed()) {
+        do_resync();
+    }
     return n;
 }
 
@@ -151,7 +174,6 @@ struct context::impl {
     std::atomic<std::uint64_t>* snapshots_saved = nullptr;
 
     stoppable_thread guard;                           // the drain guard
-    std::atomic<std::int64_t> stop_requested_mono{0};
 
     // status
     std::mutex metrics_mutex;
@@ -174,8 +196,15 @@ struct context::impl {
         std::lock_guard lock{metrics_mutex};
         for (auto& m : metrics) {
             if (m.name == name) {
+                if (m.is_gauge != gauge) {
+                    throw std::logic_error(fmt::format("metric '{}' is a {}, not a {}", name,
+                                                       m.is_gauge ? "gauge" : "counter", gauge ? "gauge" : "counter"));
+                }
                 return m;
             }
+        }
+        if (metrics.size() >= max_metrics) {
+            throw std::logic_error(fmt::format("more than {} metrics in the process status", max_metrics));
         }
         auto& m = metrics.emplace_back();
         m.name = std::string{name};
@@ -200,6 +229,10 @@ struct context::impl {
     }
 
     // -- drain guard: the bound holds whatever the process's threads are doing ------------
+    // The body's own deadline (drain_deadline()) is `reserve` earlier, so that a body that
+    // uses its whole time still leaves the final status and snapshot room to run.
+    std::int64_t reserve_ns() const { return std::min<std::int64_t>(500 * ns_per_ms, drain.count() * ns_per_ms / 5); }
+
     void guard_loop()
     {
         std::unique_lock lock{guard.mutex};
@@ -208,40 +241,64 @@ struct context::impl {
             if (guard.stop_requested) {
                 return;
             }
-            const auto now = vs::monotonic_ns();
-            if (vs::shutdown::requested()) {
-                std::int64_t expected = 0;
-                stop_requested_mono.compare_exchange_strong(expected, now, std::memory_order_relaxed);
-                if (now - stop_requested_mono.load(std::memory_order_relaxed) > drain.count() * ns_per_ms) {
-                    spdlog::warn("the drain did not finish within {} ms: exiting now (state is durable; "
-                                 "the last snapshot is at most {} ms old)",
-                                 drain.count(), snapshot_interval.count());
-                    spdlog::default_logger()->flush();
-                    ::_exit(0);
-                }
+            const auto at = vs::shutdown::requested_at_ns();
+            if (at != 0 && vs::monotonic_ns() - at > drain.count() * ns_per_ms) {
+                // write(2), not the logger: another thread may hold the logger (a full pipe).
+                const auto line = fmt::format("{}: the drain did not finish within {} ms: exiting now (state is "
+                                              "durable; the last snapshot is at most {} ms old)\n",
+                                              s.program, drain.count(), snapshot_interval.count());
+                [[maybe_unused]] const auto w = ::write(STDERR_FILENO, line.data(), line.size());
+                ::_exit(0);
             }
         }
     }
 
     // -- snapshots: their own thread, through a reader -------------------------------------
-    void restore(std::uint64_t used_at_start)
+    /// The records a restore would bring back: not ProcessStatus, and what restore_keep keeps.
+    bool restorable(const vs::bus::record_view& r) const
     {
+        return r.type != process_status_type && (!s.restore_keep || s.restore_keep(r));
+    }
+
+    /// Moves a snapshot that cannot be opened or restored aside (kept for a post-mortem), so
+    /// that the next save does not overwrite the last good data with an empty table.
+    void move_snapshot_aside(const std::filesystem::path& dir, const std::string& why)
+    {
+        std::error_code ec;
+        const auto aside = dir.string() + ".unreadable-" + std::to_string(vs::realtime_ns() / 1'000'000'000);
+        std::filesystem::rename(dir, aside, ec);
+        spdlog::error("cannot restore snapshot {}: {}; moved to {}{} (starting empty)", dir.string(), why, aside,
+                      ec ? " FAILED: " + ec.message() : "");
+    }
+
+    void open_and_restore(std::uint64_t restorable_at_start)
+    {
+        const auto dir = std::filesystem::path{state_dir} / (channel + ".lmdb");
+        try {
+            snapshots.emplace(std::filesystem::path{state_dir}, channel);
+        } catch (const std::exception& e) {
+            move_snapshot_aside(dir, e.what());
+            snapshots.emplace(std::filesystem::path{state_dir}, channel);   // a new, empty one (or throw)
+        }
         // A table that survived (a crash, not a reboot) holds newer values than the last
-        // snapshot, which is up to one interval old: keep it.
-        if (used_at_start > 0) {
+        // snapshot, which is up to one interval old: keep it. Only data records count: the
+        // statuses a process that died during start left do not make a table "survive".
+        if (restorable_at_start > 0) {
             spdlog::info("the bus table of channel '{}' survived the last run ({} records): snapshot not needed",
-                         channel, used_at_start);
+                         channel, restorable_at_start);
             return;
         }
         try {
-            const auto n = snapshots->restore(*writer, [this](const vs::bus::record_view& r) {
-                return r.type != process_status_type && (!s.restore_keep || s.restore_keep(r));
-            });
+            const auto n = snapshots->restore(*writer, [this](const vs::bus::record_view& r) { return restorable(r); });
             spdlog::info("restored {} records from {}", n, snapshots->path().string());
         } catch (const std::exception& e) {
-            // A corrupt or foreign snapshot must not keep the process down.
-            spdlog::error("cannot restore snapshot {}: {} (starting empty)", snapshots->path().string(), e.what());
+            // A corrupt or foreign snapshot must not keep the process down, nor be overwritten.
+            snapshots.reset();
+            move_snapshot_aside(dir, e.what());
+            snapshots.emplace(std::filesystem::path{state_dir}, channel);
         }
+        // Followers resync: the restored records are in the table, not in the ring.
+        writer->new_generation();
         writer->notify();
     }
 
@@ -283,21 +340,44 @@ struct context::impl {
     // -- status -----------------------------------------------------------------------------
     health run_probe()
     {
-        if (!probe) {
-            return health::good();
+        health h;
+        if (probe) {
+            try {
+                h = probe();
+            } catch (const std::exception& e) {
+                h = health::bad(fmt::format("health probe failed: {}", e.what()));
+            }
         }
-        try {
-            return probe();
-        } catch (const std::exception& e) {
-            return health::bad(fmt::format("health probe failed: {}", e.what()));
-        }
+        h.reason = one_line(h.reason);
+        return h;
     }
 
-    void publish_status(bool stopping)
+    /// At most max_reason_bytes, no control character (a newline would start a new sd_notify
+    /// assignment such as READY=1).
+    static std::string one_line(std::string text)
+    {
+        for (auto& c : text) {
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                c = ' ';
+            }
+        }
+        if (text.size() > max_reason_bytes) {
+            std::size_t cut = max_reason_bytes - 3;
+            while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+                --cut;   // not inside a UTF-8 sequence
+            }
+            text.resize(cut);
+            text += "...";
+        }
+        return text;
+    }
+
+    /// Publishes ProcessStatus with `h` (the probe's answer; stopping: not asked).
+    void publish_status(bool stopping, std::optional<health> h = std::nullopt)
     {
         const auto now_real = vs::realtime_ns();
         last_status_mono = vs::monotonic_ns();
-        last_health = stopping ? health::bad("stopping") : run_probe();
+        last_health = stopping ? health::bad("stopping") : h ? std::move(*h) : run_probe();
         const bool ok = ready && last_health.ok;
         std::string reason = ok ? std::string{} : (!ready && last_health.ok ? "starting" : last_health.reason);
 
@@ -316,7 +396,7 @@ struct context::impl {
         const auto rec = vs::schema::CreateProcessStatus(
             fbb, fbb.CreateString(s.program), now_real / ns_per_ms, now_real, vs::schema::MarketType::Unknown,
             static_cast<std::int64_t>(::getpid()), fbb.CreateString(VS_VERSION), started_ns, ready, ok,
-            fbb.CreateString(reason), fbb.CreateVector(ms), stopping);
+            fbb.CreateString(reason), fbb.CreateVector(ms), stopping, status_interval_ns / ns_per_ms);
         fbb.Finish(rec);
         const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()),
                                                fbb.GetSize()};
@@ -350,6 +430,9 @@ struct context::impl {
         writer->heartbeat();
         const auto now = vs::monotonic_ns();
         const bool stopping = vs::shutdown::requested();
+        if (stopping && !stopping_published) {
+            vs::sd::notify_stopping();   // systemd shows "deactivating" from the stop request on
+        }
         if (now - last_status_mono >= status_interval_ns || stopping != stopping_published) {
             stopping_published = stopping;
             publish_status(stopping);
@@ -360,8 +443,11 @@ struct context::impl {
         // never rests on a health answer older than a quarter of the watchdog period.
         if (watchdog_ns > 0 && ready && !stopping && now - last_watchdog_mono >= watchdog_ns / 4) {
             last_watchdog_mono = now;
-            if (run_probe().ok != last_health.ok) {
-                publish_status(false);   // the change shows at once (and last_health follows it)
+            auto h = run_probe();
+            if (h.ok != last_health.ok) {
+                publish_status(false, std::move(h));   // the change shows at once
+            } else {
+                last_health = std::move(h);
             }
             if (last_health.ok) {
                 vs::sd::notify_watchdog();
@@ -430,12 +516,14 @@ std::chrono::milliseconds context::drain_bound() const noexcept { return impl_->
 
 std::chrono::steady_clock::time_point context::drain_deadline() const noexcept
 {
-    std::int64_t t = impl_->stop_requested_mono.load(std::memory_order_relaxed);
+    std::int64_t t = vs::shutdown::requested_at_ns();
     if (t == 0) {
         t = vs::monotonic_ns();
     }
-    // steady_clock is CLOCK_MONOTONIC on Linux.
-    return std::chrono::steady_clock::time_point{std::chrono::nanoseconds{t}} + impl_->drain;
+    // steady_clock is CLOCK_MONOTONIC on Linux. The guard exits at t + drain; the body's
+    // deadline leaves the final status and snapshot their reserve before that.
+    return std::chrono::steady_clock::time_point{std::chrono::nanoseconds{t}} + impl_->drain -
+           std::chrono::nanoseconds{impl_->reserve_ns()};
 }
 
 void context::service() { impl_->service(); }
@@ -516,17 +604,19 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
             }
         } stop_threads{d};
 
-        d.snapshot_failures = &d.find_metric("snapshot_failures", false).count;
-        d.snapshots_saved = &d.find_metric("snapshots_saved", false).count;
+        if (s.snapshots) {
+            d.snapshot_failures = &d.find_metric("snapshot_failures", false).count;
+            d.snapshots_saved = &d.find_metric("snapshots_saved", false).count;
+        }
         d.writer.emplace(d.own_channel());
-        const auto used_at_start = d.writer->status().table_used;
+        std::uint64_t restorable_at_start = 0;
+        d.writer->for_each_latest([&](const vs::bus::record_view& r) { restorable_at_start += d.restorable(r) ? 1 : 0; });
         d.publish_status(false);   // this process, not ready yet: before anything is restored
         if (s.before_restore) {
             s.before_restore(ctx);
         }
         if (s.snapshots) {
-            d.snapshots.emplace(std::filesystem::path{d.state_dir}, d.channel);
-            d.restore(used_at_start);
+            d.open_and_restore(restorable_at_start);
             d.snapshotter.thread = std::thread{[&d] { d.snapshot_loop(); }};
         }
         if (s.outbox) {
@@ -538,6 +628,7 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
             ctx.ready();
         }
         const int code = body(ctx);
+        d.probe = nullptr;   // it may refer to what the body owned
         if (vs::shutdown::requested()) {
             spdlog::info("stopping (signal {})", vs::shutdown::signal_number());
         }

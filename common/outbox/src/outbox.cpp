@@ -495,19 +495,13 @@ std::vector<std::string> outbox::enqueue_many(const std::vector<alert>& alerts, 
     return commit_impl({}, alerts, targets, {});
 }
 
-std::vector<std::string> outbox::commit(std::string_view process, const std::vector<alert>& alerts,
-                                        const std::vector<state_change>& changes)
-{
-    if (process.empty() || process.find('\0') != std::string_view::npos) {
-        throw std::invalid_argument("outbox state: the process name must be non-empty and without NUL");
-    }
-    return commit_impl(process, alerts, targets_, changes);
-}
-
 namespace {
 
 std::string state_key(std::string_view process, std::string_view key)
 {
+    if (process.empty() || process.find('\0') != std::string_view::npos) {
+        throw std::invalid_argument("outbox state: the process name must be non-empty and without NUL");
+    }
     std::string k{process};
     k.push_back('\0');
     k.append(key);
@@ -515,6 +509,13 @@ std::string state_key(std::string_view process, std::string_view key)
 }
 
 }  // namespace
+
+std::vector<std::string> outbox::commit(std::string_view process, const std::vector<alert>& alerts,
+                                        const std::vector<state_change>& changes)
+{
+    state_key(process, {});   // validates the name
+    return commit_impl(process, alerts, targets_, changes);
+}
 
 std::optional<std::string> outbox::state_get(std::string_view process, std::string_view key) const
 {

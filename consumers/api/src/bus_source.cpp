@@ -40,7 +40,11 @@ void bus_source::for_each_process(vs::function_ref<void(std::string_view, const 
             if (it != others_.end()) {
                 next.emplace(name, std::move(it->second));
             } else {
-                next.emplace(name, make_reader(prefix_, name));
+                try {
+                    next.emplace(name, make_reader(prefix_, name));
+                } catch (const std::exception&) {
+                    // A segment name the bus refuses (not a channel of ours): left out.
+                }
             }
         }
         others_ = std::move(next);

@@ -78,7 +78,7 @@ int main(int argc, char** argv)
         while (ctx.wait(std::chrono::seconds{1})) {
         }
         spdlog::info("draining: answering the requests in hand for up to {} ms", ctx.drain_bound().count());
-        srv.stop(ctx.drain_deadline());
+        srv.stop(ctx.drain_deadline(), [&] { ctx.service(); });
         return vs::cli::exit_ok;
     });
 }

@@ -1,6 +1,8 @@
 #include "vs/api/router.hpp"
 
 #include <algorithm>
+#include <tuple>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -747,43 +749,75 @@ void router::metrics(response& out)
         }
     });
 
-    // Every process on the daemon skeleton (its ProcessStatus in its own channel).
-    const auto plabel = [&](std::string_view process, std::string_view channel) {
-        out.body.append("{process=\"");
-        label(process);
-        out.body.append("\",channel=\"");
-        label(channel);
-        out.body.append("\"}");
+    // Every process on the daemon skeleton (its ProcessStatus in its own channel), one
+    // metric family at a time as the text format wants.
+    struct process_row {
+        std::string process, channel;
+        bool healthy = false, ready = false;
+        double age = 0;
+        std::vector<std::tuple<std::string, double, bool>> metrics;   // name, value, gauge
     };
-    bool first = true;
+    std::vector<process_row> procs;
     source_.for_each_process([&](std::string_view channel, const bus::record_view& r) {
         const auto* p = verified_as<schema::ProcessStatus>(r.data);
         if (p == nullptr) {
             return;
         }
-        if (first) {
-            first = false;
-            out.body.append("# HELP vs_process_healthy 1 when the process is ready and its own health probe holds.\n"
-                            "# TYPE vs_process_healthy gauge\n");
+        process_row row{std::string{as_view(p->symbol())}, std::string{channel}, p->healthy(), p->ready(),
+                        age_seconds(now, r.publish_ns), {}};
+        if (p->metrics() != nullptr) {
+            for (const auto* m : *p->metrics()) {
+                row.metrics.emplace_back(std::string{as_view(m->name())}, m->value(), m->gauge());
+            }
         }
-        out.body.append("vs_process_healthy");
-        plabel(as_view(p->symbol()), channel);
-        fmt::format_to(it, " {}\nvs_process_ready", p->healthy() ? 1 : 0);
-        plabel(as_view(p->symbol()), channel);
-        fmt::format_to(it, " {}\nvs_process_status_age_seconds", p->ready() ? 1 : 0);
-        plabel(as_view(p->symbol()), channel);
-        fmt::format_to(it, " {}\n", age_seconds(now, r.publish_ns));
-        if (p->metrics() == nullptr) {
-            return;
-        }
-        for (const auto* m : *p->metrics()) {
-            out.body.append("vs_process_metric{process=\"");
-            label(as_view(p->symbol()));
-            out.body.append("\",name=\"");
-            label(as_view(m->name()));
-            fmt::format_to(it, "\"}} {}\n", m->value());
-        }
+        procs.push_back(std::move(row));
     });
+    const auto labels = [&](const process_row& p, const std::string* name) {
+        out.body.append("{process=\"");
+        label(p.process);
+        out.body.append("\",channel=\"");
+        label(p.channel);
+        if (name != nullptr) {
+            out.body.append("\",name=\"");
+            label(*name);
+        }
+        out.body.append("\"}");
+    };
+    struct family {
+        const char* name;
+        const char* type;
+        const char* help;
+    };
+    static constexpr family process_families[] = {
+        {"vs_process_healthy", "gauge", "1 when the process is ready and its own health probe holds."},
+        {"vs_process_ready", "gauge", "1 once the process restored its state and serves."},
+        {"vs_process_status_age_seconds", "gauge", "Age of the process's last status record."},
+        {"vs_process_counter_total", "counter", "A counter the process publishes in its status."},
+        {"vs_process_gauge", "gauge", "A gauge the process publishes in its status."},
+    };
+    for (std::size_t f = 0; f < std::size(process_families) && !procs.empty(); ++f) {
+        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", process_families[f].name, process_families[f].help,
+                       process_families[f].name, process_families[f].type);
+        for (const auto& p : procs) {
+            if (f < 3) {
+                out.body.append(process_families[f].name);
+                labels(p, nullptr);
+                if (f == 2) {
+                    fmt::format_to(it, " {}\n", p.age);
+                } else {
+                    fmt::format_to(it, " {}\n", (f == 0 ? p.healthy : p.ready) ? 1 : 0);
+                }
+                continue;
+            }
+            for (const auto& [name, value, gauge] : p.metrics) {
+                if (gauge == (f == 4)) {
+                    out.body.append(process_families[f].name);
+                    labels(p, &name);
+                    fmt::format_to(it, " {}\n", value);
+                }
+            }
+        }
+    }
 
     if (metrics_ != nullptr) {
         metrics_->render(out.body);

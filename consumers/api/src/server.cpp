@@ -60,7 +60,9 @@ struct worker {
     // and idle keep-alive connections hold no large buffer.
     std::vector<std::string> body_pool;
     static constexpr std::size_t body_pool_max = 4;
-    /// CLOCK_MONOTONIC ns at which this worker last ran a liveness probe (server::responsive).
+    /// CLOCK_MONOTONIC ns at which a liveness probe was posted to this worker, and at which
+    /// the worker last ran one (server::responsive).
+    std::atomic<std::int64_t> posted_ns{0};
     std::atomic<std::int64_t> alive_ns{0};
 };
 
@@ -237,9 +239,16 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
         // Relaxed: a count the drain polls; the answer's own write is what it waits for.
         in_flight.fetch_add(1, std::memory_order_relaxed);
         struct in_flight_guard {
-            std::atomic<std::int64_t>& n;
-            ~in_flight_guard() { n.fetch_sub(1, std::memory_order_relaxed); }
-        } answering{in_flight};
+            std::atomic<std::int64_t>* n;
+            void done() noexcept
+            {
+                if (n != nullptr) {
+                    n->fetch_sub(1, std::memory_order_relaxed);
+                    n = nullptr;
+                }
+            }
+            ~in_flight_guard() { done(); }
+        } answering{&in_flight};
         if (!w.body_pool.empty()) {
             res.body.swap(w.body_pool.back());
             w.body_pool.pop_back();
@@ -250,6 +259,7 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
 
         if (res.matched == route::events && res.status == 200 && !res.head) {
             w.m->observe(route::events, 200, monotonic_ns() - t0);
+            answering.done();   // a stream is not a request in hand: the drain does not wait for it
             co_await events_session(w, stream, w.rt->last_symbols());
             break;
         }
@@ -439,19 +449,22 @@ bool server::responsive(std::chrono::milliseconds max_lag)
     const auto now = monotonic_ns();
     bool ok = true;
     for (auto& w : impl_->workers) {
-        const auto seen = w->alive_ns.load(std::memory_order_relaxed);   // relaxed: a timestamp
-        if (seen != 0 && now - seen > std::chrono::nanoseconds{max_lag}.count()) {
-            ok = false;
+        // Relaxed: two timestamps of one worker, compared with each other only.
+        const auto posted = w->posted_ns.load(std::memory_order_relaxed);
+        const auto ran = w->alive_ns.load(std::memory_order_relaxed);
+        const bool pending = posted != 0 && ran < posted;
+        if (pending && now - posted > std::chrono::nanoseconds{max_lag}.count()) {
+            ok = false;   // a probe posted more than max_lag ago has not run: the worker is stuck
         }
-        if (seen == 0) {
-            w->alive_ns.store(now, std::memory_order_relaxed);   // the first probe starts the clock
+        if (!pending) {   // one probe at a time: a stuck worker's queue does not grow
+            w->posted_ns.store(now, std::memory_order_relaxed);
+            asio::post(*w->ioc, [wk = w.get()] { wk->alive_ns.store(monotonic_ns(), std::memory_order_relaxed); });
         }
-        asio::post(*w->ioc, [wk = w.get()] { wk->alive_ns.store(monotonic_ns(), std::memory_order_relaxed); });
     }
     return ok;
 }
 
-void server::stop(std::chrono::steady_clock::time_point drain_until)
+void server::stop(std::chrono::steady_clock::time_point drain_until, const std::function<void()>& while_draining)
 {
     if (!impl_ || impl_->stopping.exchange(true, std::memory_order_relaxed)) {   // relaxed: single caller
         return;
@@ -466,6 +479,9 @@ void server::stop(std::chrono::steady_clock::time_point drain_until)
     // The drain: no new connection is accepted, keep-alive ends with each answer, and the
     // requests already read are answered, until drain_until.
     while (impl_->in_flight.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < drain_until) {
+        if (while_draining) {
+            while_draining();
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     impl_->hub.stop();

@@ -122,15 +122,32 @@ int main(int argc, char** argv)
         }
         vs::deliver::deliverer d{ob, cfg};
         std::atomic<int> running{0};
+        std::atomic<bool> worker_failed{false};
         std::vector<std::thread> workers;
+        // However the body ends (an exception included), the workers are asked to stop and
+        // joined: a joinable std::thread must never be destroyed.
+        struct join_workers {
+            vs::daemon::context& ctx;
+            std::vector<std::thread>& threads;
+            ~join_workers()
+            {
+                ctx.request_stop();
+                for (auto& w : threads) {
+                    if (w.joinable()) {
+                        w.join();
+                    }
+                }
+            }
+        } joiner{ctx, workers};
         for (auto t : vs::outbox::all_targets) {
             if (targets.has(t)) {
                 running.fetch_add(1, std::memory_order_relaxed);
-                workers.emplace_back([&d, &running, &ctx, t] {
+                workers.emplace_back([&d, &running, &worker_failed, &ctx, t] {
                     try {
                         d.run_target(t);
                     } catch (const std::exception& e) {
                         spdlog::critical("{} worker failed: {}", vs::outbox::to_string(t), e.what());
+                        worker_failed.store(true, std::memory_order_relaxed);
                         ctx.request_stop();
                     }
                     running.fetch_sub(1, std::memory_order_release);
@@ -154,9 +171,9 @@ int main(int argc, char** argv)
                     const auto c = ob.counters(t);
                     const auto tn = std::string{vs::outbox::to_string(t)};
                     ctx.gauge(tn + "_queued", static_cast<double>(ob.queue_length(t)));
-                    ctx.gauge(tn + "_sent", static_cast<double>(c.sent));
-                    ctx.gauge(tn + "_dead", static_cast<double>(c.dead));
-                    ctx.gauge(tn + "_retried", static_cast<double>(c.retried));
+                    ctx.counter(tn + "_sent").store(c.sent, std::memory_order_relaxed);
+                    ctx.counter(tn + "_dead").store(c.dead, std::memory_order_relaxed);
+                    ctx.counter(tn + "_retried").store(c.retried, std::memory_order_relaxed);
                 }
             }
             return vs::daemon::health::good(status_line(ob, targets));
@@ -188,6 +205,6 @@ int main(int argc, char** argv)
             w.join();
         }
         spdlog::info("stopped: {}", status_line(ob, targets));
-        return vs::cli::exit_ok;
+        return worker_failed.load(std::memory_order_relaxed) ? vs::cli::exit_failure : vs::cli::exit_ok;
     });
 }

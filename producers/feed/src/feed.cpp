@@ -156,10 +156,12 @@ private:
         spdlog::info("{} symbols with a mark price in the table at start", symbols_.size());
     }
 
-    void begin_stop(std::int64_t now_mono)
+    void begin_stop()
     {
         stopping_ = true;
-        stop_deadline_mono_ = now_mono + std::chrono::nanoseconds{ctx_.drain_bound()}.count();
+        // The skeleton's deadline, measured from the signal (steady_clock is CLOCK_MONOTONIC).
+        stop_deadline_mono_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  ctx_.drain_deadline().time_since_epoch()).count();
         spdlog::info("stopping (signal {}): closing the connection", vs::shutdown::signal_number());
         for (auto* c : {&active_, &candidate_}) {
             if (*c) {
@@ -437,7 +439,7 @@ private:
         ctx_.service();   // heartbeat; process status, STATUS= and the watchdog at their interval
 
         if (!stopping_ && vs::shutdown::requested()) {
-            begin_stop(now_mono);
+            begin_stop();
         }
         if (stopping_) {
             if (closing_.empty() || now_mono >= stop_deadline_mono_) {
@@ -594,10 +596,10 @@ private:
         }
         // The same counters in the generic ProcessStatus (vs-health, /metrics).
         ctx_.gauge("symbols", static_cast<double>(f.symbol_count));
-        ctx_.gauge("messages_received", static_cast<double>(f.messages_received));
-        ctx_.gauge("frames_rejected", static_cast<double>(f.frames_rejected));
-        ctx_.gauge("rows_rejected", static_cast<double>(f.rows_rejected));
-        ctx_.gauge("reconnect_attempts", static_cast<double>(f.reconnect_attempts));
+        ctx_.counter("messages_received").store(f.messages_received, std::memory_order_relaxed);
+        ctx_.counter("frames_rejected").store(f.frames_rejected, std::memory_order_relaxed);
+        ctx_.counter("rows_rejected").store(f.rows_rejected, std::memory_order_relaxed);
+        ctx_.counter("reconnect_attempts").store(f.reconnect_attempts, std::memory_order_relaxed);
     }
 
     // Declared first so it is destroyed last: pending handlers (and the connections they

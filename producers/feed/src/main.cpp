@@ -79,5 +79,9 @@ int main(int argc, char** argv)
                    "Binance cuts at 24 h");
         cli.option("ca-file", "FILE", "", "extra CA certificates (PEM) trusted besides the system's", {"VS_CA_FILE"});
         cli.option("max-frame-bytes", "N", "8388608", "larger frames are dropped and counted");
-    }, [&](vs::daemon::context&) { return feed->run(); });
+    }, [&](vs::daemon::context&) {
+        const int code = feed->run();
+        feed.reset();   // before the skeleton's context and writer go
+        return code;
+    });
 }

@@ -68,6 +68,10 @@ protected:
         vs::bus::channel_config c;
         c.prefix = env_.prefix();
         c.name = "testd";
+        c.record_types = {oi_type, status_type};   // what vs-test-daemon's channel carries,
+        c.ring_bytes = 1u << 20;                    // with the skeleton's default sizes
+        c.table_slots = 1024;
+        c.slot_bytes = 2048;
         return c;
     }
 
@@ -155,6 +159,46 @@ TEST_F(DaemonSkeleton, AfterKill9ItsTableComesBackWithOriginalTimes)
         EXPECT_EQ(oi_records(), before);
         EXPECT_NE(read_file(log_).find("survived the last run"), std::string::npos) << read_file(log_);
     }
+}
+
+TEST_F(DaemonSkeleton, StatusesLeftByAProcessThatDiedDuringStartDoNotHideTheSnapshot)
+{
+    std::map<std::string, std::int64_t> before;
+    {
+        child_process p{argv({"--records", "20", "--snapshot-interval-ms", "100"}), vs::test::logged_to(log_)};
+        ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+        before = oi_records();
+        ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->metrics["snapshots_saved"] >= 2; }, 10s));
+        p.kill();
+    }
+    // A reboot, then a start that died after its first status and before the restore: the
+    // segment holds one ProcessStatus and no data.
+    remove_segments();
+    {
+        vs::bus::writer w{channel()};
+        flatbuffers::FlatBufferBuilder fbb;
+        fbb.Finish(vs::schema::CreateProcessStatus(fbb, fbb.CreateString("vs-test-daemon")));
+        w.publish(status_type, "vs-test-daemon", {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, 1);
+    }
+    child_process p{argv({"--records", "0"}), vs::test::logged_to(log_)};
+    ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+    EXPECT_EQ(oi_records(), before) << read_file(log_);
+}
+
+TEST_F(DaemonSkeleton, AnUnreadableSnapshotIsMovedAsideNotOverwritten)
+{
+    const auto dir = env_.state_dir() / "testd.lmdb";
+    fs::create_directories(dir);
+    std::ofstream{dir / "data.mdb"} << "this is not an LMDB file, but somebody's data";
+    child_process p{argv({"--records", "3"}), vs::test::logged_to(log_)};
+    ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+    EXPECT_EQ(oi_records().size(), 3u);
+    bool kept = false;
+    for (const auto& e : fs::directory_iterator{env_.state_dir()}) {
+        kept = kept || e.path().filename().string().rfind("testd.lmdb.unreadable-", 0) == 0;
+    }
+    EXPECT_TRUE(kept) << read_file(log_);
+    EXPECT_NE(read_file(log_).find("moved to"), std::string::npos) << read_file(log_);
 }
 
 TEST_F(DaemonSkeleton, SigtermFinishesTheWorkInHandAndExitsZero)

@@ -3,6 +3,7 @@
 // channel's latest table. The writer is in this process; readers of other processes are
 // covered by the bus's own multi-process tests.
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,39 @@ TEST(FollowerTest, ALapMeansAResyncAndTheRecordsGoOnFromTheNewest)
     ASSERT_FALSE(log.symbols.empty());
     EXPECT_EQ(log.symbols.back(), "S49") << "after the lap the newest records follow";
     EXPECT_LT(log.symbols.size(), 2000u) << "the lapped records were skipped, not handed over torn";
+}
+
+TEST(FollowerTest, ARecordHandedOverAfterAResyncIsIntactThoughTheResyncReadTheTable)
+{
+    // The resync reads the table through the same reader (its copy buffer): the ring record
+    // that triggered it must still be handed over as it was published.
+    vs::test::test_env env;
+    std::optional<vs::bus::writer> w;
+    w.emplace(vs::test::channel(env, "market"));
+    vs::daemon::follower f{vs::test::channel(env, "market"), "follower_test"};
+    f.poll([](const vs::bus::record_view&) {});
+    w.reset();
+    w.emplace(vs::test::channel(env, "market"));   // a new generation: the next record resyncs
+    publish(*w, "AAAUSDT", 7);
+    publish(*w, "ZZZZZZZZZZUSDT", 9);   // the table's last slot: a different size and content
+    w->notify();
+    std::vector<std::pair<std::string, double>> got;
+    int resyncs_in_poll = 0;
+    EXPECT_TRUE(vs::test::eventually([&] {
+        f.poll(
+            [&](const vs::bus::record_view& r) {
+                ASSERT_TRUE(vs::bus::verify_record(r.type, r.data));
+                const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
+                got.emplace_back(m->symbol()->str(), m->mark_price());
+            },
+            [&] {
+                ++resyncs_in_poll;
+                f.table().for_each_latest(mark_type, [](const vs::bus::record_view&) {});
+            });
+        return got.size() == 2;
+    }, std::chrono::seconds{3}));
+    EXPECT_GE(resyncs_in_poll, 1);
+    EXPECT_EQ(got, (std::vector<std::pair<std::string, double>>{{"AAAUSDT", 7}, {"ZZZZZZZZZZUSDT", 9}}));
 }
 
 TEST(FollowerTest, ANewWriterGenerationMeansAResync)

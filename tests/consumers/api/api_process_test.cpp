@@ -107,13 +107,19 @@ TEST_F(ApiProcessTest, PublishesItsProcessStatusAndDrainsOnSigterm)
         metrics = vs::api::test::http_get(port, "/metrics").body();
         return metrics.find("vs_process_healthy{process=\"vs-api\",channel=\"api\"} 1") != std::string::npos;
     }, std::chrono::seconds{5})) << metrics;
-    EXPECT_NE(metrics.find("vs_process_metric{process=\"vs-api\",name=\"connections_open\"}"), std::string::npos);
+    EXPECT_NE(metrics.find("vs_process_gauge{process=\"vs-api\",channel=\"api\",name=\"connections_open\"}"), std::string::npos);
 
-    // An idle keep-alive client and one that sent half a request do not hold the stop up.
+    // An idle keep-alive client, one that sent half a request and an open /events stream do
+    // not hold the stop up (the drain waits for requests in hand only).
     vs::api::test::http_connection idle{port};
     EXPECT_EQ(idle.get("/funding/BTCUSDT").result_int(), 200);
     vs::api::test::http_connection half{port};
     half.send("GET /funding/BTCUSDT HTTP/1.1\r\nHo");
+    vs::api::test::http_connection events{port};
+    events.send("GET /events?symbols=BTCUSDT HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    std::string stream;
+    ASSERT_TRUE(events.read_until(stream, [](const std::string& all) { return all.find("\r\n\r\n") != std::string::npos; },
+                                  std::chrono::seconds{5})) << stream;
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(p.terminate(std::chrono::seconds{10}), 0) << p.output();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{3}) << p.output();

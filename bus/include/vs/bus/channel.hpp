@@ -177,6 +177,9 @@ public:
 
     channel_status status() const noexcept;
     std::uint64_t generation() const noexcept;
+    /// Starts a new generation without a new writer: readers see the table changed wholesale
+    /// (after a restore from a snapshot, whose records are not in the ring) and resync.
+    void new_generation() noexcept;
     const std::string& path() const noexcept;
     std::size_t max_record_bytes() const noexcept;
 
@@ -249,6 +252,9 @@ public:
     std::uint64_t unavailable_slots() const noexcept;
     /// Generation of the writer whose data this reader last read.
     std::uint64_t generation() const noexcept;
+    /// Times this reader became ready on a segment (the first attach, and every re-map after
+    /// a writer re-created the segment, whose generations start again at 1).
+    std::uint64_t attachments() const noexcept;
 
 private:
     std::unique_ptr<reader_impl> impl_;

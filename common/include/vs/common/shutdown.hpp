@@ -3,6 +3,7 @@
 // asio::signal_set in asio programs); the loop stops accepting work, drains with a bounded
 // timeout and exits 0.
 #include <chrono>
+#include <cstdint>
 
 namespace vs::shutdown {
 
@@ -14,6 +15,9 @@ bool requested() noexcept;
 
 /// The signal that requested the stop, or 0.
 int signal_number() noexcept;
+
+/// CLOCK_MONOTONIC ns at which the first stop was requested; 0 while none was.
+std::int64_t requested_at_ns() noexcept;
 
 /// Sleeps up to `d`, returning early (true) when a stop is requested.
 bool wait_for(std::chrono::nanoseconds d) noexcept;

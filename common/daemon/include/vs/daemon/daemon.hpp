@@ -36,9 +36,10 @@
 //      saves the table at most every `snapshot_interval` through a reader (the fsync never
 //      delays the publishing thread);
 //   5. the outbox (spec.outbox) at `<state_dir>/outbox.lmdb`;
-//   6. body(ctx). The body calls ctx.ready() once its own state is in place (main() calls it
-//      after the body's setup if the body never does: see spec.auto_ready), loops on
-//      ctx.wait()/ctx.service(), and returns when ctx.stopping();
+//   6. body(ctx). With spec.auto_ready (the default) READY=1 goes out just before the body
+//      runs; without it the body calls ctx.ready() once its own state is in place. The body
+//      loops on ctx.wait()/ctx.service() and returns when ctx.stopping() (STOPPING=1 is sent
+//      when service() first sees the request), finishing its work before drain_deadline();
 //   7. a final ProcessStatus ("stopping"), a final snapshot, exit with the body's code.
 //
 // Health: the process supplies a probe (ctx.set_probe). ctx.service(), called from the
@@ -94,7 +95,7 @@ struct spec {
     std::vector<vs::bus::record_type> record_types;
     std::uint32_t ring_bytes = 1u << 20;   ///< power of two, >= 64 KiB
     std::uint32_t table_slots = 1024;
-    std::uint32_t slot_bytes = 1024;
+    std::uint32_t slot_bytes = 2048;   ///< ProcessStatus needs up to ~2 KiB (32 metrics, a reason)
     /// Snapshot the channel's table to LMDB and restore it at start.
     bool snapshots = true;
     /// Default of --snapshot-interval-ms.
@@ -167,8 +168,9 @@ public:
     /// A follower of another channel under the same prefix.
     follower follow(const std::string& channel);
 
-    /// A named counter shown in ProcessStatus and /metrics. The reference stays valid for
-    /// the process's life; increment it from any thread.
+    /// A named counter shown in ProcessStatus and /metrics (at most 32 metrics; a name is
+    /// either a counter or a gauge). The reference stays valid for the process's life;
+    /// increment it (or store a monotonic total) from any thread.
     std::atomic<std::uint64_t>& counter(std::string_view name);
     /// Sets a named gauge (any thread).
     void gauge(std::string_view name, double value);
@@ -182,7 +184,9 @@ public:
     bool stopping() const noexcept;
     /// Requests a stop from inside the process (a fatal error in a worker thread).
     void request_stop() noexcept;
-    /// When the stop was requested plus the drain bound: a drain loop's deadline.
+    /// The body's drain deadline: the stop request plus the drain bound, less a reserve
+    /// (a fifth of it, at most 500 ms) for the final status and snapshot; the guard exits the
+    /// process at the full bound.
     std::chrono::steady_clock::time_point drain_deadline() const noexcept;
     std::chrono::milliseconds drain_bound() const noexcept;
 

@@ -178,7 +178,10 @@ public:
     /// Commits `alerts` (to the configured targets) and the changes of `process`'s own state
     /// in ONE transaction: both or neither. An alerter records "alerted for this candle" in
     /// the same commit as the alert, so kill -9 at any moment neither loses nor duplicates
-    /// an alert. Returns the ids as enqueue_many does.
+    /// an alert. Returns the ids as enqueue_many does: an alert no configured target takes
+    /// gets an empty id and is not stored, while the state changes are still committed (the
+    /// process decided; nobody is configured to hear it). Throws std::invalid_argument for an
+    /// empty process name or one with a NUL byte.
     std::vector<std::string> commit(std::string_view process, const std::vector<alert>& alerts,
                                     const std::vector<state_change>& changes);
     /// One key of `process`'s state; nullopt when absent.

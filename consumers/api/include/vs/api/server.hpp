@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,10 +49,12 @@ public:
     void start();
     /// Stops accepting, answers the requests already read until `drain_until` (keep-alive
     /// connections close after their answer), then stops the hub and the workers and joins.
-    /// Idempotent. The default stops at once.
-    void stop(std::chrono::steady_clock::time_point drain_until = {});
-    /// True while every worker thread ran a posted probe within `max_lag` (checked against
-    /// the previous call's probe; call it periodically). False before start().
+    /// Idempotent. The default stops at once. `while_draining` runs every few milliseconds of
+    /// the drain (the daemon's heartbeat and status).
+    void stop(std::chrono::steady_clock::time_point drain_until = {}, const std::function<void()>& while_draining = {});
+    /// False when a probe posted to a worker thread more than `max_lag` ago has not run yet
+    /// (the worker is stuck); posts the next probe to each worker whose last one ran. Call it
+    /// periodically, at any rate. False before start().
     bool responsive(std::chrono::milliseconds max_lag);
 
     metrics_registry& metrics() noexcept;
