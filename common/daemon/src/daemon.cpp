@@ -567,7 +567,7 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
     cli.option("status-interval-ms", "MS", "1000", "period of the process status (bus, STATUS=, health probe)");
     const std::string channel = s.channel.empty() ? default_channel(s.program) : s.channel;
     if (!s.channel_option.empty()) {
-        cli.option(s.channel_option, "NAME", channel, "bus channel to write");
+        cli.option(s.channel_option, "NAME", channel, s.channel_option_help);
     }
     if (s.snapshots) {
         cli.option("snapshot-interval-ms", "MS", std::to_string(s.snapshot_interval.count()),

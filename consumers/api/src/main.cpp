@@ -20,6 +20,8 @@ int main(int argc, char** argv)
                        "/metrics, /events (Server-Sent Events) and /dashboard.",
                        "vs-api --listen 127.0.0.1:8888\n  curl -s localhost:8888/funding/BTCUSDT"};
     s.snapshots = false;   // its channel carries only its ProcessStatus
+    s.channel_option = "status-channel";
+    s.channel_option_help = "bus channel of its own ProcessStatus (a second vs-api on the same bus needs another)";
     s.record_types = {static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus)};
     s.drain = std::chrono::seconds{5};
     s.auto_ready = false;

@@ -76,6 +76,8 @@ int main(int argc, char** argv)
                        "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram and Discord.",
                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-deliver --state-dir /var/lib/volspike"};
     s.snapshots = false;   // its channel carries only its ProcessStatus; its state is the outbox
+    s.channel_option = "status-channel";
+    s.channel_option_help = "bus channel of its own ProcessStatus";
     s.record_types = {static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus)};
     s.outbox = true;
     s.drain = std::chrono::seconds{20};   // one request's timeouts: a send in flight finishes

@@ -140,4 +140,25 @@ TEST_F(ApiProcessTest, PublishesItsProcessStatusAndDrainsOnSigterm)
     EXPECT_TRUE(stopping) << "the last status says the process stopped";
 }
 
+TEST_F(ApiProcessTest, ASecondApiOnTheSameBusNeedsItsOwnStatusChannel)
+{
+    publish_market();
+    const auto port1 = vs::test::free_port();
+    child_process first{{exe(), "--listen", "127.0.0.1:" + std::to_string(port1), "--bus-prefix", env_.prefix()},
+                        logged_to(out("first"))};
+    ASSERT_TRUE(first_answer(port1, "/funding/BTCUSDT")) << first.output();
+    const auto port2 = vs::test::free_port();
+    child_process clash{{exe(), "--listen", "127.0.0.1:" + std::to_string(port2), "--bus-prefix", env_.prefix()},
+                        logged_to(out("clash"))};
+    EXPECT_EQ(clash.wait(std::chrono::seconds{10}), 1);
+    EXPECT_NE(clash.output().find("already has a writer"), std::string::npos) << clash.output();
+    child_process second{{exe(), "--listen", "127.0.0.1:" + std::to_string(port2), "--bus-prefix", env_.prefix(),
+                          "--status-channel", "api-2"},
+                         logged_to(out("second"))};
+    const auto answer = first_answer(port2, "/funding/BTCUSDT");
+    ASSERT_TRUE(answer && answer->first == 200) << second.output();
+    EXPECT_EQ(second.terminate(std::chrono::seconds{10}), 0);
+    EXPECT_EQ(first.terminate(std::chrono::seconds{10}), 0);
+}
+
 }  // namespace

@@ -90,6 +90,8 @@ struct spec {
     std::string channel;
     /// When set, an option of that name (e.g. "channel") overrides `channel`.
     std::string channel_option;
+    /// Help text of that option.
+    std::string channel_option_help = "bus channel to write";
     /// The record types the channel carries (ProcessStatus is added): its schema
     /// compatibility depends on these tables only. Empty: every type this build knows.
     std::vector<vs::bus::record_type> record_types;
