@@ -123,7 +123,8 @@ bool is_ip_literal(std::string_view host) noexcept
 {
     // inet_pton wants a terminated string; the longest IPv6 text with a scope id fits.
     char buf[INET6_ADDRSTRLEN + 32];
-    if (host.empty() || host.size() >= sizeof buf) {
+    // A NUL inside would end the text early for inet_pton ("127.0.0.1\0.evil").
+    if (host.empty() || host.size() >= sizeof buf || host.find('\0') != std::string_view::npos) {
         return false;
     }
     std::copy(host.begin(), host.end(), buf);
@@ -146,6 +147,9 @@ bool is_ip_literal(std::string_view host) noexcept
 
 bool is_loopback(std::string_view host) noexcept
 {
+    if (host.find('\0') != std::string_view::npos) {
+        return false;
+    }
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);
     }

@@ -103,3 +103,11 @@ TEST(IsLoopbackTest, KnowsLocalhostTheWhole127NetAndIpv6Loopback)
 
 }  // namespace
 }  // namespace vs::net
+
+TEST(IsLoopbackTest, ANulInsideTheHostIsNeverLoopbackNorAnAddress)
+{
+    using namespace std::string_view_literals;
+    EXPECT_FALSE(vs::net::is_loopback("127.0.0.1\0.evil.example"sv));
+    EXPECT_FALSE(vs::net::is_ip_literal("127.0.0.1\0.evil.example"sv));
+    EXPECT_TRUE(vs::net::is_loopback("127.0.0.1"sv));
+}

@@ -86,3 +86,23 @@ TEST(FunctionRefTest, ConvertsTheResultToTheSignaturesType)
 
 }  // namespace
 }  // namespace vs
+
+namespace {
+
+int add_one(int x) { return x + 1; }
+
+TEST(FunctionRefTest, AFunctionPointerIsKeptByValueAndLambdasCannotBeAssigned)
+{
+    // `&add_one` is a temporary pointer object: the reference must not point at it.
+    vs::function_ref<int(int)> f{&add_one};
+    int (*other)(int) = nullptr;   // reuses the stack the temporary had
+    EXPECT_EQ(other, nullptr);
+    EXPECT_EQ(f(1), 2);
+    auto lambda = [](int x) { return x; };
+    static_assert(!std::is_assignable_v<vs::function_ref<int(int)>&, decltype(lambda)>,
+                  "assigning a callable would dangle at the end of the statement");
+    static_assert(std::is_assignable_v<vs::function_ref<int(int)>&, vs::function_ref<int(int)>>);
+    EXPECT_EQ(lambda(3), 3);
+}
+
+}  // namespace

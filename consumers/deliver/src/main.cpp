@@ -36,6 +36,9 @@ vs::deliver::deliver_config config_from(const vs::cli::parser& cli)
     c.dead_after = std::chrono::seconds{cli.get_int("dead-after", 1, 365LL * 86400)};
     c.backoff_base = std::chrono::milliseconds{cli.get_int("backoff-base-ms", 1, 3'600'000)};
     c.backoff_max = std::chrono::milliseconds{cli.get_int("backoff-max-ms", 1, 86'400'000)};
+    if (c.backoff_max < c.backoff_base) {
+        throw vs::cli::usage_error("--backoff-max-ms must be >= --backoff-base-ms");
+    }
     c.poll = std::chrono::milliseconds{cli.get_int("poll-ms", 1, 60'000)};
     c.telegram_per_window = static_cast<int>(cli.get_int("telegram-per-minute", 1, 1000));
     c.discord_per_window = static_cast<int>(cli.get_int("discord-per-minute", 1, 1000));

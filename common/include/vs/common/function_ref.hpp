@@ -30,10 +30,17 @@ public:
     function_ref(F&& f) noexcept   // NOLINT(google-explicit-constructor): implicit by design
     {
         using target = std::remove_reference_t<F>;
+        using pointee = std::remove_pointer_t<std::remove_cv_t<target>>;
         if constexpr (std::is_function_v<target>) {
             target_.fn = reinterpret_cast<void (*)()>(&f);
             call_ = [](storage s, Args... args) -> R {
                 return invoke(reinterpret_cast<target*>(s.fn), std::forward<Args>(args)...);
+            };
+        } else if constexpr (std::is_pointer_v<std::remove_cv_t<target>> && std::is_function_v<pointee>) {
+            // A function pointer is kept by value: `&fn` is a temporary pointer object.
+            target_.fn = reinterpret_cast<void (*)()>(f);
+            call_ = [](storage s, Args... args) -> R {
+                return invoke(reinterpret_cast<pointee*>(s.fn), std::forward<Args>(args)...);
             };
         } else {
             target_.obj = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
@@ -45,6 +52,10 @@ public:
 
     function_ref(const function_ref&) noexcept = default;
     function_ref& operator=(const function_ref&) noexcept = default;
+    /// `ref = [&] {...};` would refer to a lambda that dies at the `;`: refused.
+    template <class F>
+        requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref>)
+    function_ref& operator=(F&&) = delete;
 
     R operator()(Args... args) const { return call_(target_, std::forward<Args>(args)...); }
 
