@@ -13,6 +13,7 @@ pkgs=(
   liblmdb-dev lmdb-utils
   libspdlog-dev libfmt-dev
   libsimdjson-dev
+  libxml2-dev                    # vs-news: Telegram channel page parser
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev ca-certificates
   libsystemd-dev systemd
