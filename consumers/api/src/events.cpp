@@ -200,7 +200,6 @@ void event_hub::run(std::promise<void>& primed_signal)
     }
 
     std::map<std::string, std::int64_t, std::less<>> seen[2];   // funding, tickers: symbol -> publish_ns
-    bool primed = false;
     std::uint64_t generation = 0;
     std::vector<fragment> fragments;
     std::string health_json;
@@ -256,7 +255,6 @@ void event_hub::run(std::promise<void>& primed_signal)
     scan(false, realtime_ns(), false);
     scan(true, realtime_ns(), false);
     generation = src->status(channel_id::market).generation;
-    primed = true;
     primed_signal.set_value();
 
     while (!stop_.load(std::memory_order_acquire)) {   // acquire: pairs with stop()
@@ -279,19 +277,16 @@ void event_hub::run(std::promise<void>& primed_signal)
         src->refresh();
         const auto now_ns = realtime_ns();
         const auto st = src->status(channel_id::market);
-        if (!primed || st.generation != generation) {
-            // A restarted writer (the hub primed before this loop): rescan from scratch and
+        if (st.generation != generation) {
+            // A restarted writer, or a restore (a new generation): rescan from scratch and
             // resynchronise every client.
             seen[0].clear();
             seen[1].clear();
             scan(false, now_ns, false);
             scan(true, now_ns, false);
-            if (primed) {
-                for (const auto& c : clients) {
-                    c->request_resync();
-                }
+            for (const auto& c : clients) {
+                c->request_resync();
             }
-            primed = true;
             generation = st.generation;
             clients.clear();
             continue;
