@@ -13,6 +13,7 @@
 #include "vs/bus/layout.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/common/files.hpp"
 #include "vs/lmdb/lmdb.hpp"
 
 namespace vs::bus {
@@ -106,7 +107,7 @@ snapshot_store::snapshot_store(const std::filesystem::path& state_dir, const std
             throw bus_error(fmt::format("no snapshot at {} (no data.mdb)", impl_->path.string()));
         }
     } else {
-        std::filesystem::create_directories(impl_->path, ec);
+        ec = vs::files::create_state_directories(impl_->path);   // 0750 whatever the umask
         if (ec) {
             throw bus_error(fmt::format("cannot create snapshot directory {}: {}", impl_->path.string(), ec.message()));
         }

@@ -13,6 +13,8 @@
 
 #include "vs/common/clock.hpp"
 #include "vs/common/env.hpp"
+#include "vs/common/files.hpp"
+#include "vs/common/redact.hpp"
 #include "vs/lmdb/lmdb.hpp"
 
 namespace vs::outbox {
@@ -22,6 +24,11 @@ namespace {
 using vs::lmdb::cursor;
 using vs::lmdb::txn;
 using vs::lmdb::val;
+
+// An error as the outbox keeps it (vs-outbox list/show print it): without secrets (a failed
+// send's message quotes the URL, bot token included), redacted before it is cut to 500 bytes
+// so that a cut cannot leave half a token unrecognised.
+std::string stored_error(std::string_view error) { return vs::redact::apply(error).substr(0, 500); }
 
 std::uint64_t parse_id(std::string_view s)
 {
@@ -424,7 +431,7 @@ std::unique_ptr<outbox> outbox::open(const std::filesystem::path& state_dir, out
                                                  "enqueued with this state directory)", dir.string()));
         }
     } else {
-        std::filesystem::create_directories(dir, ec);
+        ec = vs::files::create_state_directories(dir);   // 0750 whatever the umask
         if (ec) {
             throw std::runtime_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
         }
@@ -748,7 +755,7 @@ void outbox::mark_failed(target tg, const std::string& id, std::string_view erro
         s.st = state::pending;
         ++s.attempts;
         s.next_attempt_ms = next_attempt_ms;
-        s.last_error = std::string{error.substr(0, 500)};
+        s.last_error = stored_error(error);
     });
     if (changed) {
         auto c = impl_->get_counters(t, tg);
@@ -766,7 +773,7 @@ void outbox::mark_dead(target tg, const std::string& id, std::string_view reason
     bool changed = impl_->update(t, tg, id, [&](entry& e, target_state& s) {
         s.st = state::dead;
         s.done_ms = now_ms;
-        s.last_error = std::string{reason.substr(0, 500)};
+        s.last_error = stored_error(reason);
         finished_batch = !e.a.keep_after_delivery &&
                          std::all_of(e.targets.begin(), e.targets.end(), [](const target_state& x) {
                              return x.st == state::delivered || x.st == state::dead;

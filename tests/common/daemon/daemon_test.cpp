@@ -6,6 +6,7 @@
 //   - the watchdog is not petted while the process's health probe fails;
 //   - its ProcessStatus is shown by vs-bus-dump --status and vs-health.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -325,6 +326,26 @@ TEST_F(DaemonSkeleton, Kill9AtAnyMomentNeitherLosesNorDuplicatesAnAlert)
         EXPECT_EQ(n, 1) << "alert " << k << " committed " << n << " times";
         EXPECT_GE(k, 1);
         EXPECT_LE(k, count);
+    }
+}
+
+TEST_F(DaemonSkeleton, UnderUmask000ItsStateIs0750DirectoriesAnd0640Files)
+{
+    const auto state = env_.state_dir() / "fresh";
+    const mode_t old = ::umask(0);   // the child inherits it
+    child_process p{{exe("VS_TEST_DAEMON_EXE"), "--bus-prefix", env_.prefix(), "--state-dir", state.string(),
+                     "--snapshot-interval-ms", "100"},
+                    vs::test::logged_to(log_)};
+    ::umask(old);
+    ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
+    ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->metrics["snapshots_saved"] >= 1; }, 10s));
+    EXPECT_EQ(p.terminate(10s), 0);
+    const auto mode = [](const fs::path& f) { return static_cast<unsigned>(fs::status(f).permissions()); };
+    EXPECT_EQ(mode(state), 0750u);
+    for (const char* env : {"testd.lmdb", "outbox.lmdb"}) {
+        EXPECT_EQ(mode(state / env), 0750u) << env;
+        EXPECT_EQ(mode(state / env / "data.mdb"), 0640u) << env;
+        EXPECT_EQ(mode(state / env / "lock.mdb"), 0640u) << env;
     }
 }
 

@@ -19,6 +19,7 @@
 // txn and its cursors belong to one thread at a time (environments are opened with
 // MDB_NOTLS, so read transactions are not tied to a thread).
 #include <lmdb.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -99,6 +100,12 @@ public:
             setup(::mdb_env_set_mapsize(env_, o.map_size), "set the map size of");
         }
         setup(::mdb_env_open(env_, dir_.c_str(), o.flags | (o.read_only ? MDB_RDONLY : 0u), o.mode), "open");
+        if (!o.read_only) {
+            // LMDB creates data.mdb and lock.mdb with `mode` less the umask: set it exactly.
+            for (const char* f : {"data.mdb", "lock.mdb"}) {
+                [[maybe_unused]] const int rc = ::chmod((dir_ / f).c_str(), o.mode);   // not ours: left as is
+            }
+        }
     }
     ~env()
     {
