@@ -11,6 +11,7 @@
 
 #include "vs/common/env.hpp"
 #include "vs/common/log.hpp"
+#include "vs/common/redact.hpp"
 #include "vs/common/version.hpp"
 
 namespace vs::cli {
@@ -151,7 +152,7 @@ std::optional<int> parser::parse(int argc, char** argv)
             }
         }
     } catch (const usage_error& e) {
-        std::cerr << program_ << ": " << e.what() << "\n" << usage()
+        std::cerr << program_ << ": " << redact::apply(e.what()) << "\n" << usage()
                   << "Try '" << program_ << " --help' for more information.\n";
         return exit_usage;
     }
@@ -170,6 +171,21 @@ std::string parser::get(const std::string& name) const
         }
     }
     return s.default_value;
+}
+
+void parser::register_secrets() const
+{
+    for (const auto& s : specs_) {
+        if (s.is_flag) {
+            continue;
+        }
+        for (const auto& e : s.env) {
+            if (redact::is_secret_env(e)) {
+                redact::add_env_secret(e, get(s.name));
+                break;
+            }
+        }
+    }
 }
 
 bool parser::given(const std::string& name) const
@@ -244,10 +260,12 @@ void add_common_options(parser& p)
 
 int run(parser& p, int argc, char** argv, const std::function<int()>& body)
 {
+    redact::add_secrets_from_env();   // before parse: its usage errors are redacted too
     if (auto code = p.parse(argc, argv)) {
         return *code;
     }
     try {
+        p.register_secrets();
         bool has_log_level = false;
         try {
             has_log_level = (p.get("log-level"), true);
@@ -261,11 +279,11 @@ int run(parser& p, int argc, char** argv, const std::function<int()>& body)
         log::init(p.program(), level);
         return body();
     } catch (const usage_error& e) {
-        std::cerr << p.program() << ": " << e.what() << "\n" << p.usage()
+        std::cerr << p.program() << ": " << redact::apply(e.what()) << "\n" << p.usage()
                   << "Try '" << p.program() << " --help' for more information.\n";
         return exit_usage;
     } catch (const std::exception& e) {
-        std::cerr << p.program() << ": " << e.what() << "\n";
+        std::cerr << p.program() << ": " << redact::apply(e.what()) << "\n";
         return exit_failure;
     }
 }

@@ -21,6 +21,7 @@
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "vs/common/redact.hpp"
 #include "vs/net/address.hpp"
 #include "vs/net/tls.hpp"
 
@@ -381,14 +382,24 @@ http_client::~http_client() = default;
 
 http_result http_client::perform(const http_request& req) noexcept
 {
+    http_result r;
     try {
-        return impl_->perform(req);
+        r = impl_->perform(req);
     } catch (const std::exception& e) {
-        http_result r;
+        r = http_result{};
         r.error = transport_error::io;
         r.error_message = std::string{"cannot perform request: "} + e.what();
-        return r;
     }
+    // The messages quote the URL, which may carry a bot token, a webhook token, userinfo or
+    // an apiKey: callers log them and store them in the outbox.
+    if (!r.error_message.empty()) {
+        try {
+            r.error_message = redact::apply(r.error_message);
+        } catch (const std::exception&) {
+            r.error_message = "request failed (the error message could not be redacted)";
+        }
+    }
+    return r;
 }
 
 void http_client::close_idle() noexcept { impl_->pool.clear(); }

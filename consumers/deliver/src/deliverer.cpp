@@ -12,6 +12,7 @@
 
 #include "vs/common/backoff.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/common/redact.hpp"
 #include "vs/common/shutdown.hpp"
 
 namespace vs::deliver {
@@ -43,7 +44,9 @@ std::string trim_base(std::string s)
     return s;
 }
 
-std::string snippet(const std::string& body) { return body.substr(0, 200); }
+// A target's answer, for a log line and the outbox: it may echo the request (a proxy's error
+// page quoting the URL with the bot token), so it is redacted before it is cut.
+std::string snippet(const std::string& body) { return redact::apply(body).substr(0, 200); }
 
 }  // namespace
 
@@ -123,7 +126,20 @@ std::string compose(const std::vector<entry>& group, std::size_t max_chars)
     return out;
 }
 
-deliverer::deliverer(outbox::outbox& ob, deliver_config cfg) : ob_(ob), cfg_(std::move(cfg)) {}
+deliverer::deliverer(outbox::outbox& ob, deliver_config cfg) : ob_(ob), cfg_(std::move(cfg))
+{
+    // vs::cli::run registered them already when they came from the command line or the
+    // environment; a config built in code is guarded too.
+    for (const auto* ep : {cfg_.prod ? &*cfg_.prod : nullptr, cfg_.dev ? &*cfg_.dev : nullptr}) {
+        if (ep != nullptr) {
+            redact::add_secret(ep->api_key);
+        }
+    }
+    redact::add_secret(cfg_.telegram_token);
+    if (!cfg_.discord_webhook.empty()) {
+        redact::add_secret_url(cfg_.discord_webhook);
+    }
+}
 
 std::int64_t deliverer::last_beat_ms(target t) const noexcept
 {
@@ -152,7 +168,7 @@ deliverer::outcome deliverer::send_backend(net::http_client& http, target t, con
     outcome o;
     const std::int64_t now = realtime_ms();
     if (!r.ok()) {
-        o.error = r.error_message;
+        o.error = redact::apply(r.error_message);   // http_client redacts too; the key is ours to guard
         return o;
     }
     const int st = r.res.status;
@@ -190,7 +206,8 @@ deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const 
     outcome o;
     const std::int64_t now = realtime_ms();
     if (!r.ok()) {
-        o.error = r.error_message;  // never contains the token: the URL is not echoed
+        // The message quotes the URL (/bot<token>/sendMessage, the webhook's token).
+        o.error = redact::apply(r.error_message);
         return o;
     }
     const int st = r.res.status;
@@ -285,7 +302,7 @@ void deliverer::run_target(target t)
         try {
             q = ob_.queue(t, chat ? 500 : 1);
         } catch (const std::exception& ex) {
-            spdlog::error("{}: cannot read the outbox: {}", name, ex.what());
+            spdlog::error("{}: cannot read the outbox: {}", name, redact::apply(ex.what()));
             shutdown::wait_for(std::chrono::seconds{1});
             continue;
         }

@@ -446,6 +446,138 @@ TEST_F(DeliverTest, StopsCleanlyOnSigtermWithExitZero)
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
 }
 
+// Issue 19: no secret reaches vs-deliver's stderr, the outbox's LMDB file or vs-outbox's
+// listing, whatever fails: a target answering 500 (and echoing the key), a Telegram that
+// hangs past the request timeout, a Discord webhook answering 500, dead-lettering.
+TEST_F(DeliverTest, SecretsNeverReachTheLogTheOutboxOrTheListing)
+{
+    const std::string tg_token = "123456:SECRETTOKENabc";
+    const std::string prod_key = "sekrit-key-987";
+    const std::string dev_key = "dev-sekrit-654";
+    const std::string discord_token = "DISCORDsecretTOKEN-xyz";
+    const std::vector<std::string> secrets{tg_token, "SECRETTOKENabc", "123456%3ASECRETTOKENabc", prod_key,
+                                           dev_key, discord_token};
+
+    std::atomic<bool> stopping{false};
+    // Answers 500 to everything, echoing what a careless proxy would: the path and the key.
+    http_test_server failing{[&](const received_request& r) {
+        return test_reply{500, {}, R"({"error":"upstream failed for )" + r.target + R"(","apiKey":")" +
+                                       r.header("X-API-Key").value_or("") + "\"}"};
+    }};
+    // Holds every request past vs-deliver's request timeout (300 ms).
+    http_test_server hanging{[&](const received_request&) {
+        for (int i = 0; i < 100 && !stopping.load(); ++i) {
+            std::this_thread::sleep_for(20ms);
+        }
+        return test_reply{500, {}, "{}"};
+    }};
+
+    vs::outbox::alert a;
+    a.kind = "volume";
+    a.text = "BTCUSDT hourly volume $1.2B (3.3x prev)";
+    a.backend = vs::outbox::backend_call{"/api/volume-alerts/ingest", R"({"symbol":"BTCUSDT","volumeRatio":3.3})"};
+    vs::outbox::target_set all;
+    for (auto t : vs::outbox::all_targets) {
+        all.add(t);
+    }
+    const auto id = outbox_->enqueue(a, all);
+
+    const vs::test::env_map env{{"PATH", "/usr/bin:/bin"},
+                                {"VS_LOG_LEVEL", "debug"},
+                                {"VOLSPIKE_API_URL", failing.url()},
+                                {"VOLSPIKE_API_KEY", prod_key},
+                                {"VOLSPIKE_API_URL_DEV", hanging.url() + "/dev"},
+                                {"VOLSPIKE_API_KEY_DEV", dev_key},
+                                {"VS_TELEGRAM_API_URL", hanging.url()},
+                                {"TELEGRAM_TOKEN", tg_token},
+                                {"CHAT_ID", "-1001"},
+                                {"VS_DISCORD_WEBHOOK_URL", failing.url() + "/api/webhooks/4242/" + discord_token}};
+    // --help lists options and variables, never their values.
+    const auto help = vs::test::run_with({exe("VS_DELIVER_EXE"), "--help"},
+                                         {.out = vs::test::sink::pipe(), .err = vs::test::sink::pipe(),
+                                          .env = env, .clean_env = true});
+    ASSERT_EQ(help.exit_code, 0) << help.err;
+    EXPECT_NE(help.out.find("TELEGRAM_TOKEN"), std::string::npos);
+
+    deliver_ = std::make_unique<vs::test::child_process>(
+        std::vector<std::string>{exe("VS_DELIVER_EXE"), "--state-dir", env_.state_dir().string(), "--bus-prefix",
+                                 env_.prefix(), "--backoff-base-ms", "20", "--backoff-max-ms", "100", "--poll-ms",
+                                 "20", "--request-timeout-ms", "300", "--dead-after", "3"},
+        vs::test::process_options{.out = vs::test::sink::file(log_path_),
+                                  .err = vs::test::sink::file(log_path_),
+                                  .env = env,
+                                  .clean_env = true});
+    // Several failed attempts on every target, then every target dead-letters the alert.
+    ASSERT_TRUE(eventually([&] {
+        const auto e = outbox_->get(id);
+        for (auto t : vs::outbox::all_targets) {
+            const auto* st = e ? e->find(t) : nullptr;
+            if (st == nullptr || st->attempts < 2) {
+                return false;
+            }
+        }
+        return true;
+    }, 10s)) << "every target failed at least twice";
+    ASSERT_TRUE(eventually([&] {
+        for (auto t : vs::outbox::all_targets) {
+            if (outbox_->queue_length(t) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }, 15s)) << "every target dead-lettered the alert";
+    EXPECT_EQ(deliver_->terminate(10s), 0);
+    stopping.store(true);
+
+    // The stand-ins did get the secrets: the test is not vacuous.
+    bool tg_seen = false;
+    for (const auto& r : hanging.requests()) {
+        tg_seen = tg_seen || r.target == "/bot" + tg_token + "/sendMessage";
+    }
+    EXPECT_TRUE(tg_seen);
+    bool key_seen = false;
+    bool hook_seen = false;
+    for (const auto& r : failing.requests()) {
+        key_seen = key_seen || r.header("X-API-Key") == prod_key;
+        hook_seen = hook_seen || r.target == "/api/webhooks/4242/" + discord_token;
+    }
+    EXPECT_TRUE(key_seen);
+    EXPECT_TRUE(hook_seen);
+
+    const std::string log = vs::test::read_file(log_path_);
+    const std::string mdb = vs::test::read_file(env_.state_dir() / "outbox.lmdb" / "data.mdb");
+    // vs-outbox in an empty environment: what it prints comes from the outbox as stored.
+    const vs::test::env_map bare{{"PATH", "/usr/bin:/bin"}};
+    const auto list = outbox_tool({"--state-dir", env_.state_dir().string(), "list", "--state", "all"}, bare);
+    const auto list_json =
+        outbox_tool({"--state-dir", env_.state_dir().string(), "list", "--state", "all", "--json"}, bare);
+    const auto show = outbox_tool({"--state-dir", env_.state_dir().string(), "show", id}, bare);
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    ASSERT_EQ(list_json.exit_code, 0) << list_json.err;
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    // The failures are there, redacted.
+    EXPECT_NE(log.find("telegram: send failed"), std::string::npos) << log;
+    EXPECT_NE(log.find("/bot<redacted>/sendMessage"), std::string::npos) << log;
+    EXPECT_NE(log.find("/api/webhooks/4242/<redacted>"), std::string::npos) << log;
+    EXPECT_NE(show.out.find("expired"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("<redacted>"), std::string::npos) << show.out;
+
+    const std::map<std::string, const std::string*> places{{"vs-deliver stderr", &log},
+                                                           {"outbox data.mdb", &mdb},
+                                                           {"vs-outbox list", &list.out},
+                                                           {"vs-outbox list --json", &list_json.out},
+                                                           {"vs-outbox show", &show.out},
+                                                           {"vs-deliver --help", &help.out},
+                                                           {"vs-outbox stderr", &show.err}};
+    for (const auto& [where, text] : places) {
+        for (const auto& secret : secrets) {
+            EXPECT_EQ(text->find(secret), std::string::npos) << where << " contains " << secret;
+        }
+    }
+    std::printf("measured: %zu log bytes, %zu outbox bytes, 3 vs-outbox outputs: 0 of %zu secrets present\n",
+                log.size(), mdb.size(), secrets.size());
+}
+
 vs::test::command_output outbox_tool(std::vector<std::string> args, std::optional<vs::test::env_map> only_env)
 {
     args.insert(args.begin(), exe("VS_OUTBOX_EXE"));

@@ -11,6 +11,7 @@
 
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/common/redact.hpp"
 #include "vs/outbox/outbox.hpp"
 #include "vs/net/rest_weight.hpp"
 
@@ -36,7 +37,7 @@ json::object entry_json(const entry& e)
     json::object o{{"id", e.id}, {"kind", e.a.kind}, {"created", iso_time(e.created_ms)}, {"created_ms", e.created_ms}};
     if (e.a.backend) {
         o["backend"] = json::object{{"method", e.a.backend->method}, {"path", e.a.backend->path},
-                                    {"body", e.a.backend->body}};
+                                    {"body", vs::redact::apply(e.a.backend->body)}};
     }
     if (!e.a.text.empty()) {
         o["text"] = e.a.text;
@@ -46,7 +47,7 @@ json::object entry_json(const entry& e)
         ts[to_string(s.t)] = json::object{{"state", to_string(s.st)}, {"attempts", s.attempts},
                                           {"next_attempt_ms", s.next_attempt_ms}, {"done_ms", s.done_ms},
                                           {"requeued_ms", s.requeued_ms},
-                                          {"error", s.last_error}};
+                                          {"error", vs::redact::apply(s.last_error)}};
     }
     o["targets"] = std::move(ts);
     return o;
@@ -98,7 +99,8 @@ int cmd_list(const vs::cli::parser& cli, outbox& ob, bool as_json)
                 continue;
             }
             std::cout << fmt::format("{:<16}  {:<24}  {:<12}  {:<9}  {:<9}  {:>3}  {}\n", e.id, iso_time(e.created_ms),
-                                     e.a.kind, to_string(s.t), to_string(s.st), s.attempts, s.last_error);
+                                     e.a.kind, to_string(s.t), to_string(s.st), s.attempts,
+                                     vs::redact::apply(s.last_error));
         }
     }
     return 0;

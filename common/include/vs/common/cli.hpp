@@ -51,6 +51,11 @@ public:
     double get_double(const std::string& name, double min, double max) const;
     const std::vector<std::string>& args() const noexcept { return args_; }
 
+    /// Registers with vs::redact the value of every option read from a secret variable
+    /// (vs::redact::is_secret_env: --prod-key from VOLSPIKE_API_KEY, ...), however it was given;
+    /// `run` calls it, with vs::redact::add_secrets_from_env, before the body.
+    void register_secrets() const;
+
     const std::string& program() const noexcept { return program_; }
     std::string help() const;
     std::string usage() const;
