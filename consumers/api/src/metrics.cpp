@@ -109,9 +109,14 @@ void metrics_registry::render(std::string& out) const
                    "# HELP vs_api_connections_accepted_total Accepted connections.\n"
                    "# TYPE vs_api_connections_accepted_total counter\n"
                    "vs_api_connections_accepted_total {}\n"
-                   "# HELP vs_api_connections_rejected_total Connections refused over --max-connections.\n"
+                   "# HELP vs_api_connections_rejected_total Connections refused with 503 at --max-connections "
+                   "(no connection idle long enough to close).\n"
                    "# TYPE vs_api_connections_rejected_total counter\n"
                    "vs_api_connections_rejected_total {}\n"
+                   "# HELP vs_api_connections_evicted_total Connections waiting for a request closed at "
+                   "--max-connections to make room for a new one.\n"
+                   "# TYPE vs_api_connections_evicted_total counter\n"
+                   "vs_api_connections_evicted_total {}\n"
                    "# HELP vs_api_events_clients Connected /events clients.\n"
                    "# TYPE vs_api_events_clients gauge\n"
                    "vs_api_events_clients {}\n"
@@ -124,6 +129,7 @@ void metrics_registry::render(std::string& out) const
                    connections_open.load(std::memory_order_relaxed),
                    connections_accepted.load(std::memory_order_relaxed),
                    connections_rejected.load(std::memory_order_relaxed),
+                   connections_evicted.load(std::memory_order_relaxed),
                    events_clients.load(std::memory_order_relaxed), events_batches.load(std::memory_order_relaxed),
                    events_resyncs.load(std::memory_order_relaxed));
 }

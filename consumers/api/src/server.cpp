@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -46,6 +47,26 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+struct worker;
+
+/// One connection's place in its worker's idle list: while it waits for (the rest of) a
+/// request it is a candidate for eviction at --max-connections. Allocated once per connection;
+/// the list links it in and out around each request read (no allocation per request).
+struct idle_slot : std::enable_shared_from_this<idle_slot> {
+    explicit idle_slot(worker& w) : owner(w) {}
+    worker& owner;
+    // Under owner.idle_mutex (the acceptor reads them from worker 0):
+    idle_slot* prev = nullptr;
+    idle_slot* next = nullptr;
+    bool listed = false;
+    std::int64_t since_ns = 0;   ///< CLOCK_MONOTONIC when this wait began
+    std::uint64_t wait = 0;      ///< which wait of the worker (one per request read)
+    // Owner's thread only:
+    beast::tcp_stream* stream = nullptr;   ///< null once the session has ended
+    bool waiting = false;                  ///< in a request read
+    bool evicted = false;                  ///< the read was cancelled by an eviction
+};
+
 struct worker {
     std::size_t index = 0;
     std::unique_ptr<asio::io_context> ioc;
@@ -64,7 +85,49 @@ struct worker {
     /// the worker last ran one (server::responsive).
     std::atomic<std::int64_t> posted_ns{0};
     std::atomic<std::int64_t> alive_ns{0};
+    /// The connections waiting for a request, oldest wait first (appended by this worker's
+    /// thread only, so in order of since_ns). The mutex is only contended at the cap, when
+    /// the acceptor looks for the oldest one.
+    std::mutex idle_mutex;
+    idle_slot* idle_head = nullptr;
+    idle_slot* idle_tail = nullptr;
+    std::uint64_t idle_waits = 0;
 };
+
+// Under w.idle_mutex.
+void unlink_idle(worker& w, idle_slot& s) noexcept
+{
+    if (!s.listed) {
+        return;
+    }
+    (s.prev != nullptr ? s.prev->next : w.idle_head) = s.next;
+    (s.next != nullptr ? s.next->prev : w.idle_tail) = s.prev;
+    s.prev = s.next = nullptr;
+    s.listed = false;
+}
+
+// The owner's thread: the connection starts (or stops) waiting for a request.
+void begin_wait(idle_slot& s)
+{
+    auto& w = s.owner;
+    const auto now = monotonic_ns();
+    std::lock_guard lock{w.idle_mutex};
+    s.since_ns = now;
+    s.wait = ++w.idle_waits;
+    s.prev = w.idle_tail;
+    s.next = nullptr;
+    (w.idle_tail != nullptr ? w.idle_tail->next : w.idle_head) = &s;
+    w.idle_tail = &s;
+    s.listed = true;
+    s.waiting = true;
+}
+
+void end_wait(idle_slot& s)
+{
+    s.waiting = false;
+    std::lock_guard lock{s.owner.idle_mutex};
+    unlink_idle(s.owner, s);
+}
 
 // The status line and headers of a response, appended to `head`.
 void write_head(std::string& head, unsigned status, std::string_view content_type, std::size_t length,
@@ -115,6 +178,9 @@ struct server::impl {
     }
 
     asio::awaitable<void> accept_loop();
+    bool evict_oldest_idle();
+    void note_pressure(bool refused);
+    asio::awaitable<void> log_pressure();
     asio::awaitable<void> session(worker& w, tcp::socket socket);
     asio::awaitable<void> reject(tcp::socket socket);
     asio::awaitable<void> events_session(worker& w, beast::tcp_stream& stream, std::vector<std::string> filter);
@@ -130,7 +196,91 @@ struct server::impl {
     std::atomic<std::int64_t> in_flight{0};
     bool started = false;
     std::size_t next_worker = 0;
+    /// Evictions and refusals at the cap not logged yet (acceptor thread, worker 0, only):
+    /// logged at once, then at most once a second with their counts.
+    struct {
+        std::uint64_t evicted = 0;
+        std::uint64_t refused = 0;
+        std::chrono::steady_clock::time_point last{};
+        bool scheduled = false;
+    } pressure;
 };
+
+// Acceptor thread, at the cap: closes the connection that has waited longest for a request
+// (at least evict_idle_after), on its own worker. False when there is none to close.
+bool server::impl::evict_oldest_idle()
+{
+    const auto cutoff = monotonic_ns() - std::chrono::nanoseconds{config.evict_idle_after}.count();
+    worker* oldest = nullptr;
+    std::int64_t oldest_since = 0;
+    for (auto& w : workers) {
+        std::lock_guard lock{w->idle_mutex};
+        const auto* s = w->idle_head;
+        if (s != nullptr && s->since_ns <= cutoff && (oldest == nullptr || s->since_ns < oldest_since)) {
+            oldest = w.get();
+            oldest_since = s->since_ns;
+        }
+    }
+    if (oldest == nullptr) {
+        return false;
+    }
+    std::shared_ptr<idle_slot> victim;
+    std::uint64_t wait = 0;
+    {
+        std::lock_guard lock{oldest->idle_mutex};
+        auto* s = oldest->idle_head;   // the same one, or (rarely) the next oldest of this worker
+        if (s == nullptr || s->since_ns > cutoff) {
+            return false;
+        }
+        unlink_idle(*oldest, *s);   // a listed slot's session is alive and owns it: shared_from_this holds
+        victim = s->shared_from_this();
+        wait = s->wait;
+    }
+    // On the owner's thread, only if it is still in the same read: a connection that got its
+    // request meanwhile is being answered and is left alone. Cancelling the read ends the
+    // session (it closes the socket); a read that had already completed is unaffected.
+    asio::post(*oldest->ioc, [victim = std::move(victim), wait] {
+        if (victim->stream != nullptr && victim->waiting && victim->wait == wait) {
+            victim->evicted = true;
+            victim->stream->cancel();
+        }
+    });
+    return true;
+}
+
+// Acceptor thread: counts an eviction or a refusal for the log, which reports them at once and
+// then at most once a second.
+void server::impl::note_pressure(bool refused)
+{
+    ++(refused ? pressure.refused : pressure.evicted);
+    if (!pressure.scheduled) {
+        pressure.scheduled = true;
+        asio::co_spawn(*workers[0]->ioc, log_pressure(), asio::detached);
+    }
+}
+
+asio::awaitable<void> server::impl::log_pressure()
+{
+    const auto due = pressure.last + std::chrono::seconds{1};
+    if (std::chrono::steady_clock::now() < due) {
+        asio::steady_timer t{co_await asio::this_coro::executor, due};
+        co_await t.async_wait(use_tuple);
+    }
+    pressure.scheduled = false;
+    pressure.last = std::chrono::steady_clock::now();
+    const auto open = metrics.connections_open.load(std::memory_order_relaxed);   // relaxed: a gauge for the log
+    if (pressure.refused > 0) {
+        spdlog::warn("at --max-connections {} ({} open): refused {} connection(s) with 503 (no open one had waited "
+                     "{} ms for a request), closed {} idle one(s) to make room",
+                     config.max_connections, open, pressure.refused, config.evict_idle_after.count(), pressure.evicted);
+    } else {
+        spdlog::info("at --max-connections {} ({} open): closed {} connection(s) that had waited longest for a "
+                     "request, to make room for new ones",
+                     config.max_connections, open, pressure.evicted);
+    }
+    pressure.refused = 0;
+    pressure.evicted = 0;
+}
 
 asio::awaitable<void> server::impl::accept_loop()
 {
@@ -149,12 +299,18 @@ asio::awaitable<void> server::impl::accept_loop()
             continue;
         }
         metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);   // relaxed: a counter
-        // relaxed: the limit is approximate by nature (connections open and close concurrently)
+        // relaxed: the limit is approximate by nature (connections open and close concurrently;
+        // an evicted connection is still counted until its worker has closed it)
         if (metrics.connections_open.load(std::memory_order_relaxed) >=
             static_cast<std::int64_t>(config.max_connections)) {
-            metrics.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-            asio::co_spawn(*target.ioc, reject(std::move(socket)), asio::detached);
-            continue;
+            // Before refusing, make room: idle connections must not lock everyone else out.
+            const bool room = evict_oldest_idle();
+            note_pressure(!room);
+            if (!room) {
+                metrics.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+                asio::co_spawn(*target.ioc, reject(std::move(socket)), asio::detached);
+                continue;
+            }
         }
         metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
         asio::co_spawn(*target.ioc, session(target, std::move(socket)), asio::detached);
@@ -188,6 +344,17 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
     socket.set_option(asio::socket_base::send_buffer_size{512 * 1024}, ignored);
     socket.non_blocking(true, ignored);   // for the immediate write below
     beast::tcp_stream stream{std::move(socket)};
+    // While a request is awaited, the connection can be evicted at the cap (evict_oldest_idle).
+    const auto slot = std::make_shared<idle_slot>(w);
+    slot->stream = &stream;
+    struct slot_guard {
+        idle_slot& s;
+        ~slot_guard()
+        {
+            s.stream = nullptr;
+            end_wait(s);
+        }
+    } unlist{*slot};
     beast::flat_buffer buffer;
     response res;
     std::string head;
@@ -200,8 +367,14 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
         // One deadline for the whole request, idle keep-alive time included: a client that
         // trickles bytes (slowloris) is cut off after request_timeout.
         stream.expires_after(config.request_timeout);
+        begin_wait(*slot);
         auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
         (void)n;
+        end_wait(*slot);
+        if (std::exchange(slot->evicted, false) && ec) {
+            metrics.connections_evicted.fetch_add(1, std::memory_order_relaxed);   // relaxed: a counter
+            break;   // closed silently, as an idle keep-alive connection at the request timeout
+        }
         if (ec) {
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
                 ec == asio::error::operation_aborted) {

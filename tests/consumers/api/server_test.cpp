@@ -1,6 +1,12 @@
 #include "vs/api/server.hpp"
 
+#include <poll.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <string>
@@ -355,6 +361,113 @@ TEST_F(ServerTest, EventsClientsGetANewSnapshotWhenTheWriterRestarts)
         return false;
     };
     EXPECT_TRUE(c.read_until(all, second_snapshot, std::chrono::seconds{5}));
+}
+
+// Issue 19: 1,024 idle connections (the cap) used to refuse everyone else with 503 until they
+// timed out. Now, at the cap, the connection that has waited longest for a request (at least
+// evict_idle_after) is closed to make room; an /events stream is never closed.
+TEST_F(ServerTest, IdleConnectionsAtTheMaximumMakeRoomForOtherClients)
+{
+    constexpr std::size_t idle_count = 1100;
+    // Both ends of every connection live in this process, plus the bus and the rest.
+    constexpr rlim_t needed = 2 * idle_count + 512;
+    rlimit lim{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+    if (lim.rlim_cur < needed) {
+        if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < needed) {
+            GTEST_SKIP() << "needs " << needed << " file descriptors; the hard RLIMIT_NOFILE is " << lim.rlim_max;
+        }
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? needed : lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            GTEST_SKIP() << "needs " << needed << " file descriptors; cannot raise RLIMIT_NOFILE to " << lim.rlim_cur;
+        }
+    }
+
+    vs::api::server_config cfg;   // the defaults: 1,024 connections, idle 1 s before eviction
+    start(cfg);
+    ASSERT_EQ(cfg.max_connections, 1024u);
+    http_connection events{port_};   // the oldest connection, but never evicted
+    events.send("GET /events?symbols=BTCUSDT HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string stream;
+    ASSERT_TRUE(events.read_until(stream, [](const std::string& s) { return !sse_events(s).empty(); },
+                                  std::chrono::seconds{5}));
+
+    boost::asio::io_context io;
+    const boost::asio::ip::tcp::endpoint ep{boost::asio::ip::make_address("127.0.0.1"), port_};
+    std::vector<boost::asio::ip::tcp::socket> idle;
+    idle.reserve(idle_count);
+    for (std::size_t i = 0; i < idle_count; ++i) {
+        idle.emplace_back(io).connect(ep);   // never sends a byte
+    }
+    // Every one accepted (those over the cap were refused: none was idle long enough yet).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (sut_->metrics().connections_accepted.load() < idle_count + 1 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    ASSERT_EQ(sut_->metrics().connections_accepted.load(), idle_count + 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    EXPECT_EQ(sut_->metrics().connections_open.load(), 1024);
+    EXPECT_GE(sut_->metrics().connections_rejected.load() + sut_->metrics().connections_evicted.load(),
+              idle_count + 1 - 1024);
+
+    std::this_thread::sleep_for(cfg.evict_idle_after + std::chrono::milliseconds{100});
+    // Five clients, each kept open (so each arrives at the cap): each is answered at once.
+    const auto evicted_before = sut_->metrics().connections_evicted.load();
+    std::vector<std::unique_ptr<http_connection>> clients;
+    std::chrono::steady_clock::duration worst{};
+    for (int i = 0; i < 5; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        clients.push_back(std::make_unique<http_connection>(port_));
+        const auto r = clients.back()->get("/funding/BTCUSDT");
+        const auto took = std::chrono::steady_clock::now() - t0;
+        worst = std::max(worst, took);
+        EXPECT_EQ(r.result_int(), 200) << r.body();
+        EXPECT_LT(took, std::chrono::milliseconds{100});
+    }
+    std::printf("[ measured ] /funding/BTCUSDT on a new connection with %zu idle ones held: slowest of 5 "
+                "(connect + answer) %.2f ms\n",
+                idle_count, std::chrono::duration<double, std::milli>(worst).count());
+    RecordProperty("slowest_us",
+                   static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(worst).count()));
+
+    // One idle connection closed for each, silently, oldest first.
+    const auto counted = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+    while (sut_->metrics().connections_evicted.load() < evicted_before + 5 &&
+           std::chrono::steady_clock::now() < counted) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+    EXPECT_GE(sut_->metrics().connections_evicted.load(), evicted_before + 5);
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});   // counted just before the close
+    const auto closed = [&](std::size_t i) {
+        pollfd p{idle[i].native_handle(), POLLIN, 0};
+        if (::poll(&p, 1, 0) != 1) {
+            return false;
+        }
+        char c;
+        boost::system::error_code ec;
+        const auto n = idle[i].read_some(boost::asio::buffer(&c, 1), ec);
+        EXPECT_EQ(n, 0u) << "connection " << i << " got bytes: an evicted connection gets no response";
+        return ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
+    };
+    std::size_t oldest_closed = 0;
+    for (std::size_t i = 0; i < 100; ++i) {
+        oldest_closed += closed(i) ? 1 : 0;
+    }
+    EXPECT_GE(oldest_closed, 5u);
+    for (std::size_t i = 100; i < 1000; ++i) {
+        EXPECT_FALSE(closed(i)) << "connection " << i << " closed before older ones";
+    }
+
+    // The /events stream is still served.
+    EXPECT_EQ(sut_->metrics().events_clients.load(), 1);
+    publish(65432.5, 1);
+    EXPECT_TRUE(events.read_until(
+        stream, [](const std::string& s) { return s.find("\"markPrice\":65432.5") != std::string::npos; },
+        std::chrono::seconds{3}));
+    const auto m = http_get(port_, "/metrics").body();
+    EXPECT_NE(m.find("vs_api_connections_evicted_total "), std::string::npos) << m;
+    EXPECT_NE(m.find("vs_api_connections_rejected_total "), std::string::npos);
 }
 
 TEST(ServerConfigTest, ParsesListenAddressesAndRefusesRemoteWithoutFlag)

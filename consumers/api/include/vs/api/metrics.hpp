@@ -61,7 +61,8 @@ public:
 
     std::atomic<std::int64_t> connections_open{0};
     std::atomic<std::uint64_t> connections_accepted{0};
-    std::atomic<std::uint64_t> connections_rejected{0};   ///< over --max-connections
+    std::atomic<std::uint64_t> connections_rejected{0};   ///< 503 at --max-connections (no idle one to close)
+    std::atomic<std::uint64_t> connections_evicted{0};    ///< idle ones closed at --max-connections for a new one
     std::atomic<std::int64_t> events_clients{0};
     std::atomic<std::uint64_t> events_batches{0};          ///< batches queued to clients
     std::atomic<std::uint64_t> events_resyncs{0};          ///< slow clients resynchronised

@@ -2,7 +2,8 @@
 // The HTTP/1.1 server: Boost.Beast with keep-alive, one io_context and one thread per worker
 // (each with its own bus readers and router), one acceptor that hands connections to the
 // workers in turn, the /events hub, and the limits that keep junk from stalling it (header and
-// body caps, a per-request timeout against slowloris, a maximum connection count).
+// body caps, a per-request timeout against slowloris, a maximum connection count at which the
+// connections idle longest make room for a new one).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,11 @@ struct server_config {
     bool allow_remote = false;                ///< required to listen on a non-loopback address
     std::size_t threads = 0;                  ///< 0: one per core
     std::size_t max_connections = 1024;
+    /// At max_connections, a new connection closes the one that has waited longest for (the
+    /// rest of) a request, if it has waited at least this long, instead of being refused with
+    /// 503. Connections being answered and /events streams are never closed. The minimum keeps
+    /// a burst of fresh connections from closing each other before they could send a request.
+    std::chrono::milliseconds evict_idle_after{1000};
     double stale_seconds = 180.0;
     std::size_t max_batch = 1000;
     std::string bus_prefix = "volspike";
