@@ -1,5 +1,8 @@
 // vs-api: the localhost HTTP API over the bus (funding, tickers, OI, health, metrics, the
 // /events push stream and the /dashboard page).
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -11,6 +14,23 @@
 #include "vs/api/server.hpp"
 #include "vs/daemon/daemon.hpp"
 #include "vs/net/address.hpp"
+
+namespace {
+
+void raise_open_file_limit(std::size_t wanted)
+{
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= wanted) {
+        return;
+    }
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(wanted));
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < wanted) {
+        spdlog::warn("open-file limit {} is below the {} that --max-connections needs (LimitNOFILE=)", rl.rlim_cur,
+                     wanted);
+    }
+}
+
+}  // namespace
 
 int main(int argc, char** argv)
 {
@@ -59,6 +79,9 @@ int main(int argc, char** argv)
             static_cast<long long>(cli.get_double("request-timeout", 0.05, 3600) * 1000.0)};
         c.events_interval = std::chrono::milliseconds{cli.get_int("events-interval-ms", 50, 60'000)};
 
+        // Every connection is a descriptor: the soft limit (1024 under systemd by default)
+        // must not be reached before --max-connections (and the bus, LMDB and log files).
+        raise_open_file_limit(c.max_connections + 256);
         vs::api::server srv{c};
         srv.start();
         spdlog::info("listening on {}:{} (bus prefix '{}', channels '{}' and '{}', stale after {} s)", c.host,
@@ -68,8 +91,9 @@ int main(int argc, char** argv)
         auto& m = srv.metrics();
         ctx.set_probe([&] {
             ctx.gauge("connections_open", static_cast<double>(m.connections_open.load(std::memory_order_relaxed)));
-            ctx.gauge("connections_accepted", static_cast<double>(m.connections_accepted.load(std::memory_order_relaxed)));
-            ctx.gauge("connections_rejected", static_cast<double>(m.connections_rejected.load(std::memory_order_relaxed)));
+            ctx.counter("connections_accepted").store(m.connections_accepted.load(std::memory_order_relaxed));
+            ctx.counter("connections_rejected").store(m.connections_rejected.load(std::memory_order_relaxed));
+            ctx.counter("connections_evicted").store(m.connections_evicted.load(std::memory_order_relaxed));
             ctx.gauge("events_clients", static_cast<double>(m.events_clients.load(std::memory_order_relaxed)));
             if (!srv.responsive(std::chrono::seconds{5})) {
                 return vs::daemon::health::bad("a worker thread has not run for 5 s");
