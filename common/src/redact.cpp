@@ -183,6 +183,19 @@ rule_result discord_rule(std::string_view t, std::size_t i, std::string& out)
 }
 
 // apiKey=v (query), "apiKey": "v" (JSON), X-API-Key: v and Authorization: Bearer v (headers).
+/// Copies t[i, vfrom) and the marker in place of the value t[vfrom, vend); nothing when the
+/// value is empty or already the marker.
+rule_result mask_value(std::string_view t, std::size_t i, std::size_t vfrom, std::size_t vend, std::string& out)
+{
+    const auto value = t.substr(vfrom, vend - vfrom);
+    if (value.empty() || value == marker) {
+        return std::nullopt;
+    }
+    out.append(t.substr(i, vfrom - i));
+    out += marker;
+    return vend;
+}
+
 rule_result key_rule(std::string_view t, std::size_t i, std::string& out)
 {
     if (i > 0 && is_alnum(t[i - 1])) {
@@ -237,13 +250,7 @@ rule_result key_rule(std::string_view t, std::size_t i, std::string& out)
             }
             ++vend;
         }
-        const auto value = t.substr(vfrom, vend - vfrom);
-        if (value.empty() || value == marker) {
-            return std::nullopt;
-        }
-        out.append(t.substr(i, vfrom - i));
-        out += marker;
-        return vend;
+        return mask_value(t, i, vfrom, vend, out);
     }
     auto key = secret_key_at(t, i);
     if (!key) {
@@ -258,13 +265,7 @@ rule_result key_rule(std::string_view t, std::size_t i, std::string& out)
                t[vend] != '\'' && t[vend] != ',' && t[vend] != ';') {
             ++vend;
         }
-        const auto value = t.substr(vfrom, vend - vfrom);
-        if (value.empty() || value == marker) {
-            return std::nullopt;
-        }
-        out.append(t.substr(i, vfrom - i));
-        out += marker;
-        return vend;
+        return mask_value(t, i, vfrom, vend, out);
     }
     // header (or "name: value" in a log line): "X-API-Key: value", "Authorization: Bearer value".
     // Not for token, secret, signature: "cannot parse token: ..." is prose.
@@ -299,13 +300,7 @@ rule_result key_rule(std::string_view t, std::size_t i, std::string& out)
            t[vend] != ';' && t[vend] != '\\') {
         ++vend;
     }
-    const auto value = t.substr(vfrom, vend - vfrom);
-    if (value.empty() || value == marker) {
-        return std::nullopt;
-    }
-    out.append(t.substr(i, vfrom - i));
-    out += marker;
-    return vend;
+    return mask_value(t, i, vfrom, vend, out);
 }
 
 std::string apply_patterns(std::string_view t)
