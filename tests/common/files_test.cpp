@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "state_modes.hpp"
 #include "test_env.hpp"
 #include "vs/bus/snapshot.hpp"
 #include "vs/outbox/outbox.hpp"
@@ -60,12 +61,7 @@ TEST_F(UnderUmask000, TheOutboxAndSnapshotEnvironmentsAre0750With0640Files)
         auto ob = vs::outbox::outbox::open(state, o);
         vs::bus::snapshot_store snap{state, "market"};
     }
-    EXPECT_EQ(mode_of(state), 0750u);
-    for (const char* env : {"outbox.lmdb", "market.lmdb"}) {
-        EXPECT_EQ(mode_of(state / env), 0750u) << env;
-        EXPECT_EQ(mode_of(state / env / "data.mdb"), 0640u) << env;
-        EXPECT_EQ(mode_of(state / env / "lock.mdb"), 0640u) << env;
-    }
+    vs::test::expect_private_state(state, {"outbox.lmdb", "market.lmdb"});
 }
 
 }  // namespace

@@ -301,7 +301,8 @@ void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, re
         po["healthy"] = s->healthy();
         po["stopping"] = s->stopping();
         po["reason"] = reason;
-        po["status_age_s"] = round3(static_cast<double>(vs::realtime_ns() - v.publish_ns) / 1e9);
+        const double age = static_cast<double>(vs::realtime_ns() - v.publish_ns) / 1e9;
+        po["status_age_s"] = round3(age);
         json::object metrics;
         std::string summary;
         if (s->metrics() != nullptr) {
@@ -313,7 +314,6 @@ void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, re
         po["metrics"] = std::move(metrics);
         procs.push_back(std::move(po));
         const std::string check_name = "process " + name;
-        const double age = static_cast<double>(vs::realtime_ns() - v.publish_ns) / 1e9;
         const double max_age = 3.0 * static_cast<double>(std::max<std::int64_t>(s->status_interval_ms(), 1000)) / 1000.0 + 2.0;
         if (writer_alive && !s->stopping() && age > max_age) {
             rep.add(check_name, false,

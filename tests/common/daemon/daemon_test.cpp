@@ -22,6 +22,7 @@
 
 #include "schemas/process_status_generated.h"
 #include "service_process.hpp"
+#include "state_modes.hpp"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
@@ -340,13 +341,7 @@ TEST_F(DaemonSkeleton, UnderUmask000ItsStateIs0750DirectoriesAnd0640Files)
     ASSERT_TRUE(eventually([&] { return ready_with(p.pid()); }, 10s)) << read_file(log_);
     ASSERT_TRUE(eventually([&] { auto s = status(); return s && s->metrics["snapshots_saved"] >= 1; }, 10s));
     EXPECT_EQ(p.terminate(10s), 0);
-    const auto mode = [](const fs::path& f) { return static_cast<unsigned>(fs::status(f).permissions()); };
-    EXPECT_EQ(mode(state), 0750u);
-    for (const char* env : {"testd.lmdb", "outbox.lmdb"}) {
-        EXPECT_EQ(mode(state / env), 0750u) << env;
-        EXPECT_EQ(mode(state / env / "data.mdb"), 0640u) << env;
-        EXPECT_EQ(mode(state / env / "lock.mdb"), 0640u) << env;
-    }
+    vs::test::expect_private_state(state, {"testd.lmdb", "outbox.lmdb"});
 }
 
 }  // namespace
