@@ -583,17 +583,9 @@ private:
         writer_.notify();
         last_status_mono_ = now_mono;
         state_changed_ = false;
-        if (is_healthy != last_healthy_ || why != last_reason_logged_) {
-            if (is_healthy != last_healthy_ && (is_healthy || ready_)) {
-                if (is_healthy) {
-                    spdlog::info("healthy: {} symbols", symbols_.size());
-                } else {
-                    spdlog::warn("unhealthy: {}", why);
-                }
-            }
-            last_healthy_ = is_healthy;
-            last_reason_logged_ = why;
-        }
+        // Health transitions are logged by the skeleton (from the probe), connection and
+        // stream events where they happen: no third line for the same event here.
+        last_healthy_ = is_healthy;
         // The same counters in the generic ProcessStatus (vs-health, /metrics).
         ctx_.gauge("symbols", static_cast<double>(f.symbol_count));
         ctx_.counter("messages_received").store(f.messages_received, std::memory_order_relaxed);
@@ -646,7 +638,6 @@ private:
     std::int64_t stop_deadline_mono_ = 0;
     bool state_changed_ = true;
     bool last_healthy_ = false;
-    std::string last_reason_logged_;
     std::int64_t last_status_mono_ = 0;
     std::int64_t last_flush_mono_ = 0;
 };
