@@ -10,6 +10,7 @@
 #include "schemas/common_generated.h"
 #include "schemas/feed_status_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/news_generated.h"
 #include "schemas/open_interest_generated.h"
 #include "schemas/process_status_generated.h"
 #include "schemas/schema_info.hpp"
@@ -85,6 +86,7 @@ bool verify_record(record_type t, std::span<const std::byte> data) noexcept
     case RecordType::LiquidationAlert: return verify_as<vs::schema::LiquidationAlert>(data);
     case RecordType::WhaleTradeAlert: return verify_as<vs::schema::WhaleTradeAlert>(data);
     case RecordType::ProcessStatus: return verify_as<vs::schema::ProcessStatus>(data);
+    case RecordType::NewsPost: return verify_as<vs::schema::NewsPost>(data);
     case RecordType::None: return false;
     }
     return false;

@@ -71,11 +71,12 @@ protected:
 TEST_F(SchemaCompatTest, TheHashOfASetCoversExactlyItsTypes)
 {
     const auto known = bus::known_record_types();
-    for (bus::record_type t = 1; t <= process_status; ++t) {
-        EXPECT_TRUE(known.contains(t)) << t;   // ProcessStatus (14) included
+    const auto news_post = static_cast<bus::record_type>(RecordType::NewsPost);
+    for (bus::record_type t = 1; t <= news_post; ++t) {
+        EXPECT_TRUE(known.contains(t)) << t;   // ProcessStatus (14) and NewsPost (15) included
     }
     EXPECT_FALSE(known.contains(0));
-    EXPECT_FALSE(known.contains(process_status + 1));
+    EXPECT_FALSE(known.contains(news_post + 1));
     EXPECT_EQ(bus::record_schema_hash(known), vs::schema_info::known_types_hash);
 
     const auto market = set_of({mark_price, ticker, feed_status, process_status});

@@ -16,10 +16,10 @@ import unittest
 
 GEN, FLATC, SCHEMAS = sys.argv[1:4] if len(sys.argv) >= 4 else (None, None, None)
 FILES = ['common.fbs', 'alerts.fbs', 'feed_status.fbs', 'market_data.fbs', 'open_interest.fbs',
-         'universe.fbs', 'process_status.fbs']
+         'universe.fbs', 'process_status.fbs', 'news.fbs']
 # RecordType values (schemas/common.fbs).
 MARK_PRICE, TICKER, LIQUIDATION, FEED_STATUS, VOLUME_SPIKE_ALERT = 1, 2, 3, 8, 9
-LIQUIDATION_ALERT, WHALE_TRADE_ALERT, PROCESS_STATUS = 12, 13, 14
+LIQUIDATION_ALERT, WHALE_TRADE_ALERT, PROCESS_STATUS, NEWS_POST = 12, 13, 14, 15
 # The `market` channel of vs-feed.
 MARKET = [MARK_PRICE, TICKER, LIQUIDATION, FEED_STATUS, PROCESS_STATUS]
 
@@ -59,9 +59,9 @@ class SchemaHashTest(unittest.TestCase):
     def changed(self, hashes):
         return sorted(t for t in self.base if hashes.get(t) != self.base[t])
 
-    def test_every_record_type_has_a_hash_process_status_included(self):
-        self.assertEqual(sorted(self.base), list(range(1, 15)))
-        self.assertEqual(len(set(self.base.values())), 14)
+    def test_every_record_type_has_a_hash_news_post_included(self):
+        self.assertEqual(sorted(self.base), list(range(1, NEWS_POST + 1)))
+        self.assertEqual(len(set(self.base.values())), NEWS_POST)
 
     def test_comments_and_whitespace_do_not_count(self):
         def respace(text):
@@ -119,14 +119,14 @@ class SchemaHashTest(unittest.TestCase):
 
     def test_a_new_record_type_leaves_the_existing_ones_alone(self):
         def add_type(text):
-            return text.replace('  ProcessStatus = 14,\n', '  ProcessStatus = 14,\n  FundingAlert = 15,\n')
+            return text.replace('  NewsPost = 15,\n', '  NewsPost = 15,\n  FundingAlert = 16,\n')
         def add_table(text):
             return text + '\ntable FundingAlert {\n  symbol:string (required);\n  rate:double;\n}\n'
         hashes = self.hashes_of({'common.fbs': add_type, 'alerts.fbs': add_table})
         self.assertEqual(self.changed(hashes), [])
-        self.assertIn(15, hashes)
+        self.assertIn(16, hashes)
         # A channel carrying the new type is unknown to the old build (None; 0 in C++).
-        self.assertIsNone(self.combined(self.base, MARKET + [15]))
+        self.assertIsNone(self.combined(self.base, MARKET + [16]))
 
     def test_the_generated_header_carries_the_same_hashes(self):
         with tempfile.TemporaryDirectory(prefix='vs-schema-test-') as tmp:

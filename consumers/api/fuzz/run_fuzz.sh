@@ -25,8 +25,8 @@ cxx="${CXX_FUZZ:-clang++}"
 command -v "$cxx" >/dev/null || { echo "run_fuzz: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 command -v flatc >/dev/null || { echo "run_fuzz: flatc not found" >&2; exit 2; }
 
-for s in common feed_status market_data open_interest universe alerts process_status; do
-  flatc --cpp --scoped-enums -I "$root/schemas" -o "$work/gen/schemas" "$root/schemas/$s.fbs"
+for s in "$root"/schemas/*.fbs; do   # every schema, so a new one never breaks the fuzz build
+  flatc --cpp --scoped-enums -I "$root/schemas" -o "$work/gen/schemas" "$s"
 done
 python3 "$root/consumers/api/src/embed_file.py" "$root/consumers/api/src/dashboard.html" \
   "$work/gen/dashboard_html.cpp" dashboard_html
