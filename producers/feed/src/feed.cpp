@@ -15,6 +15,7 @@
 #include <flatbuffers/flatbuffers.h>
 #include <spdlog/spdlog.h>
 
+#include "exchange_universe.hpp"
 #include "recorder.hpp"
 #include "schemas/common_generated.h"
 #include "schemas/market_data_generated.h"
@@ -122,6 +123,14 @@ public:
         });
         ctx_.gauge("symbols", static_cast<double>(symbols_.size()));
         next_attempt_mono_ = vs::monotonic_ns();
+        if (config_.rest) {
+            universe_ = std::make_unique<universe_refresher>(
+                io_, *config_.rest, config_.universe, [this](const universe_update& u) { on_universe(u); },
+                [this](const std::string& symbol, const std::vector<rest_kline>& rows, std::int64_t at_ms) {
+                    on_rest_klines(symbol, rows, at_ms);
+                });
+            universe_->start();
+        }
         spdlog::info("vs-feed {} publishing to {} (channel '{}'), streams {}", VS_VERSION, writer_.path(),
                      config_.channel, config_.streams);
         arm_tick();
@@ -176,6 +185,9 @@ private:
 
     void finish_stop()
     {
+        if (universe_) {
+            universe_->stop();
+        }
         publish_status(vs::monotonic_ns(), vs::realtime_ns());
         if (recorder_) {
             recorder_->flush();
@@ -184,6 +196,26 @@ private:
         tick_.cancel();
         io_.stop();
     }
+
+    // --- the exchange's symbol set ---------------------------------------------------------
+
+    /// A new set of trading USDT perpetuals (exchange_universe.hpp), on the I/O thread: the
+    /// one place that learns of listings and delistings.
+    void on_universe(const universe_update& u)
+    {
+        trading_ = u.symbols;
+        ctx_.gauge("trading_symbols", static_cast<double>(trading_.size()));
+        for (const auto& s : u.removed) {
+            spdlog::info("{} is no longer a trading USDT perpetual", s);
+        }
+        if (!u.first) {
+            for (const auto& s : u.added) {
+                spdlog::info("{} is a new trading USDT perpetual", s);
+            }
+        }
+    }
+
+    void on_rest_klines(const std::string&, const std::vector<rest_kline>&, std::int64_t) {}
 
     // --- connections --------------------------------------------------------------------
 
@@ -592,6 +624,11 @@ private:
         ctx_.counter("frames_rejected").store(f.frames_rejected, std::memory_order_relaxed);
         ctx_.counter("rows_rejected").store(f.rows_rejected, std::memory_order_relaxed);
         ctx_.counter("reconnect_attempts").store(f.reconnect_attempts, std::memory_order_relaxed);
+        if (universe_) {
+            const auto& u = universe_->counters();
+            ctx_.counter("exchange_info_refreshes").store(u.refreshes.load(), std::memory_order_relaxed);
+            ctx_.counter("exchange_info_failures").store(u.refresh_failures.load(), std::memory_order_relaxed);
+        }
     }
 
     // Declared first so it is destroyed last: pending handlers (and the connections they
@@ -609,6 +646,8 @@ private:
     stream_monitor monitor_;
     backoff backoff_;
     std::unique_ptr<frame_recorder> recorder_;
+    std::unique_ptr<universe_refresher> universe_;
+    std::vector<std::string> trading_;   ///< sorted; empty until the first exchangeInfo
     flatbuffers::FlatBufferBuilder status_fbb_{1024};
 
     std::shared_ptr<ws_connection> active_;

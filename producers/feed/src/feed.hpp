@@ -20,8 +20,12 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+
+#include "exchange_universe.hpp"
 #include "stream_monitor.hpp"
 #include "vs/common/backoff.hpp"
+#include "vs/net/binance_rest.hpp"
 
 namespace vs::daemon {
 class context;
@@ -40,6 +44,9 @@ struct feed_config {
     /// Age of a connection at which a replacement is opened (Binance cuts at 24 h).
     std::chrono::seconds renew_after{82800};
     std::size_t max_frame_bytes = std::size_t{8} << 20;
+    /// REST (exchangeInfo refresh, kline bootstrap); nullopt: no REST, no universe.
+    std::optional<vs::net::rest_options> rest;
+    universe_options universe;
 };
 
 class feed {

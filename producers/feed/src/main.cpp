@@ -8,6 +8,7 @@
 #include "feed.hpp"
 #include "vs/daemon/daemon.hpp"
 #include "schemas/common_generated.h"
+#include "vs/net/binance_rest.hpp"
 #include "ws_url.hpp"
 
 namespace {
@@ -26,6 +27,10 @@ vs::feed::feed_config config_from(const vs::cli::parser& cli)
     c.backoff.max_delay = std::chrono::milliseconds{cli.get_int("backoff-max-ms", 1, 3'600'000)};
     c.renew_after = std::chrono::seconds{cli.get_int("renew-after-s", 1, 86'400)};
     c.max_frame_bytes = static_cast<std::size_t>(cli.get_int("max-frame-bytes", 4096, std::int64_t{1} << 30));
+    if (const auto refresh_s = cli.get_int("exchange-info-refresh-s", 0, 86'400); refresh_s > 0) {
+        c.rest = vs::net::rest_options_from(cli);
+        c.universe.period = std::chrono::seconds{refresh_s};
+    }
     if (c.backoff.max_delay < c.backoff.min_delay) {
         throw vs::cli::usage_error("--backoff-max-ms must be >= --backoff-min-ms");
     }
@@ -79,6 +84,10 @@ int main(int argc, char** argv)
                    "Binance cuts at 24 h");
         cli.option("ca-file", "FILE", "", "extra CA certificates (PEM) trusted besides the system's", {"VS_CA_FILE"});
         cli.option("max-frame-bytes", "N", "8388608", "larger frames are dropped and counted");
+        cli.option("exchange-info-refresh-s", "S", "300",
+                   "REST exchangeInfo at start and every S seconds: the trading USDT perpetuals (0: no REST at all)",
+                   {"VS_FEED_EXCHANGE_INFO_S"});
+        vs::net::add_rest_options(cli);
     }, [&](vs::daemon::context&) {
         const int code = feed->run();
         feed.reset();   // before the skeleton's context and writer go

@@ -129,6 +129,8 @@ protected:
     {
         std::vector<std::string> argv{VS_FEED_BIN,
                                       "--ws-url", url,
+                                      // exchangeInfo and klines from the replay, never Binance
+                                      "--rest-url", "http://127.0.0.1:" + std::to_string(port_),
                                       "--bus-prefix", env_.prefix(),
                                       "--state-dir", (env_.state_dir() / "feed").string(),
                                       "--snapshot-interval-ms", "200",
