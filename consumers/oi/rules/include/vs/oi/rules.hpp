@@ -1,0 +1,192 @@
+#pragma once
+// The OI spike rule of the old `oi_realtime_poller.py` (CONTRACTS 3.1), as pure code with the
+// clock passed in: configuration from the old environment names, a compact per-symbol OI
+// history with a binary-searched baseline lookup, INSIDE/OUTSIDE state per (symbol, timeframe)
+// and a cooldown per (symbol, direction, timeframe), and the poll-interval formula.
+//
+//   vs::oi::config cfg = vs::oi::config::from_env();      // throws on a malformed value
+//   vs::oi::symbol_state st;                              // one per symbol (or decode_state())
+//   auto r = vs::oi::evaluate(cfg, "BTCUSDT", st, {now_ms, oi, mark}, funding);
+//   for (const auto& a : r.alerts) { ... alert_json(a) ... }   // payload.hpp
+//
+// Exactly the old script, step by step (evaluate):
+//   - OI <= 0 or not finite: skipped (not stored, nothing evaluated; r.skipped).
+//   - the sample is appended to the history first (so it is its own history's newest sample);
+//     samples older than newest - history_window are dropped;
+//   - excluded symbols (USDCUSDT) stop here: stored, never alerted, no state;
+//   - per timeframe (lookback L s, threshold thr, cooldown C s): baseline = the stored sample
+//     nearest to time - L within tol = min(120, max(30, L / 10)) s (integer division), the
+//     older on a tie; none (or fewer than 2 samples stored), or baseline OI 0: state INSIDE;
+//     pct = (cur - base) / base, abs = cur - base, outside = |pct| >= thr;
+//     outside and INSIDE: UP when pct >= thr and abs >= min_delta, DOWN when pct <= -thr and
+//     abs <= -min_delta; a (symbol, direction, timeframe) alerted less than C s ago: nothing,
+//     state stays INSIDE (the alert is delayed to the first sample after the cooldown, not
+//     dropped); too few contracts: nothing, INSIDE; an alert: state OUTSIDE, cooldown starts.
+//     Outside and OUTSIDE: nothing. Not outside: INSIDE.
+//   - priceChange = (mark - base mark) / base mark when both marks > 0.
+// The time of a sample is the rule's only clock ("now"); nothing here reads a clock.
+//
+// Memory: a stored sample is 16 bytes (time as a 32-bit ms offset from a per-symbol base, OI
+// as a double, the mark price as a float: 7 significant digits, so priceChange may differ
+// from the old script's in the 8th decimal; the backend keeps 6). 650 symbols x 3 h at 5 s:
+// 2,160 samples x 16 B x 650 = 22.5 MB.
+//
+// Threads: a config is immutable after construction; a symbol_state belongs to one thread.
+// Errors: config::from_env throws std::invalid_argument naming the variable; the rest does
+// not throw except std::bad_alloc.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vs::oi {
+
+inline constexpr std::size_t timeframe_count = 3;   ///< 5 min, 15 min, 1 hour
+
+struct timeframe_config {
+    std::string label;            ///< "5 min", "15 min", "1 hour" (payload `timeframe`)
+    double threshold = 0;         ///< fraction: 0.03 = 3 % (inclusive)
+    std::int64_t lookback_s = 0;  ///< baseline at now - lookback
+    std::int64_t cooldown_s = 0;  ///< per (symbol, direction, timeframe)
+    /// min(120, max(30, lookback_s / 10)) s, the old script's baseline tolerance.
+    std::int64_t tolerance_s() const noexcept;
+};
+
+struct config {
+    /// Env OI_SPIKE_THRESHOLD_PCT_5MIN (0.03), OI_LOOKBACK_WINDOW_5MIN (300),
+    /// OI_ALERT_COOLDOWN_5MIN (600); _15MIN: 0.07, 900, 900; _60MIN: 0.12, 3600, 3600.
+    std::array<timeframe_config, timeframe_count> timeframes;
+    double min_delta_contracts = 5000;                  ///< OI_MIN_DELTA_CONTRACTS
+    std::vector<std::string> excluded_symbols{"USDCUSDT"};  ///< never alerted
+    std::int64_t history_window_s = 3 * 3600;           ///< OI_HISTORY_WINDOW_SEC (ours)
+    int max_req_per_min = 2000;                         ///< OI_MAX_REQ_PER_MIN
+    int min_interval_s = 5;                             ///< OI_MIN_INTERVAL_SEC
+    int max_interval_s = 20;                            ///< OI_MAX_INTERVAL_SEC
+    double enter_quote_24h = 4'000'000;                 ///< OI_LIQUID_ENTER_QUOTE_24H
+    double exit_quote_24h = 2'000'000;                  ///< OI_LIQUID_EXIT_QUOTE_24H
+
+    config();   ///< the old defaults
+    /// The old defaults overridden by the environment (empty values ignored). Integers must
+    /// be integers ("300", as Python's int()), fractions any number; throws
+    /// std::invalid_argument("OI_LOOKBACK_WINDOW_5MIN: not an integer: '5m'") otherwise, and
+    /// for values the rule cannot use (lookback <= 0, thresholds <= 0, window > 30 days,
+    /// min interval > max interval, ...).
+    static config from_env();
+    /// The same reading names through `get` (tests): nullopt = unset.
+    static config from_lookup(const std::function<std::optional<std::string>(const char* name)>& get);
+
+    bool excluded(std::string_view symbol) const noexcept;
+};
+
+/// The old poll interval: clamp(round_half_even(60 * n / max_req_per_min), min, max) s;
+/// n <= 0 gives the max. n = 100 -> 5, 200 -> 6, 350 -> 10, 550 -> 16 (16.5 rounds to even).
+int poll_interval_s(const config& cfg, long long universe_size) noexcept;
+
+/// One OI sample as the caller gives it.
+struct sample {
+    std::int64_t time_ms = 0;   ///< Unix ms: the rule's clock
+    double oi = 0;              ///< open interest in contracts
+    double mark = 0;            ///< mark price at that moment; 0 = unknown
+};
+
+/// A time-ordered ring of compact samples covering `window` back from the newest one.
+class history {
+public:
+    explicit history(std::int64_t window_ms = 3 * 3600 * 1000LL) : window_ms_(window_ms) {}
+
+    /// Adds `s`: appended when not older than the newest sample (the normal case, O(1)
+    /// amortised), else inserted in time order (back-fill, O(n)); then samples older than
+    /// newest - window are dropped. A sample already older than that is ignored (false).
+    bool add(const sample& s);
+    /// The stored sample nearest to `target_ms` if it lies within `tolerance_ms` (|dt| <=
+    /// tolerance), the older on a tie; O(log n).
+    std::optional<sample> nearest(std::int64_t target_ms, std::int64_t tolerance_ms) const noexcept;
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    /// i-th oldest sample (i < size()); the mark comes back rounded to float.
+    sample at(std::size_t i) const noexcept;
+    sample newest() const noexcept { return at(size_ - 1); }
+    void clear() noexcept { size_ = 0; head_ = 0; }
+    /// Room for n samples without reallocation (the daemon: window / interval + a few).
+    void reserve(std::size_t n);
+    /// Heap bytes held.
+    std::size_t memory_bytes() const noexcept { return ring_.capacity() * sizeof(packed); }
+    std::int64_t window_ms() const noexcept { return window_ms_; }
+
+    struct packed {
+        std::uint32_t dt_ms;   ///< time - base_ms_
+        float mark;
+        double oi;
+    };
+    static_assert(sizeof(packed) == 16);
+
+private:
+    const packed& slot(std::size_t i) const noexcept
+    {
+        std::size_t k = head_ + i;
+        return ring_[k >= ring_.size() ? k - ring_.size() : k];
+    }
+    packed& slot(std::size_t i) noexcept
+    {
+        std::size_t k = head_ + i;
+        return ring_[k >= ring_.size() ? k - ring_.size() : k];
+    }
+    std::int64_t time_at(std::size_t i) const noexcept { return base_ms_ + slot(i).dt_ms; }
+    std::size_t lower_bound(std::int64_t t) const noexcept;   // first i with time >= t
+    void grow();
+    void rebase(std::int64_t new_base_ms) noexcept;
+
+    std::vector<packed> ring_;
+    std::size_t head_ = 0, size_ = 0;
+    std::int64_t base_ms_ = 0;
+    std::int64_t window_ms_;
+};
+
+enum class direction : std::uint8_t { up = 0, down = 1 };
+std::string_view to_string(direction d) noexcept;   ///< "UP" / "DOWN"
+
+/// What the rule keeps per symbol: history, INSIDE/OUTSIDE per timeframe, last alert time
+/// per (direction, timeframe). Serialised by encode_state()/decode_state() (state_codec.hpp).
+struct symbol_state {
+    history hist;
+    std::array<bool, timeframe_count> outside{};   ///< false = INSIDE (the default)
+    /// Unix ms of the last alert per [timeframe][direction]; 0 = never.
+    std::array<std::array<std::int64_t, 2>, timeframe_count> last_alert_ms{};
+
+    symbol_state() = default;
+    explicit symbol_state(const config& cfg) : hist(cfg.history_window_s * 1000) {}
+};
+
+/// One alert, everything the payload (payload.hpp) and the OiSpikeAlert record need.
+struct alert {
+    std::string symbol;
+    direction dir = direction::up;
+    std::size_t timeframe = 0;          ///< index into config::timeframes
+    std::string timeframe_label;        ///< "5 min"
+    double baseline = 0, current = 0;   ///< contracts
+    double pct_change = 0;              ///< fraction
+    double abs_change = 0;              ///< signed contracts
+    std::int64_t time_ms = 0;           ///< the sample's time
+    double mark = 0;                    ///< the sample's mark price (0 = unknown)
+    std::optional<double> price_change; ///< fraction, when both marks > 0
+    std::optional<double> funding_rate;
+};
+
+struct evaluation {
+    std::vector<alert> alerts;   ///< 0..3, in timeframe order
+    bool skipped = false;        ///< OI <= 0 or not finite: not stored, not evaluated
+    /// INSIDE/OUTSIDE or a cooldown changed (the history always changes unless skipped).
+    bool state_changed = false;
+};
+
+/// The rule for one new sample of `symbol` (see the top of this file). `funding` is the
+/// funding rate at that moment, if known (copied into alerts).
+evaluation evaluate(const config& cfg, std::string_view symbol, symbol_state& st, const sample& s,
+                    std::optional<double> funding = std::nullopt);
+
+}  // namespace vs::oi

@@ -1,0 +1,429 @@
+#include "vs/oi/rules.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <stdexcept>
+
+namespace vs::oi {
+namespace {
+
+constexpr std::int64_t max_window_s = 30LL * 24 * 3600;   // time offsets are 32-bit ms (49 days)
+
+std::string_view trim(std::string_view s) noexcept
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+[[noreturn]] void bad(const char* name, std::string_view what, std::string_view value)
+{
+    throw std::invalid_argument(std::string{name} + ": " + std::string{what} + ": '" + std::string{value} + "'");
+}
+
+// Python's int(): optional sign, decimal digits (underscores between digits allowed), spaces around.
+long long parse_int(const char* name, const std::string& raw)
+{
+    const std::string_view s = trim(raw);
+    std::size_t i = 0;
+    bool negative = false;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+        negative = s[i] == '-';
+        ++i;
+    }
+    if (i == s.size()) {
+        bad(name, "not an integer", raw);
+    }
+    long long v = 0;
+    bool prev_digit = false;
+    for (; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '_' && prev_digit && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') {
+            prev_digit = false;
+            continue;
+        }
+        if (c < '0' || c > '9') {
+            bad(name, "not an integer", raw);
+        }
+        if (v > (std::numeric_limits<long long>::max() - (c - '0')) / 10) {
+            bad(name, "out of range", raw);
+        }
+        v = v * 10 + (c - '0');
+        prev_digit = true;
+    }
+    return negative ? -v : v;
+}
+
+// Python's float() for plain numbers ("0.03", "3e-2", " 5000 ").
+double parse_double(const char* name, const std::string& raw)
+{
+    const std::string s{trim(raw)};
+    if (s.empty()) {
+        bad(name, "not a number", raw);
+    }
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size()) {
+        bad(name, "not a number", raw);
+    }
+    return v;
+}
+
+}  // namespace
+
+std::int64_t timeframe_config::tolerance_s() const noexcept
+{
+    return std::min<std::int64_t>(120, std::max<std::int64_t>(30, lookback_s / 10));
+}
+
+config::config()
+    : timeframes{{
+          {"5 min", 0.03, 300, 600},
+          {"15 min", 0.07, 900, 900},
+          {"1 hour", 0.12, 3600, 3600},
+      }}
+{
+}
+
+config config::from_env()
+{
+    return from_lookup([](const char* name) -> std::optional<std::string> {
+        if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+            return std::string{v};
+        }
+        return std::nullopt;
+    });
+}
+
+config config::from_lookup(const std::function<std::optional<std::string>(const char*)>& get)
+{
+    config c;
+    const auto read_int = [&](const char* name, auto& field) {
+        if (auto v = get(name); v && !trim(*v).empty()) {
+            const long long x = parse_int(name, *v);
+            using T = std::remove_reference_t<decltype(field)>;
+            if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
+                bad(name, "out of range", *v);
+            }
+            field = static_cast<T>(x);
+        }
+    };
+    const auto read_double = [&](const char* name, double& field) {
+        if (auto v = get(name); v && !trim(*v).empty()) {
+            field = parse_double(name, *v);
+        }
+    };
+    static constexpr const char* suffix[timeframe_count] = {"5MIN", "15MIN", "60MIN"};
+    for (std::size_t k = 0; k < timeframe_count; ++k) {
+        auto& tf = c.timeframes[k];
+        const std::string thr = std::string{"OI_SPIKE_THRESHOLD_PCT_"} + suffix[k];
+        const std::string look = std::string{"OI_LOOKBACK_WINDOW_"} + suffix[k];
+        const std::string cool = std::string{"OI_ALERT_COOLDOWN_"} + suffix[k];
+        read_double(thr.c_str(), tf.threshold);
+        read_int(look.c_str(), tf.lookback_s);
+        read_int(cool.c_str(), tf.cooldown_s);
+        if (!(std::isfinite(tf.threshold) && tf.threshold > 0)) {
+            bad(thr.c_str(), "must be a fraction > 0", std::to_string(tf.threshold));
+        }
+        if (tf.lookback_s <= 0 || tf.lookback_s > max_window_s) {
+            bad(look.c_str(), "must be 1..2592000 seconds", std::to_string(tf.lookback_s));
+        }
+        if (tf.cooldown_s < 0) {
+            bad(cool.c_str(), "must be >= 0", std::to_string(tf.cooldown_s));
+        }
+    }
+    read_double("OI_MIN_DELTA_CONTRACTS", c.min_delta_contracts);
+    if (!(std::isfinite(c.min_delta_contracts) && c.min_delta_contracts >= 0)) {
+        bad("OI_MIN_DELTA_CONTRACTS", "must be >= 0", std::to_string(c.min_delta_contracts));
+    }
+    if (auto v = get("OI_EXCLUDED_SYMBOLS"); v) {
+        c.excluded_symbols.clear();
+        std::string_view rest = *v;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const auto item = trim(rest.substr(0, comma));
+            if (!item.empty()) {
+                c.excluded_symbols.emplace_back(item);
+            }
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+    }
+    read_int("OI_HISTORY_WINDOW_SEC", c.history_window_s);
+    if (c.history_window_s <= 0 || c.history_window_s > max_window_s) {
+        bad("OI_HISTORY_WINDOW_SEC", "must be 1..2592000 seconds", std::to_string(c.history_window_s));
+    }
+    // The history must reach every baseline (lookback plus its tolerance).
+    for (const auto& tf : c.timeframes) {
+        c.history_window_s = std::max(c.history_window_s, tf.lookback_s + tf.tolerance_s());
+    }
+    c.history_window_s = std::min(c.history_window_s, max_window_s);
+    read_int("OI_MAX_REQ_PER_MIN", c.max_req_per_min);
+    read_int("OI_MIN_INTERVAL_SEC", c.min_interval_s);
+    read_int("OI_MAX_INTERVAL_SEC", c.max_interval_s);
+    if (c.max_req_per_min <= 0) {
+        bad("OI_MAX_REQ_PER_MIN", "must be > 0", std::to_string(c.max_req_per_min));
+    }
+    if (c.min_interval_s <= 0) {
+        bad("OI_MIN_INTERVAL_SEC", "must be > 0", std::to_string(c.min_interval_s));
+    }
+    if (c.max_interval_s < c.min_interval_s) {
+        bad("OI_MAX_INTERVAL_SEC", "must be >= OI_MIN_INTERVAL_SEC", std::to_string(c.max_interval_s));
+    }
+    read_double("OI_LIQUID_ENTER_QUOTE_24H", c.enter_quote_24h);
+    read_double("OI_LIQUID_EXIT_QUOTE_24H", c.exit_quote_24h);
+    if (!(std::isfinite(c.enter_quote_24h) && c.enter_quote_24h >= 0)) {
+        bad("OI_LIQUID_ENTER_QUOTE_24H", "must be >= 0", std::to_string(c.enter_quote_24h));
+    }
+    if (!(std::isfinite(c.exit_quote_24h) && c.exit_quote_24h >= 0)) {
+        bad("OI_LIQUID_EXIT_QUOTE_24H", "must be >= 0", std::to_string(c.exit_quote_24h));
+    }
+    return c;
+}
+
+bool config::excluded(std::string_view symbol) const noexcept
+{
+    return std::find(excluded_symbols.begin(), excluded_symbols.end(), symbol) != excluded_symbols.end();
+}
+
+int poll_interval_s(const config& cfg, long long universe_size) noexcept
+{
+    if (universe_size <= 0) {
+        return cfg.max_interval_s;
+    }
+    // The old code's exact double operations, then Python's round(): half to even
+    // (nearbyint in the default rounding mode).
+    const double polls_per_min_per_symbol = static_cast<double>(cfg.max_req_per_min) / static_cast<double>(universe_size);
+    const double raw = 60.0 / polls_per_min_per_symbol;
+    const double r = std::nearbyint(raw);
+    const double clamped = std::min<double>(cfg.max_interval_s, std::max<double>(cfg.min_interval_s, r));
+    return static_cast<int>(clamped);
+}
+
+// ---- history ----------------------------------------------------------------------------
+
+sample history::at(std::size_t i) const noexcept
+{
+    const packed& p = slot(i);
+    return sample{base_ms_ + p.dt_ms, p.oi, static_cast<double>(p.mark)};
+}
+
+std::size_t history::lower_bound(std::int64_t t) const noexcept
+{
+    std::size_t lo = 0, n = size_;
+    while (n > 0) {
+        const std::size_t half = n / 2;
+        if (time_at(lo + half) < t) {
+            lo += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
+        }
+    }
+    return lo;
+}
+
+void history::reserve(std::size_t n)
+{
+    if (n <= ring_.size()) {
+        return;
+    }
+    std::vector<packed> bigger(n);
+    for (std::size_t i = 0; i < size_; ++i) {
+        bigger[i] = slot(i);
+    }
+    ring_ = std::move(bigger);
+    head_ = 0;
+}
+
+void history::grow()
+{
+    // Size the ring for the whole window at the rate seen so far (+5 %), so that it settles
+    // at what the window needs instead of up to twice that (a doubling vector).
+    std::size_t want = ring_.size() + ring_.size() / 8 + 16;
+    if (size_ >= 2) {
+        const double span = static_cast<double>(time_at(size_ - 1) - time_at(0));
+        const double per_sample = span / static_cast<double>(size_ - 1);
+        if (per_sample > 0) {
+            const double need = static_cast<double>(window_ms_) / per_sample * 1.05 + 4;
+            if (need > static_cast<double>(want)) {
+                want = static_cast<std::size_t>(std::min(need, static_cast<double>(2 * ring_.size() + 16)));
+            }
+        }
+    }
+    reserve(want);
+}
+
+void history::rebase(std::int64_t new_base_ms) noexcept
+{
+    for (std::size_t i = 0; i < size_; ++i) {
+        packed& p = slot(i);
+        p.dt_ms = static_cast<std::uint32_t>(base_ms_ + p.dt_ms - new_base_ms);
+    }
+    base_ms_ = new_base_ms;
+}
+
+bool history::add(const sample& s)
+{
+    if (size_ == 0) {
+        base_ms_ = s.time_ms;
+        if (ring_.empty()) {
+            grow();
+        }
+        head_ = 0;
+        ring_[0] = packed{0, static_cast<float>(s.mark), s.oi};
+        size_ = 1;
+        return true;
+    }
+    const std::int64_t newest_ms = time_at(size_ - 1);
+    const std::int64_t cutoff = std::max(newest_ms, s.time_ms) - window_ms_;
+    if (s.time_ms < cutoff) {
+        return false;
+    }
+    // Drop what falls out of the window.
+    if (const std::size_t drop = lower_bound(cutoff); drop > 0) {
+        head_ = (head_ + drop) % ring_.size();
+        size_ -= drop;
+    }
+    if (size_ == 0) {
+        base_ms_ = s.time_ms;
+        head_ = 0;
+    } else {
+        // Keep every offset within 32 bits: the span is at most the window (<= 30 days).
+        const std::int64_t lowest = std::min(time_at(0), s.time_ms);
+        if (lowest < base_ms_ || s.time_ms - base_ms_ > std::int64_t{std::numeric_limits<std::uint32_t>::max()}) {
+            rebase(lowest);
+        }
+    }
+    if (size_ == ring_.size()) {
+        grow();
+    }
+    const packed p{static_cast<std::uint32_t>(s.time_ms - base_ms_), static_cast<float>(s.mark), s.oi};
+    if (size_ == 0 || s.time_ms >= time_at(size_ - 1)) {
+        slot(size_) = p;
+        ++size_;
+        return true;
+    }
+    // Back-fill: after every sample not newer than it (equal times keep arrival order).
+    const std::size_t pos = lower_bound(s.time_ms + 1);
+    for (std::size_t i = size_; i > pos; --i) {
+        slot(i) = slot(i - 1);
+    }
+    slot(pos) = p;
+    ++size_;
+    return true;
+}
+
+std::optional<sample> history::nearest(std::int64_t target_ms, std::int64_t tolerance_ms) const noexcept
+{
+    if (size_ == 0) {
+        return std::nullopt;
+    }
+    const std::size_t i = lower_bound(target_ms);
+    std::size_t pick;
+    std::int64_t diff;
+    if (i > 0) {
+        // The older candidate; of equal times the first stored (the old scan kept the first
+        // sample with the smallest difference).
+        const std::int64_t t = time_at(i - 1);
+        const std::int64_t d_lo = target_ms - t;
+        if (i < size_ && time_at(i) - target_ms < d_lo) {
+            pick = i;
+            diff = time_at(i) - target_ms;
+        } else {
+            pick = lower_bound(t);
+            diff = d_lo;
+        }
+    } else {
+        pick = 0;
+        diff = time_at(0) - target_ms;
+    }
+    if (diff > tolerance_ms) {
+        return std::nullopt;
+    }
+    return at(pick);
+}
+
+// ---- the rule ---------------------------------------------------------------------------
+
+std::string_view to_string(direction d) noexcept { return d == direction::up ? "UP" : "DOWN"; }
+
+evaluation evaluate(const config& cfg, std::string_view symbol, symbol_state& st, const sample& s,
+                    std::optional<double> funding)
+{
+    evaluation r;
+    if (!(std::isfinite(s.oi) && s.oi > 0) || !st.hist.add(s)) {
+        r.skipped = true;
+        return r;
+    }
+    if (cfg.excluded(symbol)) {
+        return r;
+    }
+    for (std::size_t k = 0; k < timeframe_count; ++k) {
+        const timeframe_config& tf = cfg.timeframes[k];
+        const auto set_inside = [&] {
+            if (st.outside[k]) {
+                st.outside[k] = false;
+                r.state_changed = true;
+            }
+        };
+        std::optional<sample> base;
+        if (st.hist.size() >= 2) {
+            base = st.hist.nearest(s.time_ms - tf.lookback_s * 1000, tf.tolerance_s() * 1000);
+        }
+        if (!base || base->oi == 0) {
+            set_inside();
+            continue;
+        }
+        const double pct = (s.oi - base->oi) / base->oi;
+        const double abs_change = s.oi - base->oi;
+        const bool is_outside = std::fabs(pct) >= tf.threshold;
+        if (!is_outside) {
+            set_inside();
+            continue;
+        }
+        if (st.outside[k]) {
+            continue;   // already alerted for this move
+        }
+        std::optional<direction> dir;
+        if (pct >= tf.threshold && abs_change >= cfg.min_delta_contracts) {
+            dir = direction::up;
+        } else if (pct <= -tf.threshold && abs_change <= -cfg.min_delta_contracts) {
+            dir = direction::down;
+        }
+        if (!dir) {
+            continue;   // too few contracts: stays INSIDE, may fire later in the same move
+        }
+        std::int64_t& last = st.last_alert_ms[k][static_cast<std::size_t>(*dir)];
+        if (last != 0 && s.time_ms - last < tf.cooldown_s * 1000) {
+            continue;   // cooldown: stays INSIDE, fires at the first sample after it if still outside
+        }
+        alert a;
+        a.symbol = std::string{symbol};
+        a.dir = *dir;
+        a.timeframe = k;
+        a.timeframe_label = tf.label;
+        a.baseline = base->oi;
+        a.current = s.oi;
+        a.pct_change = pct;
+        a.abs_change = abs_change;
+        a.time_ms = s.time_ms;
+        a.mark = s.mark > 0 ? s.mark : 0;
+        if (base->mark > 0 && s.mark > 0) {
+            a.price_change = (s.mark - base->mark) / base->mark;
+        }
+        a.funding_rate = funding;
+        r.alerts.push_back(std::move(a));
+        last = s.time_ms;
+        st.outside[k] = true;
+        r.state_changed = true;
+    }
+    return r;
+}
+
+}  // namespace vs::oi
