@@ -524,6 +524,13 @@ std::vector<std::string> outbox::commit(std::string_view process, const std::vec
     return commit_impl(process, alerts, targets_, changes);
 }
 
+std::vector<std::string> outbox::commit(std::string_view process, const std::vector<alert>& alerts,
+                                        target_set targets, const std::vector<state_change>& changes)
+{
+    state_key(process, {});   // validates the name
+    return commit_impl(process, alerts, targets, changes);
+}
+
 std::optional<std::string> outbox::state_get(std::string_view process, std::string_view key) const
 {
     if (!impl_->state) {

@@ -184,6 +184,10 @@ public:
     /// empty process name or one with a NUL byte.
     std::vector<std::string> commit(std::string_view process, const std::vector<alert>& alerts,
                                     const std::vector<state_change>& changes);
+    /// The same to `targets` only, as enqueue(a, targets) (a user alert goes to the PROD
+    /// backend that listed it, never to DEV).
+    std::vector<std::string> commit(std::string_view process, const std::vector<alert>& alerts, target_set targets,
+                                    const std::vector<state_change>& changes);
     /// One key of `process`'s state; nullopt when absent.
     std::optional<std::string> state_get(std::string_view process, std::string_view key) const;
     /// Every key of `process`'s state, in key order.
