@@ -35,6 +35,9 @@ int main(int argc, char** argv)
     cli.option("pong-timeout-s", "S", "600", "close WebSocket connections that do not pong for this long");
     cli.option("max-connection-s", "S", "86400", "close every WebSocket connection after this long (Binance: 24 h)");
     cli.option("scenario", "FILE", "", "JSON lines {\"at_s\":5,\"action\":\"stall\",...} run as control actions");
+    cli.option("news-channels", "LIST", "marketfeed,watcherguru",
+               "Telegram channels served as t.me/s/<channel> pages for vs-news (/_control/news/... adds posts)");
+    cli.option("news-posts", "N", "30", "posts each of those channels has at start");
     cli.option("port-file", "PATH", "", "write the bound port number to this file once listening");
     cli.option("log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off", {"VS_LOG_LEVEL"});
 
@@ -54,6 +57,8 @@ int main(int argc, char** argv)
         cfg.pong_timeout_s = static_cast<int>(cli.get_int("pong-timeout-s", 1, 86'400));
         cfg.max_connection_s = static_cast<int>(cli.get_int("max-connection-s", 1, 10 * 86'400));
         cfg.scenario_file = cli.get("scenario");
+        cfg.news_channels = vs::cli::split_list(cli.get("news-channels"));
+        cfg.news_posts = static_cast<int>(cli.get_int("news-posts", 0, 10'000));
         cfg.handle_signals = true;
         std::string listen_host;
         std::uint16_t listen_port = 0;

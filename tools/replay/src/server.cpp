@@ -1,4 +1,5 @@
 #include "vs/replay/server.hpp"
+#include "vs/replay/telegram.hpp"
 
 #include <csignal>
 #include <cstdint>
@@ -149,6 +150,7 @@ struct server::impl {
     market mkt;
     weight_limiter limiter;
     rest_api rest;
+    telegram_pages news;  // t.me/s/<channel> pages for vs-news (telegram.hpp)
     std::vector<std::shared_ptr<ws_session>> sessions;
     std::map<std::string, std::int64_t, std::less<>> stalls;  // stream ("*" = all) -> until ms, 0 = resume only
     bool legacy_everywhere = false;
@@ -404,7 +406,8 @@ server::impl::impl(server_config c)
     : cfg(std::move(c)),
       mkt(market_config{cfg.symbols, cfg.seed, 168}, vs::realtime_ms()),
       limiter(weight_config{cfg.weight_limit, cfg.ban_seconds, cfg.tolerated_429s}),
-      rest(mkt, limiter)
+      rest(mkt, limiter),
+      news(telegram_config{cfg.news_channels, cfg.news_posts}, vs::realtime_ms())
 {
     if (!cfg.file.empty()) {
         std::ifstream in(cfg.file);
@@ -640,6 +643,9 @@ http_reply server::impl::handle_request(http::verb method, std::string_view targ
     if (t.path == "/") {
         return control_ok(R"("service":"vs-replay")");
     }
+    if (method == http::verb::get && telegram_pages::is_page_path(t.path)) {
+        return news.page(t, vs::realtime_ms());
+    }
     return control_error(404, "no such path: " + t.path);
 }
 
@@ -664,6 +670,9 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         http_reply r;
         r.body = stats_json(now);
         return r;
+    }
+    if (action.rfind("news/", 0) == 0) {
+        return news.control(std::string(action.substr(5)), t, is_post, now);
     }
     if (!is_post) {
         return control_error(405, "use POST for /_control/" + std::string(action));

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vs::replay {
 
@@ -35,6 +36,9 @@ struct server_config {
     int pong_timeout_s = 600;              ///< close connections silent to pings this long
     int max_connection_s = 86400;          ///< Binance cuts every connection after 24 h
     std::string scenario_file;             ///< JSON lines of timed control actions
+    /// Telegram channels served as t.me/s pages (telegram.hpp), each with news_posts posts.
+    std::vector<std::string> news_channels = {"marketfeed", "watcherguru"};
+    int news_posts = 30;
     bool handle_signals = false;           ///< SIGINT/SIGTERM stop run() (the executable sets it)
 };
 
