@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, builds, and runs every test suite the way CI does:
 #   1. the normal build (-O2, no debug info, as the demo runs it): every suite (unit, concurrency, integration);
-#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: every suite again;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: every suite again but e2e (the slow
+#      whole-process scenarios run once, in the normal build);
 #   3. a ThreadSanitizer build of the bus's concurrency tests;
 #   4. a bounded libFuzzer run over vs-api's request routing (when clang is available).
 # Ends with one line "N passed, N failed" (test programs across all builds).
@@ -66,7 +67,9 @@ if configure build -Doptimization=2 -Ddebug=false -Dlong_tests=$long && build no
 fi
 
 if (( quick == 0 )); then
-  # 2. ASan + UBSan, every suite. -Og: the Beast/Asio coroutine units build about twice as
+  # 2. ASan + UBSan, every suite but 'e2e' (the slow whole-process scenarios: minutes of
+  #    waiting on outages and cycles, which the normal build already ran; the processes'
+  #    code is exercised under ASan by their integration suites). -Og: the Beast/Asio coroutine units build about twice as
   #    fast as at -O1 (producers/feed/src/ws_connection.cpp: 150 CPU-seconds and 8 GB at -O1,
   #    86 s at -Og) and the suites run as long. Not -O0 (52 s): GCC's UBSan object-size check
   #    needs __builtin_object_size, which finds nothing without optimization. No debug info
@@ -76,7 +79,7 @@ if (( quick == 0 )); then
   if configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=g -Ddebug=false \
        -Dlong_tests=$long && build asan build-asan meson-test-prereq; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      run_suite asan build-asan --timeout-multiplier 3
+      run_suite asan build-asan --timeout-multiplier 3 --no-suite e2e
   fi
   # 3. TSan on the bus's concurrency tests (the lock-free protocol itself). GCC's TSan does
   #    not model standalone fences (-Wtsan); every shared word is accessed atomically, so it
