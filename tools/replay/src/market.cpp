@@ -419,6 +419,12 @@ void market::step(std::int64_t now_ms)
         } else if (!s.oi_pinned) {
             s.open_interest *= std::exp(0.00015 * std::sqrt(dt) * normal());
         }
+        if (const std::int64_t b = floor_to(now_ms, 300'000); s.oi_5m.empty() || s.oi_5m.back().first < b) {
+            s.oi_5m.emplace_back(b, s.open_interest);
+            while (s.oi_5m.size() > 30 * 288) {
+                s.oi_5m.pop_front();
+            }
+        }
         accrue(s, dt, now_ms);
         s.current.close = s.last;
         s.current.high = std::max(s.current.high, s.last);
@@ -505,6 +511,52 @@ candle market::stats_24h(std::size_t idx, std::int64_t now_ms) const
     }
     out.close = s.last;
     out.last_trade_id = s.current.last_trade_id;
+    if (s.pinned_quote_volume_24h >= 0) {
+        out.quote_volume = s.pinned_quote_volume_24h;
+        out.volume = s.last > 0 ? s.pinned_quote_volume_24h / s.last : out.volume;
+    }
+    return out;
+}
+
+void market::set_quote_volume_24h(std::size_t k, double quote_volume)
+{
+    auto& s = symbols_[k];
+    s.pinned_quote_volume_24h = quote_volume;
+    s.pushed.quote_volume.clear();
+    s.ticker_dirty = true;
+}
+
+std::string market::open_interest_hist(std::size_t k, std::int64_t period_ms, std::optional<std::int64_t> start_ms,
+                                       std::optional<std::int64_t> end_ms, int limit, std::int64_t now_ms) const
+{
+    const auto& s = symbols_[k];
+    const std::int64_t last = floor_to(std::min(end_ms.value_or(now_ms), now_ms), period_ms);
+    std::int64_t first = last - static_cast<std::int64_t>(limit - 1) * period_ms;
+    if (start_ms) {
+        first = std::max(first, floor_to(*start_ms + period_ms - 1, period_ms));
+    }
+    first = std::max(first, floor_to(now_ms - 30 * day_ms, period_ms));
+    std::string out = "[";
+    for (std::int64_t t = first; t <= last; t += period_ms) {
+        // The value at t: the newest 5-minute point at or before t (the first one before the run).
+        double oi = s.open_interest;
+        if (!s.oi_5m.empty()) {
+            oi = s.oi_5m.front().second;
+            auto it = std::upper_bound(s.oi_5m.begin(), s.oi_5m.end(), t,
+                                       [](std::int64_t v, const auto& p) { return v < p.first; });
+            if (it != s.oi_5m.begin()) {
+                oi = std::prev(it)->second;
+            }
+        }
+        if (out.size() > 1) {
+            out += ',';
+        }
+        fmt::format_to(out_it(out),
+                       "{{\"symbol\":\"{}\",\"sumOpenInterest\":\"{:.8f}\",\"sumOpenInterestValue\":\"{:.8f}\","
+                       "\"timestamp\":{}}}",
+                       s.name, oi, oi * s.mark, t);
+    }
+    out += ']';
     return out;
 }
 

@@ -164,6 +164,9 @@ int route_weight(const request_target& t)
     if (p == "/fapi/v1/fundingInfo") {
         return 0;  // Binance: its own 500 / 5 min limit, no request weight
     }
+    if (p == "/futures/data/openInterestHist") {
+        return 0;  // Binance: its own 1,000 / 5 min limit, no request weight
+    }
     return -1;
 }
 
@@ -276,6 +279,35 @@ http_reply rest_api::route(const request_target& t, std::int64_t now_ms)
             }
         }
         return json_reply(market_.klines(*idx, *ims, start, end, static_cast<int>(limit), now_ms));
+    }
+    if (p == "/futures/data/openInterestHist") {
+        if (!idx) {
+            return mandatory("symbol");
+        }
+        const auto* per = t.param("period");
+        if (per == nullptr || per->empty()) {
+            return mandatory("period");
+        }
+        auto pms = interval_ms(*per);
+        if (!pms || *pms < 300'000) {
+            return binance_error(400, -1120, "Invalid period.");
+        }
+        long long limit = 30;
+        if (const auto* l = t.param("limit")) {
+            auto v = to_int(*l);
+            if (!v || *v < 1 || *v > 500) {
+                return binance_error(400, -1130, "Data sent for parameter 'limit' is not valid.");
+            }
+            limit = *v;
+        }
+        std::optional<std::int64_t> start, end;
+        if (const auto* s = t.param("startTime")) {
+            start = to_int(*s);
+        }
+        if (const auto* e = t.param("endTime")) {
+            end = to_int(*e);
+        }
+        return json_reply(market_.open_interest_hist(*idx, *pms, start, end, static_cast<int>(limit), now_ms));
     }
     return binance_error(404, -5000, fmt::format("Path {}, Method GET is invalid", p));
 }

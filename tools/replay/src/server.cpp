@@ -634,7 +634,7 @@ http_reply server::impl::handle_request(http::verb method, std::string_view targ
     if (!t.ok) {
         return binance_error(400, -1100, "Illegal characters found in a parameter.");
     }
-    if (t.path.rfind("/fapi/", 0) == 0) {
+    if (t.path.rfind("/fapi/", 0) == 0 || t.path == "/futures/data/openInterestHist") {
         return rest.handle(t, ip, vs::realtime_ms());
     }
     if (t.path.rfind("/_control/", 0) == 0) {
@@ -685,12 +685,17 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         auto price = to_double(t.param("price"));
         auto funding = to_double(t.param("funding"));
         auto oi = to_double(t.param("oi"));
+        auto qv = to_double(t.param("quote_volume"));
         if ((t.param("price") != nullptr && (!price || *price <= 0)) ||
-            (t.param("funding") != nullptr && !funding) || (t.param("oi") != nullptr && (!oi || *oi < 0))) {
-            return control_error(400, "price must be > 0, funding a number, oi >= 0");
+            (t.param("funding") != nullptr && !funding) || (t.param("oi") != nullptr && (!oi || *oi < 0)) ||
+            (t.param("quote_volume") != nullptr && !qv)) {
+            return control_error(400, "price must be > 0, funding a number, oi >= 0, quote_volume a number");
         }
-        if (!price && !funding && !oi) {
-            return control_error(400, "give at least one of price, funding, oi");
+        if (!price && !funding && !oi && !qv) {
+            return control_error(400, "give at least one of price, funding, oi, quote_volume");
+        }
+        if (qv) {
+            mkt.set_quote_volume_24h(*k, *qv);   // < 0: back to the candles' rolling volume
         }
         if (price) {
             mkt.set_price(*k, *price);

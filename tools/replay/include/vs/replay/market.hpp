@@ -68,6 +68,10 @@ struct symbol_state {
     bool ticker_dirty = false;  ///< forced into the next `!ticker@arr` push
     double last_qty = 0;
     pushed_values pushed;
+    /// Open interest at each 5-minute boundary since the start (openInterestHist), oldest first.
+    std::deque<std::pair<std::int64_t, double>> oi_5m;
+    /// 24 h quote volume pinned by `/_control/set?quote_volume=` (< 0: from the candles).
+    double pinned_quote_volume_24h = -1;
 };
 
 struct market_config {
@@ -115,6 +119,10 @@ public:
     std::string ticker_24hr(std::optional<std::size_t> i, std::int64_t now_ms) const;
     std::string ticker_price(std::optional<std::size_t> i, std::int64_t now_ms) const;
     std::string open_interest(std::size_t i, std::int64_t now_ms) const;
+    /// `/futures/data/openInterestHist`: the OI at each `period_ms` boundary in [start, end]
+    /// (the newest `limit`), oldest first; before the start of the run the first known value.
+    std::string open_interest_hist(std::size_t i, std::int64_t period_ms, std::optional<std::int64_t> start_ms,
+                                   std::optional<std::int64_t> end_ms, int limit, std::int64_t now_ms) const;
     /// Klines for `interval_ms` (a multiple or divisor of one hour) ending at or before
     /// `end_ms`, at most `limit` rows, oldest first, none before `start_ms`.
     std::string klines(std::size_t i, std::int64_t interval_ms, std::optional<std::int64_t> start_ms,
@@ -125,6 +133,8 @@ public:
     void set_funding(std::size_t i, double rate);
     void set_open_interest(std::size_t i, double oi);
     void ramp_open_interest(std::size_t i, double pct, double seconds, std::int64_t now_ms);
+    /// Pins the rolling 24 h quote volume (tickers, REST) to `quote_volume`; < 0 unpins.
+    void set_quote_volume_24h(std::size_t i, double quote_volume);
     /// The current hour's volume becomes `factor` times the previous hour's, and accrues
     /// `factor` times faster until the hour ends.
     void scale_hour_volume(std::size_t i, double factor);
