@@ -147,6 +147,26 @@ std::int64_t deliverer::last_beat_ms(target t) const noexcept
     return beats_[static_cast<int>(t)].load(std::memory_order_relaxed);
 }
 
+std::string with_body_api_key(std::string_view path, const std::string& body, const std::string& api_key)
+{
+    if (path.rfind(user_alert_routes, 0) != 0 || api_key.empty()) {
+        return body;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(body, ec);
+    if (ec || !v.is_object()) {
+        return body;   // sent as is: the backend answers 400 and the entry is dead with that reason
+    }
+    v.as_object()["apiKey"] = api_key;
+    return json::serialize(v);
+}
+
+bool already_fired(std::string_view path, int status, std::string_view body)
+{
+    return status == 400 && path == "/api/user-alerts-trigger/trigger" &&
+           body.find("Alert is not active") != std::string_view::npos;
+}
+
 deliverer::outcome deliverer::send_backend(net::http_client& http, target t, const entry& e)
 {
     const auto& ep = t == target::prod ? *cfg_.prod : *cfg_.dev;
@@ -161,7 +181,7 @@ deliverer::outcome deliverer::send_backend(net::http_client& http, target t, con
     }
     req.headers.push_back({"Idempotency-Key", e.id + ":" + std::string{outbox::to_string(t)}});
     if (req.method != "GET") {
-        req.body = e.a.backend->body;
+        req.body = with_body_api_key(e.a.backend->path, e.a.backend->body, ep.api_key);
         req.content_type = "application/json";
     }
     auto r = http.perform(req);
@@ -172,7 +192,7 @@ deliverer::outcome deliverer::send_backend(net::http_client& http, target t, con
         return o;
     }
     const int st = r.res.status;
-    if ((st >= 200 && st < 300) || st == 409) {
+    if ((st >= 200 && st < 300) || st == 409 || already_fired(e.a.backend->path, st, r.res.body)) {
         // 409: the backend already has this idempotency key (a resend after a crash).
         o.k = outcome::delivered;
         return o;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vs/net/http_client.hpp"
@@ -52,6 +53,15 @@ struct deliver_config {
 
     outbox::target_set targets() const;
 };
+
+/// The backend's user-alert routes take the API key in the body ("apiKey"), not only as
+/// X-API-Key (CONTRACTS 1). It is added here, at send time, so that no secret is stored in the
+/// outbox: `body` with "apiKey" set when `path` is one of those routes and `body` a JSON object.
+inline constexpr std::string_view user_alert_routes = "/api/user-alerts-trigger/";
+std::string with_body_api_key(std::string_view path, const std::string& body, const std::string& api_key);
+/// POST /api/user-alerts-trigger/trigger answered 400 "Alert is not active": the alert already
+/// fired (our earlier send reached the backend before a crash): delivered, not dead.
+bool already_fired(std::string_view path, int status, std::string_view body);
 
 /// Text of a coalesced message: "12 liquidations, $8.4M total:\n<line>\n<line>...".
 std::string compose(const std::vector<outbox::entry>& group, std::size_t max_chars);

@@ -670,4 +670,72 @@ TEST_F(DeliverTest, OutboxToolTestMessageReachesEveryConfiguredTarget)
     EXPECT_TRUE(health);
 }
 
+// Issue 14: the backend's user-alert routes take the key in the body; a trigger the backend
+// already took (its alert deactivated) answers 400 "Alert is not active": delivered, not dead.
+// Any other 400 of that route, and a 400 "Alert is not active" of another route, stay dead.
+TEST_F(DeliverTest, UserAlertTriggerCarriesBodyApiKeyAndAlreadyFiredCountsAsDelivered)
+{
+    server_->set_handler([](const received_request& r) {
+        if (r.target.find("/api/user-alerts-trigger/trigger") != std::string::npos) {
+            const auto body = boost::json::parse(r.body).as_object();
+            const std::string id{body.at("alertId").as_string()};
+            if (id == "fired-before") {
+                return test_reply{400, {}, R"({"error":"Alert is not active"})"};
+            }
+            if (id == "broken") {
+                return test_reply{400, {}, R"({"error":"Invalid request","details":[]})"};
+            }
+            return test_reply{200, {}, R"({"success":true})"};
+        }
+        if (r.target.find("/api/volume-alerts/ingest") != std::string::npos) {
+            return test_reply{400, {}, R"({"error":"Alert is not active"})"};
+        }
+        return test_reply{200, {}, "{}"};
+    });
+    vs::outbox::target_set prod_only;
+    prod_only.add(target::prod);
+    std::vector<std::string> ids;
+    for (const std::string id : {"fresh", "fired-before", "broken"}) {
+        vs::outbox::alert a;
+        a.kind = "user_alert";
+        a.backend = vs::outbox::backend_call{"/api/user-alerts-trigger/trigger",
+                                             R"({"alertId":")" + id +
+                                                 R"(","symbol":"BTCUSDT","currentValue":101.5,"previousValue":99,"crossedUp":true})"};
+        ids.push_back(outbox_->enqueue(a, prod_only));
+    }
+    vs::outbox::alert other;
+    other.kind = "volume";
+    other.backend = vs::outbox::backend_call{"/api/volume-alerts/ingest", R"({"symbol":"XUSDT"})"};
+    ids.push_back(outbox_->enqueue(other, prod_only));
+    start_deliver();
+    ASSERT_TRUE(drained(target::prod, 10s));
+
+    const auto state_of = [&](const std::string& id) {
+        const auto e = outbox_->get(id);
+        return e && e->find(target::prod) != nullptr ? e->find(target::prod)->st : vs::outbox::state::pending;
+    };
+    EXPECT_EQ(state_of(ids[0]), vs::outbox::state::delivered);
+    EXPECT_EQ(state_of(ids[1]), vs::outbox::state::delivered);
+    EXPECT_EQ(state_of(ids[2]), vs::outbox::state::dead);
+    EXPECT_EQ(state_of(ids[3]), vs::outbox::state::dead);
+    int triggers = 0;
+    for (const auto& r : server_->requests()) {
+        if (r.target == "/api/user-alerts-trigger/trigger") {
+            ++triggers;
+            const auto body = boost::json::parse(r.body).as_object();
+            EXPECT_EQ(body.at("apiKey").as_string(), "prod-key-1");
+            EXPECT_EQ(body.at("currentValue").as_double(), 101.5);
+            EXPECT_TRUE(body.at("crossedUp").as_bool());
+        }
+        if (r.target == "/api/volume-alerts/ingest") {
+            EXPECT_EQ(r.body.find("apiKey"), std::string::npos);   // only the user-alert routes
+        }
+    }
+    EXPECT_EQ(triggers, 3);
+    // The key never reaches the outbox's stored bodies.
+    for (const auto& id : ids) {
+        EXPECT_EQ(outbox_->get(id)->a.backend->body.find("prod-key-1"), std::string::npos);
+    }
+}
+
 }  // namespace
