@@ -27,6 +27,31 @@ TEST(LmdbTest, MessagesNameTheOperationTheEnvironmentAndTheCause)
     EXPECT_EQ(std::string{e.what()}, "cannot open /nowhere: No such file or directory");
 }
 
+
+// Issue 19: a full disk is named with the directory and the free bytes statvfs gives, also
+// when LMDB reports the short write of a filling disk as EIO; an EIO with room to spare is
+// not called a full disk.
+TEST(LmdbTest, AFullDiskIsNamedWithItsPathAndFreeBytes)
+{
+    vs::test::test_env env;
+    const auto dir = env.state_dir();
+    const auto free = vs::lmdb::free_bytes(dir);
+    ASSERT_GT(free, 0);
+    const std::string enospc = vs::lmdb::message("commit", "snapshot " + dir.string(), ENOSPC, &dir);
+    EXPECT_NE(enospc.find("No space left on device (ENOSPC: no space left on " + dir.string() + " ("),
+              std::string::npos)
+        << enospc;
+    EXPECT_NE(enospc.find(" bytes free)"), std::string::npos) << enospc;
+    const std::string eio = vs::lmdb::message("commit", "snapshot " + dir.string(), EIO, &dir);
+    if (free < vs::lmdb::eio_full_disk_bytes) {
+        EXPECT_NE(eio.find("no space left on " + dir.string()), std::string::npos) << eio;
+    } else {
+        EXPECT_NE(eio.find("not a full disk"), std::string::npos) << eio;
+        EXPECT_EQ(eio.find("no space left"), std::string::npos) << eio;
+    }
+    const std::string fsize = vs::lmdb::message("commit", "x", EFBIG, &dir);
+    EXPECT_NE(fsize.find("RLIMIT_FSIZE"), std::string::npos) << fsize;
+}
 TEST(LmdbTest, OpeningAMissingEnvironmentFailsWithItsPath)
 {
     vs::test::test_env env;

@@ -51,6 +51,7 @@ struct options {
     double stale_s = 180;
     long long max_stale = 10;
     long long max_invalid = 0;
+    double max_snapshot_age_s = 300;
     std::vector<std::string> units;
     std::string systemctl = "systemctl";
     bool systemctl_given = false;
@@ -282,7 +283,7 @@ json::value metric_value(double v)
 /// Every daemon on the skeleton publishes a ProcessStatus (key: its name) into its channel:
 /// one check per process, failing when it is not ready, not healthy (its own probe, with the
 /// reason) or its writer is dead.
-void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, report& rep)
+void check_processes(vs::bus::reader& r, bool writer_alive, const options& o, json::object& co, report& rep)
 {
     json::array procs;
     r.for_each_latest(static_cast<vs::bus::record_type>(RecordType::ProcessStatus), [&](const vs::bus::record_view& v) {
@@ -305,10 +306,17 @@ void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, re
         po["status_age_s"] = round3(age);
         json::object metrics;
         std::string summary;
+        std::optional<double> snapshot_age;
+        double snapshot_failures = 0;
         if (s->metrics() != nullptr) {
             for (const auto* m : *s->metrics()) {
                 metrics[m->name()->str()] = metric_value(m->value());
                 summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", m->name()->str(), m->value());
+                if (m->name()->string_view() == "snapshot_age_s") {
+                    snapshot_age = m->value();
+                } else if (m->name()->string_view() == "snapshot_failures") {
+                    snapshot_failures = m->value();
+                }
             }
         }
         po["metrics"] = std::move(metrics);
@@ -327,6 +335,18 @@ void check_processes(vs::bus::reader& r, bool writer_alive, json::object& co, re
             rep.add(check_name, false, fmt::format("pid {} unhealthy: {}", s->pid(), reason));
         } else {
             rep.add(check_name, true, fmt::format("pid {} healthy; {}", s->pid(), summary));
+        }
+        // The skeleton's LMDB snapshot (gauge snapshot_age_s, as of the status's publication):
+        // a process that cannot save it (a full disk) loses its table at the next reboot.
+        if (snapshot_age && writer_alive && !s->stopping()) {
+            const double snap_age = *snapshot_age + std::max(age, 0.0);
+            const bool fresh = snap_age <= o.max_snapshot_age_s;
+            rep.add("snapshot " + name, fresh,
+                    fresh ? fmt::format("last good snapshot {} ago ({} failures)", seconds_text(snap_age),
+                                        snapshot_failures)
+                          : fmt::format("last good snapshot {} ago (limit {} s), {} snapshot failures: see its log "
+                                        "for the cause (a full disk?)",
+                                        seconds_text(snap_age), o.max_snapshot_age_s, snapshot_failures));
         }
     });
     co["processes"] = std::move(procs);
@@ -377,7 +397,7 @@ void check_channel(const std::string& channel, const options& o, report& rep)
     co["readers"] = st.readers;
     co["reader_laps"] = st.reader_laps;
     const bool ok = st.writer_alive && hb >= 0 && hb <= o.max_heartbeat_age_s;
-    check_processes(r, ok, co, rep);
+    check_processes(r, ok, o, co, rep);
     rep.channels.push_back(co);
 
     if (ok) {
@@ -620,6 +640,9 @@ int main(int argc, char** argv)
                {"VS_HEALTH_MAX_STALE"});
     cli.option("max-invalid", "N", "0", "mark price records without a valid mark price or funding rate allowed",
                {"VS_HEALTH_MAX_INVALID"});
+    cli.option("max-snapshot-age-s", "S", "300",
+               "a process whose last good LMDB snapshot is older is unhealthy (full disk); see its snapshot_age_s",
+               {"VS_HEALTH_MAX_SNAPSHOT_AGE_S"});
     cli.option("units", "LIST", "vs-feed.service,vs-api.service,vs-deliver.service",
                "systemd units that must be active (checked only when systemd is PID 1; empty: none)",
                {"VS_HEALTH_UNITS"});
@@ -642,6 +665,7 @@ int main(int argc, char** argv)
         o.stale_s = cli.get_double("stale-seconds", 0.001, 1e9);
         o.max_stale = cli.get_int("max-stale", 0, 1'000'000);
         o.max_invalid = cli.get_int("max-invalid", 0, 1'000'000);
+        o.max_snapshot_age_s = cli.get_double("max-snapshot-age-s", 0.001, 1e9);
         o.units = split_list(cli.get("units"));
         o.systemctl = cli.get("systemctl");
         o.systemctl_given = cli.given("systemctl");

@@ -172,6 +172,15 @@ struct context::impl {
     std::atomic<std::uint64_t> snapshot_count{0};
     std::atomic<std::uint64_t>* snapshot_failures = nullptr;
     std::atomic<std::uint64_t>* snapshots_saved = nullptr;
+    /// Realtime of the last successful save (the start until the first one).
+    std::atomic<std::int64_t> last_snapshot_ns{0};
+    std::atomic<double>* snapshot_age = nullptr;       // gauge snapshot_age_s, set at each status
+
+    // outbox commits (the body's thread)
+    std::atomic<std::uint64_t>* commit_failures = nullptr;
+    std::uint64_t commit_failures_in_row = 0;
+    std::int64_t commit_failing_since_ns = 0;
+    std::string commit_error;                         // the last failure's cause, while failing
 
     stoppable_thread guard;                           // the drain guard
 
@@ -322,15 +331,24 @@ struct context::impl {
                 table->attach();
                 snapshot_count.store(snapshots->save(*table), std::memory_order_relaxed);
                 snapshots_saved->fetch_add(1, std::memory_order_relaxed);
+                const auto now = vs::realtime_ns();
+                const auto previous = last_snapshot_ns.exchange(now, std::memory_order_relaxed);
                 if (failures_in_row > 0) {
-                    spdlog::info("snapshot {} saved again after {} failures", snapshots->path().string(),
-                                 failures_in_row);
+                    spdlog::info("snapshot {} saved again after {} failures (the last good one was {:.1f} s "
+                                 "before)",
+                                 snapshots->path().string(), failures_in_row,
+                                 static_cast<double>(now - previous) / 1e9);
                 }
                 failures_in_row = 0;
             } catch (const std::exception& e) {
                 snapshot_failures->fetch_add(1, std::memory_order_relaxed);
                 if (++failures_in_row <= 3 || failures_in_row % 60 == 0) {
-                    spdlog::error("cannot save snapshot {}: {}", snapshots->path().string(), e.what());
+                    spdlog::error("cannot save snapshot {} (failure {} in a row; the last good one is {:.1f} s "
+                                  "old): {}",
+                                  snapshots->path().string(), failures_in_row,
+                                  static_cast<double>(vs::realtime_ns() -
+                                                      last_snapshot_ns.load(std::memory_order_relaxed)) / 1e9,
+                                  e.what());
                 }
             }
             lock.lock();
@@ -347,6 +365,14 @@ struct context::impl {
             } catch (const std::exception& e) {
                 h = health::bad(fmt::format("health probe failed: {}", e.what()));
             }
+        }
+        // An alert that cannot be committed is lost if the process dies: unhealthy, whatever
+        // its own probe says, until a commit succeeds again.
+        if (commit_failures_in_row > 0) {
+            h = health::bad(fmt::format("cannot commit alerts to the outbox ({} failures in {:.0f} s): {}",
+                                        commit_failures_in_row,
+                                        static_cast<double>(vs::realtime_ns() - commit_failing_since_ns) / 1e9,
+                                        commit_error));
         }
         h.reason = one_line(h.reason);
         return h;
@@ -377,6 +403,10 @@ struct context::impl {
     {
         const auto now_real = vs::realtime_ns();
         last_status_mono = vs::monotonic_ns();
+        if (snapshot_age != nullptr) {
+            snapshot_age->store(static_cast<double>(now_real - last_snapshot_ns.load(std::memory_order_relaxed)) / 1e9,
+                                std::memory_order_relaxed);
+        }
         last_health = stopping ? health::bad("stopping") : h ? std::move(*h) : run_probe();
         const bool ok = ready && last_health.ok;
         std::string reason = ok ? std::string{} : (!ready && last_health.ok ? "starting" : last_health.reason);
@@ -476,7 +506,38 @@ vs::outbox::outbox& context::outbox()
 std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& alerts,
                                         const std::vector<vs::outbox::state_change>& changes)
 {
-    return outbox().commit(impl_->s.program, alerts, changes);
+    auto& d = *impl_;
+    std::vector<std::string> ids;
+    try {
+        ids = outbox().commit(d.s.program, alerts, changes);
+    } catch (const std::exception& e) {
+        // Loud: a counter, an error line (rate-limited), and the process unhealthy at once.
+        if (d.commit_failures != nullptr) {
+            d.commit_failures->fetch_add(1, std::memory_order_relaxed);
+        }
+        if (d.commit_failures_in_row++ == 0) {
+            d.commit_failing_since_ns = vs::realtime_ns();
+        }
+        d.commit_error = e.what();
+        if (d.commit_failures_in_row <= 3 || d.commit_failures_in_row % 100 == 0) {
+            spdlog::error("cannot commit {} alerts to the outbox (failure {} in a row): {}", alerts.size(),
+                          d.commit_failures_in_row, e.what());
+        }
+        if (d.commit_failures_in_row == 1 && d.writer) {
+            d.publish_status(vs::shutdown::requested());
+        }
+        throw;
+    }
+    if (d.commit_failures_in_row > 0) {
+        spdlog::info("alerts commit to the outbox again, after {} failures in {:.1f} s", d.commit_failures_in_row,
+                     static_cast<double>(vs::realtime_ns() - d.commit_failing_since_ns) / 1e9);
+        d.commit_failures_in_row = 0;
+        d.commit_error.clear();
+        if (d.writer) {
+            d.publish_status(vs::shutdown::requested());
+        }
+    }
+    return ids;
 }
 
 std::optional<std::string> context::state(std::string_view key) { return outbox().state_get(impl_->s.program, key); }
@@ -607,6 +668,11 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         if (s.snapshots) {
             d.snapshot_failures = &d.find_metric("snapshot_failures", false).count;
             d.snapshots_saved = &d.find_metric("snapshots_saved", false).count;
+            d.snapshot_age = &d.find_metric("snapshot_age_s", true).value;
+            d.last_snapshot_ns.store(d.started_ns, std::memory_order_relaxed);
+        }
+        if (s.outbox) {
+            d.commit_failures = &d.find_metric("outbox_commit_failures", false).count;
         }
         d.writer.emplace(d.own_channel());
         std::uint64_t restorable_at_start = 0;

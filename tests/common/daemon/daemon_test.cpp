@@ -4,9 +4,18 @@
 //     snapshot when /dev/shm was lost, from the surviving segment otherwise);
 //   - SIGTERM drains within the process's bound and exits 0;
 //   - the watchdog is not petted while the process's health probe fails;
-//   - its ProcessStatus is shown by vs-bus-dump --status and vs-health.
+//   - its ProcessStatus is shown by vs-bus-dump --status and vs-health;
+//   - a full disk (a real tmpfs) is named, counted, unhealthy, and its recovery logged.
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <chrono>
 #include <cstdlib>
@@ -345,3 +354,123 @@ TEST_F(DaemonSkeleton, UnderUmask000ItsStateIs0750DirectoriesAnd0640Files)
 }
 
 }  // namespace
+
+// Issue 19, a full disk for real: vs-test-daemon runs in a private mount namespace whose
+// state directory is a 2 MiB tmpfs (as root; otherwise inside a user namespace of its own;
+// skipped when neither is allowed). It grows its table and commits alerts; the test then
+// fills the tmpfs (through /proc/<pid>/root) until write(2) says ENOSPC. The snapshot and
+// the outbox must fail loudly with the cause named, count it, make the process unhealthy (an
+// alert that cannot be committed) and vs-health fail (the last good snapshot too old); once
+// the filler is gone, both recover and the recovery is logged.
+TEST_F(DaemonSkeleton, AFullDiskIsNamedCountedUnhealthyAndItsRecoveryLogged)
+{
+    const fs::path disk = env_.state_dir() / "disk";
+    fs::create_directories(disk);
+    std::vector<std::string> args{exe("VS_TEST_DAEMON_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                  disk.string(), "--status-interval-ms", "100", "--snapshot-interval-ms", "100",
+                                  "--records", "5", "--grow-every-ms", "20", "--alert-every-ms", "50"};
+    std::vector<char*> argv_c;
+    for (auto& a : args) {
+        argv_c.push_back(a.data());
+    }
+    argv_c.push_back(nullptr);
+    const std::string uid_map = "0 " + std::to_string(::getuid()) + " 1";
+    const std::string gid_map = "0 " + std::to_string(::getgid()) + " 1";
+    const std::string disk_s = disk.string();
+    auto write_file = [](const char* path, const std::string& text) {
+        const int fd = ::open(path, O_WRONLY);
+        const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return ok;
+    };
+    auto p = child_process::fork(
+        [&] {
+            if (::unshare(CLONE_NEWNS) != 0) {
+                // Not root: a user namespace of our own may mount a tmpfs.
+                if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0 || !write_file("/proc/self/setgroups", "deny") ||
+                    !write_file("/proc/self/uid_map", uid_map) || !write_file("/proc/self/gid_map", gid_map)) {
+                    return 77;
+                }
+            }
+            if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+                ::mount("tmpfs", disk_s.c_str(), "tmpfs", 0, "size=2m,mode=0750") != 0) {
+                return 77;
+            }
+            ::execv(argv_c[0], argv_c.data());
+            return 127;
+        },
+        vs::test::logged_to(log_));
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return (s && s->pid == p.pid() && s->ready && s->metrics["snapshots_saved"] >= 1 &&
+                s->metrics["alerts_committed"] >= 1) ||
+               !p.running();
+    }, 10s)) << read_file(log_);
+    if (!p.running()) {
+        const auto code = p.wait(1s);
+        if (code && *code == 77) {
+            GTEST_SKIP() << "cannot mount a private tmpfs here (no mount or user namespace)";
+        }
+        FAIL() << "vs-test-daemon ended (" << (code ? *code : -1) << "): " << read_file(log_);
+    }
+
+    // Fill the daemon's tmpfs until the file system refuses.
+    const fs::path filler = fs::path{"/proc"} / std::to_string(p.pid()) / "root" / disk.relative_path() / "filler";
+    {
+        const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ASSERT_GE(fd, 0) << filler << ": " << std::strerror(errno);
+        const std::string chunk(4096, 'x');
+        int err = 0;
+        for (int i = 0; i < 4096 && err == 0; ++i) {
+            if (::write(fd, chunk.data(), chunk.size()) < 0) {
+                err = errno;
+            }
+        }
+        ::close(fd);
+        ASSERT_EQ(err, ENOSPC) << "the tmpfs did not fill up";
+    }
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return s && s->metrics["snapshot_failures"] >= 2 && s->metrics["outbox_commit_failures"] >= 1 &&
+               !s->healthy && s->metrics["snapshot_age_s"] > 1.2;
+    }, 15s)) << read_file(log_);
+    const auto sick = status();
+    ASSERT_TRUE(sick);
+    EXPECT_NE(sick->reason.find("cannot commit alerts to the outbox"), std::string::npos) << sick->reason;
+    EXPECT_NE(sick->reason.find("no space left on " + disk.string()), std::string::npos) << sick->reason;
+    const std::string log = read_file(log_);
+    // The cause, named with the free bytes, for the snapshot and for the outbox.
+    EXPECT_NE(log.find("cannot save snapshot " + (disk / "testd.lmdb").string()), std::string::npos) << log;
+    EXPECT_NE(log.find("no space left on " + (disk / "testd.lmdb").string() + " ("), std::string::npos) << log;
+    EXPECT_NE(log.find("no space left on " + (disk / "outbox.lmdb").string() + " ("), std::string::npos) << log;
+    EXPECT_NE(log.find("bytes free)"), std::string::npos) << log;
+    EXPECT_NE(log.find("cannot commit 1 alerts to the outbox"), std::string::npos) << log;
+    EXPECT_EQ(log.find("Input/output error:"), std::string::npos) << "a bare EIO, without its cause: " << log;
+    const auto line_at = log.find("cannot save snapshot");
+    std::printf("seen: %s\nreason: %s\n", log.substr(line_at, log.find('\n', line_at) - line_at).c_str(),
+                sick->reason.c_str());
+
+    const std::vector<std::string> health_argv{exe("VS_HEALTH_EXE"), "--bus-prefix", env_.prefix(), "--channels",
+                                               "testd", "--market-channel", "", "--units", "",
+                                               "--max-snapshot-age-s", "1"};
+    const auto bad = vs::test::run(health_argv);
+    EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+    EXPECT_NE(bad.out.find("FAIL  snapshot vs-test-daemon: last good snapshot"), std::string::npos) << bad.out;
+    EXPECT_NE(bad.out.find("cannot commit alerts to the outbox"), std::string::npos) << bad.out;
+
+    // Room again: both recover, and say so.
+    ASSERT_TRUE(fs::remove(filler));
+    ASSERT_TRUE(eventually([&] {
+        auto s = status();
+        return s && s->healthy && s->metrics["snapshot_age_s"] < 0.5;
+    }, 15s)) << read_file(log_);
+    const std::string after = read_file(log_);
+    EXPECT_NE(after.find("saved again after"), std::string::npos) << after;
+    EXPECT_NE(after.find("alerts commit to the outbox again"), std::string::npos) << after;
+    const auto good = vs::test::run(health_argv);
+    EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+    EXPECT_NE(good.out.find("ok    snapshot vs-test-daemon: last good snapshot"), std::string::npos) << good.out;
+    EXPECT_EQ(p.terminate(10s), 0);
+}

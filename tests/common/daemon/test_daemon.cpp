@@ -6,7 +6,12 @@
 //   - on SIGTERM it "finishes its work" for --stop-work-ms, then returns (the drain bound
 //     decides whether that finishes or the process exits 0 at the bound);
 //   - with --alert-every-ms it commits alert k+1 together with its state "count" = k+1, in one
-//     outbox transaction, continuing from the count it finds at start (kill -9 tests).
+//     outbox transaction, continuing from the count it finds at start (kill -9 tests); a
+//     commit that fails (a full disk) is tried again at the next period, as an alerting
+//     process keeps an alert it could not commit;
+//   - with --grow-every-ms it publishes one more record (G0, G1, ...) that often, so that its
+//     snapshot keeps growing (full-disk tests).
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -33,6 +38,7 @@ int main(int argc, char** argv)
                        {"VS_TEST_UNHEALTHY_FILE"});
             cli.option("stop-work-ms", "MS", "0", "work still to finish when SIGTERM arrives");
             cli.option("alert-every-ms", "MS", "0", "commit an alert and the alert count this often (0: never)");
+            cli.option("grow-every-ms", "MS", "0", "publish one more record this often (0: never)");
         },
         [](vs::daemon::context& ctx) {
             const auto n = ctx.options().get_int("records", 0, 1000);
@@ -69,17 +75,41 @@ int main(int argc, char** argv)
                 return vs::daemon::health::good(std::to_string(published.load()) + " records published");
             });
             const auto alert_every = std::chrono::milliseconds{ctx.options().get_int("alert-every-ms", 0, 60'000)};
+            const auto grow_every = std::chrono::milliseconds{ctx.options().get_int("grow-every-ms", 0, 60'000)};
             long long count = std::stoll(ctx.state("count").value_or("0"));
             auto& committed = ctx.counter("alerts_committed");
             ctx.ready();
-            while (ctx.wait(alert_every.count() > 0 ? alert_every : std::chrono::milliseconds{100})) {
-                if (alert_every.count() == 0) {
+            long long grown = 0;
+            const auto period = std::min(alert_every.count() > 0 ? alert_every : std::chrono::milliseconds{100},
+                                         grow_every.count() > 0 ? grow_every : std::chrono::milliseconds{100});
+            auto next_alert = std::chrono::steady_clock::now() + alert_every;
+            auto next_grow = std::chrono::steady_clock::now() + grow_every;
+            while (ctx.wait(period)) {
+                const auto now = std::chrono::steady_clock::now();
+                if (grow_every.count() > 0 && now >= next_grow && grown < 900) {
+                    next_grow = now + grow_every;
+                    const auto sym = "G" + std::to_string(grown++);
+                    fbb.Clear();
+                    const auto t = vs::realtime_ns();
+                    fbb.Finish(vs::schema::CreateOpenInterest(fbb, fbb.CreateString(sym), t / 1'000'000, t,
+                                                              vs::schema::MarketType::UsdM, 1.0));
+                    ctx.writer().publish(
+                        oi_type, sym, {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, t);
+                    ctx.writer().notify();
+                    ++published;
+                }
+                if (alert_every.count() == 0 || now < next_alert) {
                     continue;
                 }
+                next_alert = now + alert_every;
                 vs::outbox::alert a;
                 a.kind = "test";
                 a.backend = vs::outbox::backend_call{"/api/test", "{\"k\":" + std::to_string(count + 1) + "}"};
-                ctx.commit({a}, {{"count", std::to_string(count + 1)}});
+                try {
+                    ctx.commit({a}, {{"count", std::to_string(count + 1)}});
+                } catch (const std::exception&) {
+                    continue;   // the skeleton counted and logged it; the alert is tried again
+                }
                 ++count;
                 ++committed;
             }

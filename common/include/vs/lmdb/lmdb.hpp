@@ -11,15 +11,19 @@
 //
 // Every failure throws vs::lmdb::error with one message format,
 // "cannot <what> <label> <path>: <mdb_strerror>", e.g. "cannot commit snapshot
-// /var/lib/volspike/market.lmdb: No space left on device (ENOSPC: ...)". A full file system
-// (ENOSPC) and a full map (MDB_MAP_FULL) say so plainly; a failed write transaction is
-// aborted, so the last committed state stays intact.
+// /var/lib/volspike/market.lmdb: No space left on device (ENOSPC: no space left on
+// /var/lib/volspike/market.lmdb (4096 bytes free); ...)". A full file system says so with the
+// free bytes statvfs(3) reports, also when LMDB turns a short write into EIO (what a disk
+// that fills up mid-commit gives); a file size limit (EFBIG) and a full map (MDB_MAP_FULL) say
+// so plainly too. A failed write transaction is aborted, so the last committed state stays
+// intact.
 //
 // Header-only: a target that includes it needs lmdb_dep. Threads: an env may be shared; a
 // txn and its cursors belong to one thread at a time (environments are opened with
 // MDB_NOTLS, so read transactions are not tied to a thread).
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cerrno>
 #include <cstring>
@@ -32,13 +36,48 @@
 
 namespace vs::lmdb {
 
+/// Bytes an unprivileged writer may still use on the file system holding `p`
+/// (statvfs f_bavail * f_frsize); -1 when statvfs fails.
+inline long long free_bytes(const std::filesystem::path& p) noexcept
+{
+    struct statvfs st {};
+    if (::statvfs(p.c_str(), &st) != 0) {
+        return -1;
+    }
+    return static_cast<long long>(st.f_bavail) * static_cast<long long>(st.f_frsize);
+}
+
+/// Below this many free bytes an EIO of LMDB (a short write) is taken for a full disk.
+inline constexpr long long eio_full_disk_bytes = 64ll << 20;
+
 /// "cannot <what> <subject>: <mdb_strerror(rc)>" with a plain word for full disks and maps.
-inline std::string message(std::string_view what, std::string_view subject, int rc)
+/// With `where` (the environment's directory), a full disk names it and its free bytes:
+/// ENOSPC and EDQUOT always, EIO when less than eio_full_disk_bytes are free.
+inline std::string message(std::string_view what, std::string_view subject, int rc,
+                           const std::filesystem::path* where = nullptr)
 {
     std::string m = "cannot ";
     m.append(what).append(" ").append(subject).append(": ").append(::mdb_strerror(rc));
-    if (rc == ENOSPC) {
-        m += " (ENOSPC: the file system holding it is full; the last committed state is intact)";
+    const long long free = where != nullptr ? free_bytes(*where) : -1;
+    const std::string free_text = free < 0 ? std::string{"free bytes unknown"} : std::to_string(free) + " bytes free";
+    const std::string full = where != nullptr ? "no space left on " + where->string() + " (" + free_text + ")"
+                                              : std::string{"the file system holding it is full"};
+    constexpr std::string_view intact = "; the last committed state is intact)";
+    if (rc == ENOSPC || rc == EDQUOT) {
+        m.append(rc == ENOSPC ? " (ENOSPC: " : " (EDQUOT: ").append(full).append(intact);
+    } else if (rc == EIO && where != nullptr) {
+        if (free >= 0 && free < eio_full_disk_bytes) {
+            m.append(" (EIO: ").append(full).append(intact);
+        } else {
+            m.append(" (EIO: not a full disk, " + free_text + " on " + where->string() + ": a failing device?")
+                .append(intact);
+        }
+    } else if (rc == EFBIG) {
+        m.append(" (EFBIG: the file size limit (RLIMIT_FSIZE) is reached");
+        if (where != nullptr) {
+            m.append(" on " + where->string() + ", " + free_text);
+        }
+        m.append(intact);
     } else if (rc == MDB_MAP_FULL) {
         m += " (the LMDB map is full; the last committed state is intact)";
     }
@@ -48,8 +87,8 @@ inline std::string message(std::string_view what, std::string_view subject, int 
 /// An LMDB failure; code() is the LMDB or errno code (ENOSPC, MDB_MAP_FULL, ...).
 class error : public std::runtime_error {
 public:
-    error(std::string_view what, std::string_view subject, int rc)
-        : std::runtime_error(message(what, subject, rc)), code_(rc)
+    error(std::string_view what, std::string_view subject, int rc, const std::filesystem::path* where = nullptr)
+        : std::runtime_error(message(what, subject, rc, where)), code_(rc)
     {
     }
     int code() const noexcept { return code_; }
@@ -143,7 +182,7 @@ public:
         return ::mdb_reader_check(env_, &dead) == 0 ? dead : 0;
     }
 
-    [[noreturn]] void fail(std::string_view what, int rc) const { throw error(what, subject_, rc); }
+    [[noreturn]] void fail(std::string_view what, int rc) const { throw error(what, subject_, rc, &dir_); }
     void check(int rc, std::string_view what) const
     {
         if (rc != MDB_SUCCESS) {

@@ -34,7 +34,11 @@
 //      snapshot `<state_dir>/<channel>.lmdb` is published back with original times, except
 //      ProcessStatus records and whatever spec.restore_keep refuses; a snapshot thread then
 //      saves the table at most every `snapshot_interval` through a reader (the fsync never
-//      delays the publishing thread);
+//      delays the publishing thread). ProcessStatus carries snapshots_saved,
+//      snapshot_failures and the gauge snapshot_age_s (seconds since the last good save, or
+//      since the start before the first); a failure is logged with its cause (a full disk:
+//      "no space left on <dir> (N bytes free)"), the first save after failures too, and
+//      vs-health fails past its --max-snapshot-age-s;
 //   5. the outbox (spec.outbox) at `<state_dir>/outbox.lmdb`;
 //   6. body(ctx). With spec.auto_ready (the default) READY=1 goes out just before the body
 //      runs; without it the body calls ctx.ready() once its own state is in place. The body
@@ -163,6 +167,10 @@ public:
     vs::outbox::outbox& outbox();
     /// Alerts and this process's own state changes in one outbox transaction (both or
     /// neither: kill -9 at any moment neither loses nor duplicates an alert). Needs spec.outbox.
+    /// The body's thread only. A failed commit (a full disk) throws (the caller keeps its
+    /// alerts and tries again later), is counted (outbox_commit_failures), logged with its
+    /// cause, and makes the process unhealthy (ProcessStatus reason, STATUS=, no watchdog pet)
+    /// until a commit succeeds again, which is logged too.
     std::vector<std::string> commit(const std::vector<vs::outbox::alert>& alerts,
                                     const std::vector<vs::outbox::state_change>& changes);
     /// One key of this process's state (kept in the outbox environment); nullopt when absent.
