@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 
+#include <malloc.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -258,6 +260,9 @@ void universe_refresher::run()
         const auto now = clock::now();
         if (now >= next_refresh) {
             next_refresh = now + (refresh() ? options_.period : options_.retry);
+            // The ~1 MB body and its DOM were freed into this thread's malloc arena, which
+            // glibc keeps resident: give the pages back (vs-feed's RSS budget is 32 MB).
+            ::malloc_trim(0);
             continue;
         }
         std::optional<std::string> symbol;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/common/redact.hpp"
 #include "vs/common/shutdown.hpp"
 #include "vs/daemon/daemon.hpp"
 #include "vs/common/version.hpp"
@@ -100,7 +102,19 @@ public:
         }
         conn_options_.max_frame_bytes = config.max_frame_bytes;
         conn_options_.user_agent = std::string{"vs-feed/"} + VS_VERSION;
-        url_ = endpoint_.url();
+        // Shown in logs, the FeedStatus (snapshots, vs-health, /funding/health): an apiKey in
+        // the URL's query, or any other secret, never is (issue 19).
+        url_ = vs::redact::apply(endpoint_.url());
+        if (config.klines && config.rest) {
+            std::string error;
+            auto base = make_endpoint(config.ws_url, "", error);
+            if (!base) {
+                throw std::invalid_argument(error);
+            }
+            klines_ = std::make_unique<stream_group>(
+                io_, tls_.get(), *base, conn_options_, config.backoff, config.kline_group,
+                [this](std::string_view frame, std::int64_t recv_ns) { process_group(frame, recv_ns); });
+        }
         // This process's status goes out before anything is restored: a FeedStatus left in a
         // surviving table describes the process that wrote it (healthy, connected) and must
         // not be what consumers see next to the restored prices.
@@ -162,7 +176,15 @@ private:
                 }
             }
         });
-        spdlog::info("{} symbols with a mark price in the table at start", symbols_.size());
+        writer_.for_each_latest([&](const vs::bus::record_view& r) {
+            if (r.type == static_cast<vs::bus::record_type>(RecordType::Kline) &&
+                vs::bus::verify_record(r.type, r.data)) {
+                const auto* k = vs::bus::record_as<vs::schema::Kline>(r.data);
+                note_kline(k->symbol()->string_view(), k->open_time_ms(), k->closed());
+            }
+        });
+        spdlog::info("{} symbols with a mark price, {} with klines in the table at start", symbols_.size(),
+                     klines_known_.size());
     }
 
     void begin_stop()
@@ -181,6 +203,9 @@ private:
         }
         active_open_ = false;
         monitor_.on_connection_closed();
+        if (klines_) {
+            klines_->close_all();
+        }
     }
 
     void finish_stop()
@@ -204,7 +229,7 @@ private:
     void on_universe(const universe_update& u)
     {
         trading_ = u.symbols;
-        ctx_.gauge("trading_symbols", static_cast<double>(trading_.size()));
+        ctx_.gauge("trading", static_cast<double>(trading_.size()));
         for (const auto& s : u.removed) {
             spdlog::info("{} is no longer a trading USDT perpetual", s);
         }
@@ -213,9 +238,152 @@ private:
                 spdlog::info("{} is a new trading USDT perpetual", s);
             }
         }
+        if (klines_) {
+            klines_->set_symbols(trading_);
+        }
     }
 
-    void on_rest_klines(const std::string&, const std::vector<rest_kline>&, std::int64_t) {}
+    // --- klines: the group's frames, the previous closed candle, the REST bootstrap ------------
+
+    struct kline_known {
+        std::int64_t newest_open_ms = 0;        ///< open time of the newest candle under the symbol key
+        std::int64_t prev_closed_open_ms = 0;   ///< open time of the closed candle under "<S>@prev"
+        std::int64_t bootstrap_hour_ms = 0;     ///< hour for which REST was asked (0: none pending)
+        std::int64_t retry_after_ms = 0;
+    };
+
+    kline_known& known(std::string_view symbol)
+    {
+        auto it = klines_known_.find(symbol);
+        if (it == klines_known_.end()) {
+            it = klines_known_.emplace(std::string{symbol}, kline_known{}).first;
+        }
+        return it->second;
+    }
+
+    void note_kline(std::string_view symbol, std::int64_t open_ms, bool closed)
+    {
+        auto& k = known(symbol);
+        k.newest_open_ms = std::max(k.newest_open_ms, open_ms);
+        if (closed) {
+            k.prev_closed_open_ms = std::max(k.prev_closed_open_ms, open_ms);
+        }
+    }
+
+    static std::string prev_key(std::string_view symbol)
+    {
+        std::string key{symbol};
+        key += kline_prev_key_suffix;
+        return key;
+    }
+
+    /// Frames of the kline group: parsed and published like the main connection's, without
+    /// touching its freshness (the group keeps its own per connection).
+    void process_group(std::string_view frame, std::int64_t recv_ns)
+    {
+        ++messages_received_;   // every frame of every connection, as the record file has them
+        if (recorder_) {
+            recorder_->write(recv_ns, frame);
+        }
+        const auto result =
+            parser_.parse_in_place(frame, recv_ns, [&](const parsed_record& r) { publish(r, recv_ns); });
+        if (result.kind == frame_kind::exchange_error && should_log(++exchange_errors_)) {
+            spdlog::warn("kline connection: exchange error frame: {}", frame.substr(0, 300));
+        } else if (result.kind == frame_kind::rejected && should_log(parser_.counters().frames_rejected)) {
+            spdlog::warn("kline connection: rejected a frame of {} bytes: {}", frame.size(),
+                         result.error != nullptr ? result.error : "?");
+        }
+        writer_.notify();
+    }
+
+    /// A kline row was published under its symbol: a closed one is also kept under
+    /// "<S>@prev" (table only; the ring has it already), so the previous hour stays readable
+    /// after the next hour's first push replaced the symbol's own entry.
+    void after_kline(const parsed_record& r, std::int64_t recv_ns) noexcept
+    {
+        const auto* k = vs::bus::record_as<vs::schema::Kline>(r.bytes);
+        if (k == nullptr) {
+            return;
+        }
+        try {
+            note_kline(r.symbol, k->open_time_ms(), k->closed());
+            if (k->closed()) {
+                const auto st = writer_.publish(r.type, prev_key(r.symbol), r.bytes, recv_ns, vs::bus::to_table);
+                if (st != vs::bus::publish_status::ok && should_log(++publish_failures_)) {
+                    spdlog::error("cannot keep the closed kline of {}: status {}", r.symbol, static_cast<int>(st));
+                }
+            }
+        } catch (...) {
+            // Out of memory for one more symbol: the bootstrap will ask REST for it.
+        }
+    }
+
+    /// Every second: symbols whose previous hour's closed candle is missing `grace` after the
+    /// hour began (start, a new listing, a stream down across the hour) are asked of REST,
+    /// once per hour, paced by the refresher.
+    void schedule_bootstrap(std::int64_t now_real_ns)
+    {
+        if (!universe_ || !klines_ || trading_.empty()) {
+            return;
+        }
+        constexpr std::int64_t hour_ms = 3'600'000;
+        const auto now_ms = now_real_ns / ns_per_ms;
+        const auto hour = now_ms / hour_ms * hour_ms;
+        if (now_ms - hour < std::chrono::duration_cast<std::chrono::milliseconds>(config_.kline_bootstrap_grace).count()) {
+            return;
+        }
+        std::vector<std::string> ask;
+        for (const auto& s : trading_) {
+            auto& k = known(s);
+            if (k.prev_closed_open_ms >= hour - hour_ms || k.bootstrap_hour_ms == hour || now_ms < k.retry_after_ms) {
+                continue;
+            }
+            k.bootstrap_hour_ms = hour;
+            ask.push_back(s);
+        }
+        if (!ask.empty()) {
+            spdlog::info("klines: {} symbols lack the closed {} candle; asking REST ({:.0f}/s)", ask.size(),
+                         vs::utc_iso8601((hour - hour_ms) * ns_per_ms), config_.universe.klines_per_second);
+            universe_->request_klines(ask);
+        }
+    }
+
+    void on_rest_klines(const std::string& symbol, const std::vector<rest_kline>& rows, std::int64_t at_ms)
+    {
+        auto& k = known(symbol);
+        if (rows.empty()) {
+            k.bootstrap_hour_ms = 0;
+            k.retry_after_ms = at_ms + 60'000;
+            return;
+        }
+        const auto recv_ns = vs::realtime_ns();
+        for (const auto& row : rows) {
+            const bool closed = row.close_ms < at_ms;
+            const bool newer_prev = closed && row.open_ms > k.prev_closed_open_ms;
+            const bool newer = row.open_ms > k.newest_open_ms || (closed && row.open_ms == k.newest_open_ms && newer_prev);
+            if (!newer_prev && !newer) {
+                continue;   // the stream already brought this candle (or a newer one)
+            }
+            kline_fbb_.Clear();
+            const auto rec = vs::schema::CreateKlineDirect(
+                kline_fbb_, symbol.c_str(), at_ms, recv_ns, vs::schema::MarketType::UsdM,
+                config_.universe.kline_interval.c_str(), row.open_ms, row.close_ms, row.open, row.high, row.low,
+                row.close, row.volume, row.quote_volume, row.trades, row.taker_buy_volume,
+                row.taker_buy_quote_volume, closed);
+            kline_fbb_.Finish(rec);
+            const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(kline_fbb_.GetBufferPointer()),
+                                                   kline_fbb_.GetSize()};
+            const auto type = static_cast<vs::bus::record_type>(RecordType::Kline);
+            // The ring always (consumers follow it); the symbol's own entry only when newer.
+            writer_.publish(type, symbol, bytes, recv_ns, newer ? vs::bus::to_both : vs::bus::to_ring);
+            if (newer_prev) {
+                writer_.publish(type, prev_key(symbol), bytes, recv_ns, vs::bus::to_table);
+            }
+            note_kline(symbol, row.open_ms, closed);
+            ++rest_klines_published_;
+        }
+        writer_.notify();
+    }
 
     // --- connections --------------------------------------------------------------------
 
@@ -443,6 +611,10 @@ private:
                               r.symbol, static_cast<int>(st), publish_failures_);
             }
         }
+        if (r.type == static_cast<vs::bus::record_type>(RecordType::Kline)) {
+            after_kline(r, recv_ns);
+            return;
+        }
         if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) && symbols_.find(r.symbol) == symbols_.end()) {
             try {
                 symbols_.emplace(r.symbol);
@@ -474,7 +646,7 @@ private:
             begin_stop();
         }
         if (stopping_) {
-            if (closing_.empty() || now_mono >= stop_deadline_mono_) {
+            if ((closing_.empty() && (!klines_ || klines_->closing() == 0)) || now_mono >= stop_deadline_mono_) {
                 finish_stop();
                 return;
             }
@@ -484,6 +656,13 @@ private:
 
         check_freshness(now_mono);
         manage_connections(now_mono);
+        if (klines_) {
+            klines_->tick(now_mono);
+            if (now_mono - last_bootstrap_check_mono_ >= ns_per_s) {
+                last_bootstrap_check_mono_ = now_mono;
+                schedule_bootstrap(now_real);
+            }
+        }
 
         if (state_changed_ || healthy() != last_healthy_ || now_mono - last_status_mono_ >= status_period_ns) {
             publish_status(now_mono, now_real);
@@ -605,7 +784,14 @@ private:
         f.frames_rejected = parser_.counters().frames_rejected + oversized_frames_;
         f.rows_rejected = parser_.counters().rows_rejected;
         f.symbol_count = static_cast<std::uint32_t>(symbols_.size());
-        f.streams = &monitor_.streams();
+        if (klines_) {
+            // The main connection's streams, then one entry per kline connection.
+            status_streams_ = monitor_.streams();
+            klines_->append_status(status_streams_);
+            f.streams = &status_streams_;
+        } else {
+            f.streams = &monitor_.streams();
+        }
         const auto bytes = build_status(status_fbb_, f);
         const auto st = writer_.publish(static_cast<vs::bus::record_type>(RecordType::FeedStatus), "", bytes,
                                         now_real, vs::bus::to_both);
@@ -624,10 +810,17 @@ private:
         ctx_.counter("frames_rejected").store(f.frames_rejected, std::memory_order_relaxed);
         ctx_.counter("rows_rejected").store(f.rows_rejected, std::memory_order_relaxed);
         ctx_.counter("reconnect_attempts").store(f.reconnect_attempts, std::memory_order_relaxed);
+        if (klines_) {
+            // Few names: ProcessStatus must fit the channel's 1 KiB slots (the rest is in
+            // FeedStatus: one entry per kline connection).
+            ctx_.gauge("kline_streams", static_cast<double>(klines_->stream_count()));
+            ctx_.gauge("kline_conns_open", static_cast<double>(klines_->open_connections()));
+            ctx_.counter("kline_reconnects").store(klines_->reconnects(), std::memory_order_relaxed);
+            ctx_.counter("klines_rest").store(rest_klines_published_, std::memory_order_relaxed);
+        }
         if (universe_) {
-            const auto& u = universe_->counters();
-            ctx_.counter("exchange_info_refreshes").store(u.refreshes.load(), std::memory_order_relaxed);
-            ctx_.counter("exchange_info_failures").store(u.refresh_failures.load(), std::memory_order_relaxed);
+            ctx_.counter("exchinfo_failures").store(universe_->counters().refresh_failures.load(),
+                                                     std::memory_order_relaxed);
         }
     }
 
@@ -647,6 +840,12 @@ private:
     backoff backoff_;
     std::unique_ptr<frame_recorder> recorder_;
     std::unique_ptr<universe_refresher> universe_;
+    std::unique_ptr<stream_group> klines_;
+    std::unordered_map<std::string, kline_known, string_hash, std::equal_to<>> klines_known_;
+    flatbuffers::FlatBufferBuilder kline_fbb_{512};
+    std::vector<stream_state> status_streams_;
+    std::int64_t last_bootstrap_check_mono_ = 0;
+    std::uint64_t rest_klines_published_ = 0;
     std::vector<std::string> trading_;   ///< sorted; empty until the first exchangeInfo
     flatbuffers::FlatBufferBuilder status_fbb_{1024};
 

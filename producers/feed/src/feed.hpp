@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "exchange_universe.hpp"
+#include "stream_group.hpp"
 #include "stream_monitor.hpp"
 #include "vs/common/backoff.hpp"
 #include "vs/net/binance_rest.hpp"
@@ -47,7 +48,18 @@ struct feed_config {
     /// REST (exchangeInfo refresh, kline bootstrap); nullopt: no REST, no universe.
     std::optional<vs::net::rest_options> rest;
     universe_options universe;
+    /// The kline connection group (needs `rest`: its symbols come from exchangeInfo).
+    bool klines = true;
+    group_options kline_group;
+    /// A symbol without the previous hour's closed candle this long after the hour starts
+    /// gets it from REST klines (the stream's final push normally comes at the hour).
+    std::chrono::seconds kline_bootstrap_grace{20};
 };
+
+/// The latest-table key under which vs-feed keeps the previous hour's closed kline of a
+/// symbol (the symbol's own key holds the newest push, open or closed): "<SYMBOL>@prev".
+/// vs-volume reads both keys at start.
+inline constexpr std::string_view kline_prev_key_suffix = "@prev";
 
 class feed {
 public:

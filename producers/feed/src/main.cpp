@@ -31,6 +31,20 @@ vs::feed::feed_config config_from(const vs::cli::parser& cli)
         c.rest = vs::net::rest_options_from(cli);
         c.universe.period = std::chrono::seconds{refresh_s};
     }
+    const auto klines = cli.get("klines");
+    c.klines = !klines.empty() && klines != "off" && klines != "0";
+    if (c.klines) {
+        if (klines != "1h") {
+            throw vs::cli::usage_error("--klines: only 1h (or off) is supported");
+        }
+        c.kline_group.name = "kline_" + klines;
+        c.kline_group.suffix = "@kline_" + klines;
+        c.universe.kline_interval = klines;
+    }
+    c.kline_group.max_streams_per_connection =
+        static_cast<std::size_t>(cli.get_int("kline-streams-per-connection", 1, 1024));
+    c.kline_group.stale_after = std::chrono::seconds{cli.get_int("stale-kline-s", 0, 86'400)};
+    c.universe.klines_per_second = static_cast<double>(cli.get_int("kline-bootstrap-per-s", 1, 100));
     if (c.backoff.max_delay < c.backoff.min_delay) {
         throw vs::cli::usage_error("--backoff-max-ms must be >= --backoff-min-ms");
     }
@@ -50,7 +64,8 @@ int main(int argc, char** argv)
         "vs-feed --ws-url ws://127.0.0.1:9400/market/stream --state-dir /tmp/vs --record capture.tsv"};
     s.channel = "market";
     s.channel_option = "channel";
-    // The bus defaults: ~650 symbols x 3 record types fit 8192 slots; FeedStatus carries one
+    // The bus defaults: ~650 symbols x 3 record types + 2 klines each (the newest candle and
+    // the previous closed one under "<S>@prev") fit 8192 slots; FeedStatus carries one
     // entry per stream plus the URL and a reason (about 460 bytes for the default three
     // streams): slots of 1024 bytes. Market records are 200-350 bytes.
     using vs::schema::RecordType;
@@ -87,6 +102,14 @@ int main(int argc, char** argv)
         cli.option("exchange-info-refresh-s", "S", "300",
                    "REST exchangeInfo at start and every S seconds: the trading USDT perpetuals (0: no REST at all)",
                    {"VS_FEED_EXCHANGE_INFO_S"});
+        cli.option("klines", "INTERVAL", "1h",
+                   "<symbol>@kline_1h for every trading USDT perpetual on connections of their own "
+                   "(off: none; needs --exchange-info-refresh-s > 0)",
+                   {"VS_FEED_KLINES"});
+        cli.option("kline-streams-per-connection", "N", "512", "kline streams per connection (Binance allows 1024)");
+        cli.option("stale-kline-s", "S", "60", "a kline connection silent this long is replaced (0: never)");
+        cli.option("kline-bootstrap-per-s", "N", "5",
+                   "REST klines?limit=2 requests per second for symbols without the previous closed candle");
         vs::net::add_rest_options(cli);
     }, [&](vs::daemon::context&) {
         const int code = feed->run();

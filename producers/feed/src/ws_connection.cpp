@@ -1,5 +1,6 @@
 #include "ws_connection.hpp"
 
+#include <deque>
 #include <stdexcept>
 #include <utility>
 
@@ -67,7 +68,9 @@ public:
             return;
         }
         closing_ = true;
-        if (open_) {
+        if (open_ && writing_) {
+            close_after_write_ = true;   // one write operation at a time: the close follows it
+        } else if (open_) {
             // The read loop ends with websocket::error::closed once the peer answers, or with
             // a timeout after handshake_timeout.
             ws_.async_close(websocket::close_code::normal,
@@ -83,7 +86,48 @@ public:
     bool is_open() const noexcept override { return open_; }
     std::uint64_t pings_received() const noexcept override { return pings_; }
 
+    void send(std::string text) override
+    {
+        outgoing_.push_back(std::move(text));
+        if (open_) {
+            write_next();
+        }
+    }
+
 private:
+    /// One write at a time (Beast allows one write beside the read loop); the next starts
+    /// from the completion of the previous.
+    void write_next()
+    {
+        if (writing_ || outgoing_.empty() || closing_ || !open_) {
+            return;
+        }
+        writing_ = true;
+        ws_.text(true);
+        ws_.async_write(asio::buffer(outgoing_.front()),
+                        [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
+                            self->writing_ = false;
+                            if (!self->outgoing_.empty()) {
+                                self->outgoing_.pop_front();
+                            }
+                            if (self->close_after_write_) {
+                                self->close_after_write_ = false;
+                                self->ws_.async_close(websocket::close_code::normal,
+                                                      [self](const beast::error_code&) {});
+                                return;
+                            }
+                            if (ec) {
+                                if (!self->closing_) {
+                                    // The read loop ends too and reports the closing.
+                                    beast::error_code ignored;
+                                    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+                                }
+                                return;
+                            }
+                            self->write_next();
+                        });
+    }
+
     asio::awaitable<void> run(std::shared_ptr<session> self)
     {
         std::string why;
@@ -163,6 +207,7 @@ private:
         if (events_.on_open) {
             events_.on_open(id_);
         }
+        write_next();
         co_return co_await read_loop();
     }
 
@@ -223,6 +268,9 @@ private:
     beast::flat_buffer buffer_;
     bool open_ = false;
     bool closing_ = false;
+    bool writing_ = false;
+    bool close_after_write_ = false;
+    std::deque<std::string> outgoing_;
     std::uint64_t pings_ = 0;
 };
 

@@ -57,6 +57,10 @@ public:
     virtual std::uint64_t id() const noexcept = 0;
     virtual bool is_open() const noexcept = 0;
     virtual std::uint64_t pings_received() const noexcept = 0;
+    /// Queues a text message (SUBSCRIBE/UNSUBSCRIBE) to be written once open, in order.
+    /// Messages queued before the connection opens go out right after the handshake;
+    /// a failed write ends the connection (on_closed).
+    virtual void send(std::string text) = 0;
 };
 
 /// A connection to `endpoint`; `tls` must be non-null for wss:// endpoints (a context from

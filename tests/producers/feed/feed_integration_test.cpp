@@ -227,6 +227,61 @@ protected:
     unsigned short port_ = 0;
 };
 
+TEST_F(FeedIntegrationTest, KlinesOfEveryTradingSymbolOnConnectionsOfTheirOwn)
+{
+    start_replay();
+    // 40 symbols, at most 16 streams a connection: 3 kline connections beside the main one.
+    start_feed({"--kline-streams-per-connection", "16", "--kline-bootstrap-per-s", "50"});
+    ASSERT_TRUE(healthy_within(10s));
+    const auto info = boost::json::parse(vs::test::loopback_http(port_, "GET", "/fapi/v1/exchangeInfo").body);
+    std::set<std::string> trading;
+    for (const auto& s : info.at("symbols").as_array()) {
+        const auto& o = s.as_object();
+        if (o.at("contractType").as_string() == "PERPETUAL" && o.at("status").as_string() == "TRADING") {
+            trading.insert(std::string{o.at("symbol").as_string().c_str()});
+        }
+    }
+    ASSERT_GT(trading.size(), 30u);
+    constexpr auto kline_type = static_cast<vs::bus::record_type>(RecordType::Kline);
+    const auto hour_ms = vs::realtime_ms() / 3'600'000 * 3'600'000;
+    // Every trading symbol: the open candle under its own key, the previous hour's closed
+    // candle (from REST at start) under "<S>@prev".
+    std::size_t open_ok = 0, prev_ok = 0;
+    ASSERT_TRUE(eventually([&] {
+        open_ok = prev_ok = 0;
+        for (const auto& sym : trading) {
+            bus().latest(kline_type, sym, [&](const vs::bus::record_view& r) {
+                const auto* k = vs::bus::record_as<vs::schema::Kline>(r.data);
+                open_ok += k->symbol()->str() == sym && k->open_time_ms() >= hour_ms && k->quote_volume() > 0;
+            });
+            bus().latest(kline_type, sym + "@prev", [&](const vs::bus::record_view& r) {
+                const auto* k = vs::bus::record_as<vs::schema::Kline>(r.data);
+                prev_ok += k->symbol()->str() == sym && k->closed() && k->open_time_ms() == hour_ms - 3'600'000 &&
+                           k->quote_volume() > 0;
+            });
+        }
+        return open_ok == trading.size() && prev_ok == trading.size();
+    }, 20s)) << open_ok << " open, " << prev_ok << " previous of " << trading.size();
+    const auto st = status();
+    ASSERT_TRUE(st);
+    std::size_t kline_entries = 0, streams = 0;
+    for (const auto& s : st->streams) {
+        if (s.name.rfind("kline_1h[", 0) == 0) {
+            ++kline_entries;
+            EXPECT_FALSE(s.stale) << s.name;
+            EXPECT_GT(s.frames, 0u) << s.name;
+            streams += std::stoul(s.name.substr(s.name.find(' ') + 1));
+        }
+    }
+    EXPECT_EQ(kline_entries, (trading.size() + 15) / 16);
+    EXPECT_EQ(streams, trading.size());
+    EXPECT_TRUE(st->stream("!markPrice@arr@1s") != nullptr);
+    // The replay saw one routed connection for the mark/ticker streams plus the kline ones.
+    const auto stats = control("GET", "/_control/stats");
+    EXPECT_GE(json_number(stats.at("connections").at("routed")), 1.0 + static_cast<double>(kline_entries))
+        << boost::json::serialize(stats);
+}
+
 TEST_F(FeedIntegrationTest, MarkPriceOnTheBusEqualsTheReplaysWithinOneTick)
 {
     start_replay();
