@@ -34,6 +34,7 @@
 #include "vs/bus/records.hpp"
 #include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/common/redact.hpp"
 
 extern char** environ;
 
@@ -561,26 +562,26 @@ void check_units(const options& o, report& rep)
 
 // ---- output ---------------------------------------------------------------------------
 
-void print_human(const report& rep)
+void print_human(const report& rep, std::ostream& out)
 {
     std::size_t failed = 0;
     for (const auto& c : rep.checks) {
         failed += c.ok ? 0 : 1;
     }
     if (failed == 0) {
-        std::cout << fmt::format("vs-health: healthy ({} checks passed)\n", rep.checks.size());
+        out << fmt::format("vs-health: healthy ({} checks passed)\n", rep.checks.size());
     } else {
-        std::cout << fmt::format("vs-health: UNHEALTHY ({} of {} checks failed)\n", failed, rep.checks.size());
+        out << fmt::format("vs-health: UNHEALTHY ({} of {} checks failed)\n", failed, rep.checks.size());
     }
     for (const auto& c : rep.checks) {
-        std::cout << fmt::format("  {:<5} {}: {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail);
+        out << fmt::format("  {:<5} {}: {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail);
     }
     for (const auto& n : rep.notes) {
-        std::cout << "  note  " << n << "\n";
+        out << "  note  " << n << "\n";
     }
 }
 
-void print_json(const report& rep)
+void print_json(const report& rep, std::ostream& out)
 {
     json::object o;
     o["healthy"] = rep.healthy();
@@ -612,7 +613,7 @@ void print_json(const report& rep)
     }
     o["notes"] = std::move(notes);
     o["time_ns"] = vs::realtime_ns();
-    std::cout << json::serialize(o) << "\n";
+    out << json::serialize(o) << "\n";
 }
 
 }  // namespace
@@ -684,11 +685,14 @@ int main(int argc, char** argv)
             check_channel(ch, o, rep);
         }
         check_units(o, rep);
+        // What the processes published (URLs, reasons) is shown with every secret redacted.
+        std::ostringstream text;
         if (o.json) {
-            print_json(rep);
+            print_json(rep, text);
         } else {
-            print_human(rep);
+            print_human(rep, text);
         }
+        std::cout << vs::redact::apply(text.str());
         return rep.healthy() ? vs::cli::exit_ok : vs::cli::exit_failure;
     });
 }
