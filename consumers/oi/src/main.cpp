@@ -850,6 +850,7 @@ int main(int argc, char** argv)
                        "the OI spike alerts.",
                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-oi --state-dir /var/lib/volspike"};
     s.channel = "oi";
+    s.channel_option = "channel";   // a second instance on one bus needs a channel of its own
     s.record_types = vs::bus::record_type_list(RecordType::OpenInterest, RecordType::LiquidUniverse,
                                                RecordType::OiSpikeAlert, RecordType::ProcessStatus);
     s.ring_bytes = 4u << 20;
