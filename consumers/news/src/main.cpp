@@ -5,6 +5,7 @@
 // delays the others), the commit of batches + state in one LMDB transaction, the bus records
 // and the status.
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,7 +31,7 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 constexpr auto news_post_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::NewsPost);
-constexpr std::size_t per_channel_gauges = 8;  // "last_post_age_s_<channel>" for the first 8 channels
+constexpr std::size_t per_channel_gauges = 6;  // "last_post_age_s_<channel>", "failing_<channel>": first 6 channels
 
 struct settings {
     std::string base_url;
@@ -38,6 +39,9 @@ struct settings {
     std::chrono::milliseconds max_backoff{600'000};
     vs::news::cycle_limits limits;
     vs::net::http_client_options http;
+    /// Tests only (VS_NEWS_TEST_COMMIT_DELAY_MS): a pause between a cycle's fetch and its commit,
+    /// so a test can kill the process exactly there.
+    std::chrono::milliseconds commit_delay{0};
 };
 
 /// What the status shows of one channel (guarded by shared::mutex).
@@ -127,7 +131,6 @@ void run_channel(vs::daemon::context& ctx, shared_state& sh, const settings& cfg
     auto& forwarded = ctx.counter("posts_forwarded");
     auto& edits = ctx.counter("edits_forwarded");
     auto& batches = ctx.counter("batches_enqueued");
-    auto& commit_failures = ctx.counter("commit_failures");
     auto& held = ctx.counter("posts_held_no_channel_id");
     auto& warnings = ctx.counter("parser_warnings");
 
@@ -179,6 +182,11 @@ void run_channel(vs::daemon::context& ctx, shared_state& sh, const settings& cfg
             problem = "the page shows no channel id (the backend keys channels by it): " + std::to_string(to_send.size()) +
                       " posts held until it does";
         } else if (problem.empty() && (!to_send.empty() || outcome.next.encode() != state.encode())) {
+            if (cfg.commit_delay.count() > 0 && !to_send.empty()) {
+                spdlog::info("@{}: {} posts fetched, committing in {} ms", channel.username, to_send.size(),
+                             cfg.commit_delay.count());
+                std::this_thread::sleep_for(cfg.commit_delay);
+            }
             std::vector<vs::outbox::alert> alerts;
             for (const auto& batch : vs::news::batches(to_send)) {
                 vs::outbox::alert a;
@@ -201,7 +209,6 @@ void run_channel(vs::daemon::context& ctx, shared_state& sh, const settings& cfg
                     sh.commit_error.clear();
                 }
             } catch (const std::exception& e) {
-                ++commit_failures;
                 problem = std::string{"cannot commit to the outbox: "} + e.what();
                 spdlog::error("@{}: {} ({} posts not forwarded; they are read again next cycle)", channel.username,
                               e.what(), to_send.size());
@@ -352,6 +359,9 @@ int main(int argc, char** argv)
             cfg.http.connect_timeout = std::min(cfg.http.request_timeout, std::chrono::milliseconds{10'000});
             cfg.http.user_agent = cli.get("user-agent");
             cfg.http.body_limit = 8u << 20;
+            if (const char* d = std::getenv("VS_NEWS_TEST_COMMIT_DELAY_MS")) {
+                cfg.commit_delay = std::chrono::milliseconds{std::atoll(d)};
+            }
             std::vector<vs::news::channel_config> channels;
             try {
                 channels = vs::news::parse_channels(cli.get("channels"), cli.get("categories"));
@@ -437,8 +447,11 @@ int main(int argc, char** argv)
                     std::size_t k = 0;
                     for (const auto& [name, v] : sh.views) {
                         (v.ok ? ok : failing) += v.polled ? 1 : 0;
-                        if (k++ < per_channel_gauges && v.last_post_ms > 0) {
-                            ctx.gauge("last_post_age_s_" + name, static_cast<double>(now - v.last_post_ms) / 1000.0);
+                        if (k++ < per_channel_gauges) {
+                            ctx.gauge("failing_" + name, v.polled && !v.ok ? 1.0 : 0.0);
+                            if (v.last_post_ms > 0) {
+                                ctx.gauge("last_post_age_s_" + name, static_cast<double>(now - v.last_post_ms) / 1000.0);
+                            }
                         }
                     }
                 }

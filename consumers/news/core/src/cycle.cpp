@@ -288,7 +288,9 @@ cycle_outcome collect(const channel_config& channel, const channel_state& state,
             // Deeper than max_pages: read forward from the last id, so the oldest go first.
             std::int64_t before = state.last_id + 1 + ids_per_page;
             std::size_t found = 0;
-            const std::size_t budget = out.requests + limits.max_pages;
+            // Enough requests for max_posts however few max_pages allows.
+            const std::size_t budget =
+                out.requests + std::max(limits.max_pages, limits.max_posts / static_cast<std::size_t>(ids_per_page) + 1);
             while (found < limits.max_posts && out.requests < budget && before - ids_per_page < *newest->min_id) {
                 auto pg = get(before);
                 if (!pg) {
