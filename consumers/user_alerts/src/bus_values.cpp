@@ -99,6 +99,9 @@ value bus_values::last_price(std::string_view symbol)
             out = judged(t->last_price(), t->recv_time_ns() / 1'000'000, now_ms_, ages_.price);
         }
     });
+    if (out.status == value_status::missing) {
+        missing_.emplace_back(symbol);
+    }
     return out;
 }
 
@@ -110,6 +113,9 @@ value bus_values::funding_rate(std::string_view symbol)
             out = judged(m->funding_rate(), m->recv_time_ns() / 1'000'000, now_ms_, ages_.funding);
         }
     });
+    if (out.status == value_status::missing) {
+        missing_.emplace_back(symbol);
+    }
     return out;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core.hpp"
@@ -60,6 +61,8 @@ public:
     /// Lookups of OI values that came from this process's own poll, from the `oi` channel.
     std::uint64_t oi_from_poll() const noexcept { return oi_from_poll_; }
     std::uint64_t oi_from_channel() const noexcept { return oi_from_channel_; }
+    /// Symbols looked up since the last call without any market record (not on the bus).
+    std::vector<std::string> take_missing_symbols() { return std::exchange(missing_, {}); }
 
 private:
     value last_price(std::string_view symbol);
@@ -72,6 +75,7 @@ private:
     value_ages ages_;
     std::int64_t now_ms_ = 0;
     std::uint64_t oi_from_poll_ = 0, oi_from_channel_ = 0;
+    std::vector<std::string> missing_;
 };
 
 }  // namespace vs::user_alerts

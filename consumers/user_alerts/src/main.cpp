@@ -104,6 +104,7 @@ private:
     void publish_trigger(const book::entry& e, const trigger_event& t, const std::string& outbox_id);
     void refresh_gauges();
     void want_oi();
+    void report_missing(std::vector<std::string> symbols, vs::daemon::follower& market);
     vs::daemon::health probe();
 
     vs::daemon::context& ctx_;
@@ -121,6 +122,7 @@ private:
     std::int64_t last_good_refresh_ms_ = 0;   // realtime
     bool have_list_ = false;
     std::unordered_set<std::string> unknown_logged_;
+    std::string last_unknown_;
     flatbuffers::FlatBufferBuilder fbb_;
 
     std::atomic<std::uint64_t>& checks_ = ctx_.counter("checks");
@@ -133,10 +135,10 @@ private:
     std::atomic<std::uint64_t>& alerts_invalid_ = ctx_.counter("alerts_invalid");
     std::atomic<std::uint64_t>& rest_calls_ = ctx_.counter("rest_calls");
     std::atomic<std::uint64_t>& rest_failures_ = ctx_.counter("rest_failures");
-    std::atomic<std::uint64_t>& rest_skipped_ = ctx_.counter("rest_skipped_oi_fresh");
+    std::atomic<std::uint64_t> rest_skipped_{0};   // not a metric: at most 32 per process
     std::atomic<std::uint64_t>& updates_sent_ = ctx_.counter("updates_sent");
     std::atomic<std::uint64_t>& updates_failed_ = ctx_.counter("updates_failed");
-    std::atomic<std::uint64_t>& updates_replaced_ = ctx_.counter("updates_replaced");
+    std::atomic<std::uint64_t> updates_replaced_{0};
     std::atomic<std::uint64_t>& commit_failures_ = ctx_.counter("commit_failures");
 };
 
@@ -287,12 +289,7 @@ void user_alerts_process::refresh_gauges()
             ctx_.gauge("alerts_other_tier", static_cast<double>(all));
         }
     }
-    std::size_t fired = 0;
-    for (const auto& e : book_.entries()) {
-        fired += e.fired ? 1 : 0;
-    }
     ctx_.gauge("alerts_active", static_cast<double>(book_.size()));
-    ctx_.gauge("alerts_fired_pending", static_cast<double>(fired));
 }
 
 void user_alerts_process::publish_trigger(const book::entry& e, const trigger_event& t, const std::string& outbox_id)
@@ -414,6 +411,34 @@ void user_alerts_process::flush_prevs(bool all_dirty)
     }
 }
 
+void user_alerts_process::report_missing(std::vector<std::string> symbols, vs::daemon::follower& market)
+{
+    if (symbols.empty()) {
+        return;
+    }
+    // While vs-feed fills the table after a start every symbol is missing: only a symbol
+    // absent from a populated market is "not on the bus".
+    const auto st = market.table().status();
+    if (!st.writer_alive || st.table_used < 20) {
+        return;
+    }
+    for (auto& s : symbols) {
+        if (unknown_logged_.size() < 10'000 && unknown_logged_.insert(s).second) {
+            const auto* g = book_.group(s);
+            std::size_t n = 0;
+            if (g != nullptr) {
+                for (const auto& v : g->by_type) {
+                    n += v.size();
+                }
+            }
+            spdlog::warn("symbol {} is not on the bus (no ticker or mark price among {} market records): its {} "
+                         "alerts are skipped at every check (counted in skipped_missing)",
+                         s, st.table_used, n);
+            last_unknown_ = s;
+        }
+    }
+}
+
 vs::daemon::health user_alerts_process::probe()
 {
     std::string s = fmt::format("{} alerts", book_.size());
@@ -425,6 +450,9 @@ vs::daemon::health user_alerts_process::probe()
     }
     if (!last_list_problem_.empty()) {
         s += "; " + last_list_problem_;
+    }
+    if (!unknown_logged_.empty()) {
+        s += fmt::format("; {} symbols not on the bus (last: {})", unknown_logged_.size(), last_unknown_);
     }
     return vs::daemon::health::good(s);
 }
@@ -533,13 +561,12 @@ int user_alerts_process::run()
             check(book_, due, values, out);
             finish_check(out, "timed");
         }
+        report_missing(values.take_missing_symbols(), market);
         if (std::chrono::steady_clock::now() - last_flush >= flush_every) {
             last_flush = std::chrono::steady_clock::now();
             flush_prevs(true);
         }
         ctx_.gauge("updates_pending", updates_ ? static_cast<double>(updates_->pending()) : 0.0);
-        ctx_.gauge("oi_from_channel", static_cast<double>(values.oi_from_channel()));
-        ctx_.gauge("oi_from_own_poll", static_cast<double>(values.oi_from_poll()));
     }
     spdlog::info("stopping: saving the last checked values");
     flush_prevs(true);
