@@ -19,6 +19,7 @@
 #include "http.hpp"
 #include "process.hpp"
 #include "replay_process.hpp"
+#include "secrets_scan.hpp"
 #include "test_env.hpp"
 #include "http_test_server.hpp"
 
@@ -376,4 +377,33 @@ TEST_F(NewsProcess, BackendDownForTwoMinutesThenEveryPostArrivesOnce)
     std::this_thread::sleep_for(2s);
     EXPECT_EQ(backend_.ids("marketfeed"), range(1, 23));
     EXPECT_EQ(backend_.ids("watcherguru"), range(1, 11));
+}
+
+TEST_F(NewsProcess, NoSecretReachesItsLogStateOrOutboxListing)
+{
+    // Issue 19's rule: known secrets in the environment, a backend that fails, a channel that
+    // rate-limits and one that does not exist; then everything vs-news produced is grepped.
+    const auto secrets = vs::test::known_secrets();
+    backend_.set_down(true);
+    auto r = vs::test::loopback_http(replay_->port(), "POST", "/_control/news/throttle?channel=watcherguru&seconds=30");
+    ASSERT_EQ(r.status, 200);
+    const auto news_log = env_.state_dir() / "news-secrets.log";
+    auto env = secrets.env;
+    env["VOLSPIKE_API_URL"] = backend_.url();
+    news_ = std::make_unique<vs::test::child_process>(
+        std::vector<std::string>{exe("VS_NEWS_EXE"), "--state-dir", env_.state_dir().string(), "--bus-prefix",
+                                 env_.prefix(), "--telegram-web-url", replay_->http_url(), "--interval-ms", "500",
+                                 "--channels", "marketfeed,watcherguru,nobody_here", "--log-level", "debug"},
+        vs::test::logged_to(news_log, env));
+    ASSERT_TRUE(vs::test::eventually(
+        [&] { return vs::test::read_file(news_log).find("@marketfeed: 5 new") != std::string::npos; }, 10s));
+    std::this_thread::sleep_for(2s);
+    news_->terminate(5s);
+    vs::test::secrets_scan scan{secrets.values};
+    scan.file("vs-news stderr", news_log);
+    scan.tree(env_.state_dir());
+    scan.outbox_listing(exe("VS_OUTBOX_EXE"), env_.state_dir());
+    scan.text("vs-news --help", vs::test::run({exe("VS_NEWS_EXE"), "--help"}, secrets.env).out);
+    EXPECT_TRUE(scan.clean()) << scan.report();
+    EXPECT_GT(scan.scanned_bytes(), 0u);
 }
