@@ -127,7 +127,8 @@ std::vector<accepted> for_symbol(const std::vector<accepted>& v, const std::stri
 std::set<std::string> universe_symbols(const accepted& a)
 {
     std::set<std::string> out;
-    for (const auto& s : boost::json::parse(a.body).as_object().at("symbols").as_array()) {
+    const auto v = boost::json::parse(a.body);   // alive for the loop
+    for (const auto& s : v.as_object().at("symbols").as_array()) {
         out.insert(std::string{s.as_object().at("symbol").as_string()});
     }
     return out;
@@ -212,7 +213,7 @@ protected:
     /// is not logged: use the universe decision and time instead).
     bool wait_polling(std::chrono::seconds limit)
     {
-        return eventually([&] { return oi_log().find("universe: ") != std::string::npos; }, limit, 100ms);
+        return eventually([&] { return oi_log().find("info: universe: ") != std::string::npos; }, limit, 100ms);
     }
     vs::test::http_reply control(const std::string& target)
     {
@@ -271,16 +272,17 @@ void expect_alert_payload(const std::string& body, const std::string& symbol)
 
 // A ramp of +4 % over 2 minutes on a symbol with plenty of contracts: exactly one `5 min` UP
 // alert at PROD and at DEV, within one poll interval of the replay's OI crossing 3 % (at
-// 90 s of the ramp: the baseline is the value before it). The same ramp on BTCUSDT (about
+// 90 s of the ramp: with a 120 s lookback the baseline is the value before it). The same ramp on BTCUSDT (about
 // 100,000 contracts: +4 % is under OI_MIN_DELTA_CONTRACTS) sends nothing.
 TEST_F(OiProcessTest, RampAlertsOnceAtProdAndDevButNotWithTooFewContracts)
 {
     start_replay(40);
     start_feed();
     start_deliver();
-    start_oi();
+    // Lookback 120 s (tolerance 30 s): the 5 min window sees the whole 2-minute ramp.
+    start_oi({{"OI_LOOKBACK_WINDOW_5MIN", "120"}});
     ASSERT_TRUE(wait_polling(60s)) << "no universe";
-    std::this_thread::sleep_for(8s);   // some history before the ramp
+    std::this_thread::sleep_for(15s);   // history before the ramp, within the tolerance of its baseline
     ASSERT_GT(replay_oi("DOGEUSDT") * 0.03, 5000.0);
     ASSERT_LT(replay_oi("BTCUSDT") * 0.04, 5000.0);
     const auto ramp_ms = vs::realtime_ms();
@@ -303,7 +305,7 @@ TEST_F(OiProcessTest, RampAlertsOnceAtProdAndDevButNotWithTooFewContracts)
     // Interval 5 s (40 symbols: the formula's minimum); the crossing at ramp + 90 s.
     const auto after = prod[0].at_ms - ramp_ms;
     EXPECT_GE(after, 85'000) << "too early";
-    EXPECT_LE(after, 90'000 + 5'000 + 3'000) << "not within one poll interval of the crossing";
+    EXPECT_LE(after, 90'000 + 5'000 + 3'000) << "not within one poll interval (+3 s delivery) of the crossing";
     EXPECT_TRUE(for_symbol(prod, "BTCUSDT").empty());
     // The OI batches arrived too, with fresh mark prices only.
     const auto batches = backend_.on("prod", batch_path);
@@ -464,7 +466,7 @@ TEST_F(OiProcessTest, NeverPostsAnEmptyUniverseAcrossARestartWithTheFeedStopped)
     start_oi(env);
     ASSERT_TRUE(eventually([&] { return !backend_.on("prod", universe_path).empty(); }, 60s, 100ms));
     const auto before = universe_symbols(backend_.on("prod", universe_path).back());
-    ASSERT_GE(before.size(), 35u);
+    ASSERT_GE(before.size(), 30u);
     oi_->terminate(10s);
     feed_->terminate(10s);
     std::this_thread::sleep_for(6s);   // every ticker is stale now
@@ -495,7 +497,7 @@ TEST_F(OiProcessTest, NeverPostsAnEmptyUniverseAcrossARestartWithTheFeedStopped)
     fresh.terminate(10s);
     const auto fresh_log = vs::test::read_file(env_.state_dir() / "oi-fresh.log");
     EXPECT_NE(fresh_log.find("waiting for the market tickers"), std::string::npos) << fresh_log;
-    EXPECT_EQ(fresh_log.find("universe: "), std::string::npos) << fresh_log;
+    EXPECT_EQ(fresh_log.find("info: universe: "), std::string::npos) << fresh_log;
     auto list = vs::test::run({exe("VS_OUTBOX_EXE"), "list", "--state-dir", fresh_state.string(), "--state", "all",
                                "--json"});
     EXPECT_EQ(list.out.find("oi_universe"), std::string::npos) << "a vs-oi without a universe queued one: " << list.out;
