@@ -21,7 +21,7 @@ if [[ ! -f build/build.ninja ]]; then
 fi
 echo "building (the first build takes several minutes on 2 cores)..."
 ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api tools/bus_dump/vs-bus-dump \
-  tools/snapshot/vs-snapshot >/dev/null
+  tools/snapshot/vs-snapshot consumers/oi/vs-oi >/dev/null
 
 export VS_BUS_PREFIX=${VS_BUS_PREFIX:-volspike-demo}
 export VS_STATE_DIR=${VS_STATE_DIR:-$root/demo-state}
@@ -56,6 +56,11 @@ echo "vs-feed:   $VS_BINANCE_WS_URL -> bus /dev/shm/$VS_BUS_PREFIX.market (log: 
 build/consumers/api/vs-api >"$logs/vs-api.log" 2>&1 &
 pids+=($!)
 echo "vs-api:    http://$VS_API_LISTEN/funding/BTCUSDT  http://$VS_API_LISTEN/dashboard (log: $logs/vs-api.log)"
+# vs-oi with the 5 min window shortened to 60 s (the demo only; the defaults are the old
+# script's): the scenario's DOGEUSDT ramp (+5 % at 40 s) alerts within the first minutes.
+OI_LOOKBACK_WINDOW_5MIN=${OI_LOOKBACK_WINDOW_5MIN:-60} build/consumers/oi/vs-oi >"$logs/vs-oi.log" 2>&1 &
+pids+=($!)
+echo "vs-oi:     universe + open interest -> bus /dev/shm/$VS_BUS_PREFIX.oi (log: $logs/vs-oi.log)"
 sleep 3
 
 if [[ -t 1 && -z "${DEMO_SECONDS:-}" ]]; then
