@@ -329,7 +329,7 @@ int bench(const vs::cli::parser& cli)
     } else {
         std::printf("vs-oi-bench: %zu symbols x 3 timeframes, %zu samples (3 h at %lld ms) per symbol, %zu cycles; %u cores\n",
                     symbols, d.history, static_cast<long long>(interval_ms), cycles, cores);
-        std::printf("  vs-oi rules (binary search)      median %10.1f us a cycle\n", cpp_median);
+        std::printf("  vs-oi rules (search, O(log n))   median %10.1f us a cycle\n", cpp_median);
         std::printf("  C++ linear scans alone           median %10.1f us a cycle (lookups only)\n", median(cpp_scan_us));
         if (python) {
             std::printf("  old rule in Python %-13s median %10.1f us a cycle\n",

@@ -200,13 +200,16 @@ TEST(OiRuleBaseline, OneHourFiresWithAnHourOfHistory)
 TEST(OiRuleBaseline, BinarySearchEqualsTheOldLinearScan)
 {
     std::mt19937_64 rng{12};
-    for (int round = 0; round < 300; ++round) {
-        vs::oi::history h{3 * 3600 * s};
+    for (int round = 0; round < 1000; ++round) {
+        vs::oi::history h{30LL * 24 * 3600 * s};   // keeps every sample: the scan sees them all
         std::vector<sample> ref;
         std::int64_t t = t0;
         const int n = 1 + static_cast<int>(rng() % 400);
         for (int i = 0; i < n; ++i) {
             t += static_cast<std::int64_t>(rng() % 4) * 5 * s + static_cast<std::int64_t>(rng() % 3) * 7;
+            if (rng() % 40 == 0) {
+                t += static_cast<std::int64_t>(rng() % 900) * s;   // an outage: irregular spacing
+            }
             const sample smp{t, static_cast<double>(i + 1), 0};
             ASSERT_TRUE(h.add(smp));
             ref.push_back(smp);

@@ -215,7 +215,47 @@ sample history::at(std::size_t i) const noexcept
 
 std::size_t history::lower_bound(std::int64_t t) const noexcept
 {
-    std::size_t lo = 0, n = size_;
+    // Samples come at a nearly regular interval: start where the time would be if it were
+    // exactly regular, gallop to bracket the answer, then bisect the bracket. Two or three
+    // cache lines per lookup instead of a dozen for a plain bisection over 2,160 samples.
+    if (size_ == 0 || t <= time_at(0)) {
+        return 0;
+    }
+    const std::int64_t first = time_at(0), last = time_at(size_ - 1);
+    if (t > last) {
+        return size_;
+    }
+    std::size_t i = last == first ? 0
+                                  : static_cast<std::size_t>((t - first) * static_cast<std::int64_t>(size_ - 1) / (last - first));
+    std::size_t lo, hi;   // the answer is in [lo, hi]
+    if (time_at(i) < t) {
+        lo = i + 1;
+        std::size_t step = 1;
+        hi = lo;
+        while (hi < size_ && time_at(hi) < t) {
+            lo = hi + 1;
+            hi = lo + step;
+            step *= 2;
+        }
+        hi = std::min(hi, size_);
+    } else {
+        hi = i;
+        std::size_t step = 1;
+        for (;;) {
+            const std::size_t cand = hi >= step ? hi - step : 0;
+            if (time_at(cand) >= t) {
+                hi = cand;
+                if (cand == 0) {
+                    return 0;
+                }
+                step *= 2;
+            } else {
+                lo = cand + 1;
+                break;
+            }
+        }
+    }
+    std::size_t n = hi - lo;
     while (n > 0) {
         const std::size_t half = n / 2;
         if (time_at(lo + half) < t) {

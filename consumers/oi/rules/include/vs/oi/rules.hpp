@@ -103,7 +103,8 @@ public:
     /// newest - window are dropped. A sample already older than that is ignored (false).
     bool add(const sample& s);
     /// The stored sample nearest to `target_ms` if it lies within `tolerance_ms` (|dt| <=
-    /// tolerance), the older on a tie; O(log n).
+    /// tolerance), the older on a tie. O(log n): an interpolated first guess (samples come
+    /// at a nearly regular interval), a gallop to bracket the answer, a bisection of the bracket.
     std::optional<sample> nearest(std::int64_t target_ms, std::int64_t tolerance_ms) const noexcept;
 
     std::size_t size() const noexcept { return size_; }
