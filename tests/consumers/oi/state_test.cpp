@@ -154,6 +154,14 @@ TEST(OiStateCodec, GarbageIsRejectedWithAClearError)
         EXPECT_EQ(error_of(cfg, with_crc(b)), "oi state: sample count 1048575 too large at byte 61");
     }
     {
+        // A sample time that would overflow the arithmetic on it (negative here).
+        symbol_state one{cfg};
+        one.hist.add(sample{t0, 1000, 1});
+        std::string b = encode_state(one);
+        b[59 + 7] = static_cast<char>(0x80);
+        EXPECT_EQ(error_of(cfg, with_crc(b)), "oi state: sample time out of range at byte 59");
+    }
+    {
         std::string b = good;
         b.insert(b.size() - 4, "x");
         EXPECT_NE(error_of(cfg, with_crc(b)).find("trailing bytes"), std::string::npos);

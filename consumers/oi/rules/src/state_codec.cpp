@@ -17,6 +17,7 @@ constexpr char magic[4] = {'V', 'S', 'O', 'I'};
 constexpr std::uint8_t version = 1;
 constexpr std::uint8_t flag_history = 1;
 constexpr std::uint64_t max_samples = 1u << 20;
+constexpr std::int64_t max_time_ms = std::int64_t{1} << 50;   // Unix ms up to the year 37,000
 
 std::uint64_t zigzag(std::int64_t v) noexcept
 {
@@ -153,14 +154,16 @@ symbol_state decode_state(const config& cfg, std::string_view bytes)
         std::int64_t prev_m = 0;
         std::uint32_t prev_mark = 0;
         for (std::uint64_t i = 0; i < count; ++i) {
+            const std::size_t t_at = r.pos;
             if (i == 0) {
                 t = r.i64();
             } else {
                 const std::uint64_t dt = r.varint();
-                if (dt > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() - t)) {
-                    r.fail("time overflow");
-                }
-                t += static_cast<std::int64_t>(dt);
+                t = dt > static_cast<std::uint64_t>(max_time_ms) ? -1 : t + static_cast<std::int64_t>(dt);
+            }
+            if (t < 0 || t > max_time_ms) {
+                r.pos = t_at;
+                r.fail("sample time out of range");
             }
             const std::size_t oi_at = r.pos;
             const std::uint64_t x = r.varint();
@@ -169,7 +172,9 @@ symbol_state decode_state(const config& cfg, std::string_view bytes)
                 oi = r.f64();
                 prev_m = 0;
             } else if ((x & 1) == 0) {
-                const std::int64_t m = prev_m + unzigzag(x >> 1);
+                // Wrapping arithmetic: a forged delta must not be signed overflow.
+                const auto m = static_cast<std::int64_t>(static_cast<std::uint64_t>(prev_m) +
+                                                         static_cast<std::uint64_t>(unzigzag(x >> 1)));
                 prev_m = m;
                 oi = static_cast<double>(m) / 1000.0;
             } else {

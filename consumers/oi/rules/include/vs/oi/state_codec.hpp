@@ -18,7 +18,7 @@
 // A 3 h history at 5 s (2,160 samples) is typically 15-20 KB (16 bytes a sample in memory).
 //
 // decode_state rejects anything else (bad magic, version, flags, lengths, a truncated or
-// overlong varint, times going backwards, OI <= 0 or not finite, trailing bytes, checksum)
+// overlong varint, a sample time outside 0..2^50 ms, OI <= 0 or not finite, trailing bytes, checksum)
 // with std::invalid_argument("oi state: <what> at byte <n>"); it never reads out of bounds.
 #include <cstdint>
 #include <string>
