@@ -52,7 +52,7 @@ TEST(OutboxTest, EnqueueRecordsEveryTargetWithAPayloadAsPending)
     ASSERT_EQ(id.size(), 16u);
     auto e = sut->get(id);
     ASSERT_TRUE(e);
-    EXPECT_EQ(e->targets.size(), 4u);
+    EXPECT_EQ(e->targets.size(), all_targets.size());   // every target has a payload for a text + backend call
     for (const auto& s : e->targets) {
         EXPECT_EQ(s.st, state::pending);
     }
@@ -87,6 +87,29 @@ TEST(OutboxTest, TargetsFollowTheEnvironment)
     ::unsetenv("VOLSPIKE_API_URL");
     ::unsetenv("TELEGRAM_BOT_TOKEN");
     ::unsetenv("TELEGRAM_CHANNEL_ID");
+}
+
+TEST(OutboxTest, LiquidationsGoToTheAlertBotWhenItIsConfiguredElseToTheMainBot)
+{
+    ::unsetenv("VOLSPIKE_API_URL");
+    ::unsetenv("VS_DISCORD_WEBHOOK_URL");
+    ::unsetenv("TELEGRAM_ALERT_CHAT_ID");
+    ::setenv("TELEGRAM_TOKEN", "main", 1);
+    ::setenv("CHAT_ID", "-100", 1);
+    ::setenv("TELEGRAM_ALERT_TOKEN", "alerts", 1);
+    auto bot = target_set::alert_bot_from_env();
+    EXPECT_TRUE(bot.has(target::telegram_alerts));   // its chat falls back to CHAT_ID
+    EXPECT_FALSE(bot.has(target::telegram));
+    // Other alerts' texts never go to the alert bot.
+    EXPECT_FALSE(target_set::from_env().has(target::telegram_alerts));
+    ::unsetenv("TELEGRAM_ALERT_TOKEN");
+    bot = target_set::alert_bot_from_env();
+    EXPECT_FALSE(bot.has(target::telegram_alerts));
+    EXPECT_TRUE(bot.has(target::telegram));
+    EXPECT_EQ(to_string(target::telegram_alerts), "telegram_alerts");
+    EXPECT_EQ(vs::outbox::target_from_string("telegram_alerts"), target::telegram_alerts);
+    ::unsetenv("TELEGRAM_TOKEN");
+    ::unsetenv("CHAT_ID");
 }
 
 TEST(OutboxTest, QueueIsInIdOrderAndDeliveredEntriesLeaveIt)

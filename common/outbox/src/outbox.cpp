@@ -231,6 +231,7 @@ std::string_view to_string(target t) noexcept
     case target::dev: return "dev";
     case target::telegram: return "telegram";
     case target::discord: return "discord";
+    case target::telegram_alerts: return "telegram_alerts";
     }
     return "unknown";
 }
@@ -269,6 +270,21 @@ target_set target_set::from_env()
         s.add(target::telegram);
     }
     if (env::first({"VS_DISCORD_WEBHOOK_URL"})) {
+        s.add(target::discord);
+    }
+    return s;
+}
+
+target_set target_set::alert_bot_from_env()
+{
+    target_set s;
+    const auto all = from_env();
+    if (env::first({"TELEGRAM_ALERT_TOKEN"}) && env::first({"TELEGRAM_ALERT_CHAT_ID", "CHAT_ID", "TELEGRAM_CHANNEL_ID"})) {
+        s.add(target::telegram_alerts);
+    } else if (all.has(target::telegram)) {
+        s.add(target::telegram);
+    }
+    if (all.has(target::discord)) {
         s.add(target::discord);
     }
     return s;

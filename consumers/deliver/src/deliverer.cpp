@@ -65,6 +65,9 @@ outbox::target_set deliver_config::targets() const
     if (!discord_webhook.empty()) {
         s.add(target::discord);
     }
+    if (!alert_token.empty() && !alert_chat_id.empty()) {
+        s.add(target::telegram_alerts);
+    }
     return s;
 }
 
@@ -136,6 +139,7 @@ deliverer::deliverer(outbox::outbox& ob, deliver_config cfg) : ob_(ob), cfg_(std
         }
     }
     redact::add_secret(cfg_.telegram_token);
+    redact::add_secret(cfg_.alert_token);
     if (!cfg_.discord_webhook.empty()) {
         redact::add_secret_url(cfg_.discord_webhook);
     }
@@ -214,10 +218,11 @@ deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const 
     net::http_request req;
     req.method = "POST";
     req.content_type = "application/json";
-    if (t == target::telegram) {
-        req.url = trim_base(cfg_.telegram_api) + "/bot" + cfg_.telegram_token + "/sendMessage";
+    if (t == target::telegram || t == target::telegram_alerts) {
+        const bool alerts = t == target::telegram_alerts;
+        req.url = trim_base(cfg_.telegram_api) + "/bot" + (alerts ? cfg_.alert_token : cfg_.telegram_token) + "/sendMessage";
         req.body = json::serialize(json::object{
-            {"chat_id", cfg_.chat_id}, {"text", text}, {"disable_web_page_preview", true}});
+            {"chat_id", alerts ? cfg_.alert_chat_id : cfg_.chat_id}, {"text", text}, {"disable_web_page_preview", true}});
     } else {
         req.url = cfg_.discord_webhook;
         req.body = json::serialize(json::object{{"content", text}});
@@ -270,9 +275,10 @@ deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const 
 void deliverer::run_target(target t)
 {
     net::http_client http{cfg_.http};
-    const bool chat = t == target::telegram || t == target::discord;
-    const int per_window = t == target::telegram ? cfg_.telegram_per_window : cfg_.discord_per_window;
-    const std::size_t max_chars = t == target::telegram ? cfg_.telegram_max_chars : cfg_.discord_max_chars;
+    const bool telegram = t == target::telegram || t == target::telegram_alerts;
+    const bool chat = telegram || t == target::discord;
+    const int per_window = telegram ? cfg_.telegram_per_window : cfg_.discord_per_window;
+    const std::size_t max_chars = telegram ? cfg_.telegram_max_chars : cfg_.discord_max_chars;
     const std::string name{outbox::to_string(t)};
     auto& beat = beats_[static_cast<int>(t)];
     // "Equal jitter": half fixed, half random, so retries of many alerts spread out while the

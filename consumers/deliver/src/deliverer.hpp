@@ -37,6 +37,9 @@ struct deliver_config {
     std::string telegram_api = "https://api.telegram.org";
     std::string telegram_token;
     std::string chat_id;
+    /// The alert bot (target telegram_alerts: liquidation and whale alerts), same API base.
+    std::string alert_token;
+    std::string alert_chat_id;
     std::string discord_webhook;
 
     std::chrono::milliseconds backoff_base{1'000};
@@ -91,7 +94,7 @@ private:
 
     outbox::outbox& ob_;
     deliver_config cfg_;
-    std::atomic<std::int64_t> beats_[4] = {};
+    std::atomic<std::int64_t> beats_[outbox::all_targets.size()] = {};
 };
 
 }  // namespace vs::deliver

@@ -32,6 +32,8 @@ vs::deliver::deliver_config config_from(const vs::cli::parser& cli)
     c.telegram_api = cli.get("telegram-api-url");
     c.telegram_token = cli.get("telegram-token");
     c.chat_id = cli.get("chat-id");
+    c.alert_token = cli.get("alert-token");
+    c.alert_chat_id = cli.get("alert-chat-id").empty() ? c.chat_id : cli.get("alert-chat-id");
     c.discord_webhook = cli.get("discord-webhook");
     c.dead_after = std::chrono::seconds{cli.get_int("dead-after", 1, 365LL * 86400)};
     c.backoff_base = std::chrono::milliseconds{cli.get_int("backoff-base-ms", 1, 3'600'000)};
@@ -94,6 +96,10 @@ int main(int argc, char** argv)
                     {"VS_TELEGRAM_API_URL"})
             .option("telegram-token", "TOKEN", "", "Telegram bot token", {"TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN"})
             .option("chat-id", "ID", "", "Telegram chat or channel id", {"CHAT_ID", "TELEGRAM_CHANNEL_ID"})
+            .option("alert-token", "TOKEN", "",
+                    "the alert bot's token (liquidation and whale alerts; TELEGLAS's name); unset: they go to the main bot",
+                    {"TELEGRAM_ALERT_TOKEN"})
+            .option("alert-chat-id", "ID", "", "the alert bot's chat (default: --chat-id)", {"TELEGRAM_ALERT_CHAT_ID"})
             .option("discord-webhook", "URL", "", "Discord webhook URL (off when empty)", {"VS_DISCORD_WEBHOOK_URL"})
             .option("dead-after", "SECONDS", "86400", "age after which an undelivered alert is dead-lettered",
                     {"VS_DELIVER_DEAD_AFTER"})

@@ -455,8 +455,9 @@ TEST_F(DeliverTest, SecretsNeverReachTheLogTheOutboxOrTheListing)
     const std::string prod_key = "sekrit-key-987";
     const std::string dev_key = "dev-sekrit-654";
     const std::string discord_token = "DISCORDsecretTOKEN-xyz";
+    const std::string alert_token = "654321:ALERTBOTsekrit";
     const std::vector<std::string> secrets{tg_token, "SECRETTOKENabc", "123456%3ASECRETTOKENabc", prod_key,
-                                           dev_key, discord_token};
+                                           dev_key, discord_token, alert_token, "ALERTBOTsekrit"};
 
     std::atomic<bool> stopping{false};
     // Answers 500 to everything, echoing what a careless proxy would: the path and the key.
@@ -491,6 +492,7 @@ TEST_F(DeliverTest, SecretsNeverReachTheLogTheOutboxOrTheListing)
                                 {"VS_TELEGRAM_API_URL", hanging.url()},
                                 {"TELEGRAM_TOKEN", tg_token},
                                 {"CHAT_ID", "-1001"},
+                                {"TELEGRAM_ALERT_TOKEN", alert_token},
                                 {"VS_DISCORD_WEBHOOK_URL", failing.url() + "/api/webhooks/4242/" + discord_token}};
     // --help lists options and variables, never their values.
     const auto help = vs::test::run_with({exe("VS_DELIVER_EXE"), "--help"},

@@ -29,7 +29,7 @@
 //             "backend": {"method", "path", "body"} (only with a backend call), "text",
 //             "label", "amount_usd", "keep": false (only when not kept), "targets":
 //             {"<target>": {"state", "attempts", "next_ms", "done_ms", "requeued_ms", "error"}}}.
-//   "queue":  key = target (1 byte: 0 prod, 1 dev, 2 telegram, 3 discord) + id (8 bytes);
+//   "queue":  key = target (1 byte: 0 prod, 1 dev, 2 telegram, 3 discord, 4 telegram_alerts) + id (8 bytes);
 //             empty value. The work list of vs-deliver, read in key order per target.
 //   "stats":  key = target name ("prod", ...) -> its target_counters as JSON text
 //             {"enqueued", "sent", "messages", "failed", "retried", "dead", "coalesced",
@@ -66,8 +66,12 @@
 
 namespace vs::outbox {
 
-enum class target : std::uint8_t { prod = 0, dev = 1, telegram = 2, discord = 3 };
-inline constexpr std::array<target, 4> all_targets{target::prod, target::dev, target::telegram, target::discord};
+/// telegram_alerts: the separate alert bot of TELEGLAS (TELEGRAM_ALERT_TOKEN and its chat) for
+/// liquidation and whale alerts; never in from_env() (other alerts' texts do not go there), only
+/// where a process asks for it (target_set::alert_bot_from_env()).
+enum class target : std::uint8_t { prod = 0, dev = 1, telegram = 2, discord = 3, telegram_alerts = 4 };
+inline constexpr std::array<target, 5> all_targets{target::prod, target::dev, target::telegram, target::discord,
+                                                   target::telegram_alerts};
 std::string_view to_string(target t) noexcept;
 std::optional<target> target_from_string(std::string_view s) noexcept;
 
@@ -79,6 +83,11 @@ struct target_set {
     bool empty() const noexcept { return bits == 0; }
     /// The targets configured by the environment variables named above.
     static target_set from_env();
+    /// Where a process's chat-only alerts go when they belong to the alert bot (liquidations,
+    /// whale trades): telegram_alerts when TELEGRAM_ALERT_TOKEN is set (chat
+    /// TELEGRAM_ALERT_CHAT_ID, else CHAT_ID/TELEGRAM_CHANNEL_ID), else the main bot's telegram
+    /// target when configured; plus discord when configured.
+    static target_set alert_bot_from_env();
 };
 
 /// One backend call, as the old scripts made it: METHOD base_url + path with X-API-Key.
