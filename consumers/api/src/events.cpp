@@ -18,6 +18,7 @@ namespace {
 
 constexpr auto mark_type = static_cast<bus::record_type>(schema::RecordType::MarkPrice);
 constexpr auto ticker_type = static_cast<bus::record_type>(schema::RecordType::Ticker24h);
+constexpr auto oi_type = static_cast<bus::record_type>(schema::RecordType::OpenInterest);
 
 bool wanted(const std::vector<std::string>& filter, std::string_view symbol)
 {
@@ -35,9 +36,13 @@ void begin_message(std::string& out, std::string_view event, json_writer& w, dou
     w.member("staleSeconds", stale_seconds);
 }
 
-// A rendered changed record: one member of "funding" or "tickers".
+// The kinds of record an /events message carries: its member name, channel and type.
+enum kind : int { funding_kind = 0, ticker_kind = 1, oi_kind = 2 };
+constexpr const char* kind_names[] = {"funding", "tickers", "oi"};
+
+// A rendered changed record: one member of "funding", "tickers" or "oi".
 struct fragment {
-    bool ticker = false;
+    int kind = funding_kind;
     std::string symbol;
     std::string json;   // the object
 };
@@ -75,6 +80,19 @@ void render_snapshot_event(data_source& src, const std::vector<std::string>& fil
         w.key(r.symbol);
         w.begin_object();
         write_ticker_members(w, r.symbol, *t, r.publish_ns, now);
+        w.end_object();
+    });
+    w.end_object();
+    w.key("oi");
+    w.begin_object();
+    src.for_each_latest(channel_id::oi, oi_type, [&](const bus::record_view& r) {
+        const auto* o = verified_as<schema::OpenInterest>(r.data);
+        if (o == nullptr || !wanted(filter, r.symbol)) {
+            return;
+        }
+        w.key(r.symbol);
+        w.begin_object();
+        write_oi_members(w, r.symbol, *o, r.publish_ns, now);
         w.end_object();
     });
     w.end_object();
@@ -199,8 +217,9 @@ void event_hub::run(std::promise<void>& primed_signal)
         return;
     }
 
-    std::map<std::string, std::int64_t, std::less<>> seen[2];   // funding, tickers: symbol -> publish_ns
+    std::map<std::string, std::int64_t, std::less<>> seen[3];   // funding, tickers, oi: symbol -> publish_ns
     std::uint64_t generation = 0;
+    std::uint64_t oi_generation = 0;
     std::vector<fragment> fragments;
     std::string health_json;
     std::string full;
@@ -209,9 +228,11 @@ void event_hub::run(std::promise<void>& primed_signal)
 
     // Visits the records of one kind whose publish time changed and updates `seen` for each;
     // when rendering, keeps a fragment for those that verify and are USD-M.
-    const auto scan = [&](bool tickers, std::int64_t now_ns, bool render) {
-        auto& known = seen[tickers ? 1 : 0];
-        src->for_each_latest(channel_id::market, tickers ? ticker_type : mark_type, [&](const bus::record_view& r) {
+    const auto scan = [&](int k, std::int64_t now_ns, bool render) {
+        auto& known = seen[k];
+        const auto ch = k == oi_kind ? channel_id::oi : channel_id::market;
+        const auto type = k == oi_kind ? oi_type : k == ticker_kind ? ticker_type : mark_type;
+        src->for_each_latest(ch, type, [&](const bus::record_view& r) {
             const auto it = known.find(r.symbol);
             if (it != known.end() && it->second == r.publish_ns) {
                 return;
@@ -225,10 +246,18 @@ void event_hub::run(std::promise<void>& primed_signal)
                 return;
             }
             fragment f;
-            f.ticker = tickers;
+            f.kind = k;
             f.symbol = r.symbol;
             json_writer w{f.json};
-            if (!tickers) {
+            if (k == oi_kind) {
+                const auto* o = verified_as<schema::OpenInterest>(r.data);
+                if (o == nullptr) {
+                    return;
+                }
+                w.begin_object();
+                write_oi_members(w, r.symbol, *o, r.publish_ns, now_ns);
+                w.end_object();
+            } else if (k == funding_kind) {
                 const auto* m = verified_as<schema::MarkPrice>(r.data);
                 if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
                     return;
@@ -252,9 +281,11 @@ void event_hub::run(std::promise<void>& primed_signal)
     // Prime at once: a client connecting before the first tick gets a snapshot, and every
     // change after this point must reach it in the next batch.
     src->refresh();
-    scan(false, realtime_ns(), false);
-    scan(true, realtime_ns(), false);
+    for (int k : {funding_kind, ticker_kind, oi_kind}) {
+        scan(k, realtime_ns(), false);
+    }
     generation = src->status(channel_id::market).generation;
+    oi_generation = src->status(channel_id::oi).generation;
     primed_signal.set_value();
 
     while (!stop_.load(std::memory_order_acquire)) {   // acquire: pairs with stop()
@@ -277,24 +308,27 @@ void event_hub::run(std::promise<void>& primed_signal)
         src->refresh();
         const auto now_ns = realtime_ns();
         const auto st = src->status(channel_id::market);
-        if (st.generation != generation) {
+        const auto oi_st = src->status(channel_id::oi);
+        if (st.generation != generation || oi_st.generation != oi_generation) {
             // A restarted writer, or a restore (a new generation): rescan from scratch and
             // resynchronise every client.
-            seen[0].clear();
-            seen[1].clear();
-            scan(false, now_ns, false);
-            scan(true, now_ns, false);
+            for (int k : {funding_kind, ticker_kind, oi_kind}) {
+                seen[k].clear();
+                scan(k, now_ns, false);
+            }
             for (const auto& c : clients) {
                 c->request_resync();
             }
             generation = st.generation;
+            oi_generation = oi_st.generation;
             clients.clear();
             continue;
         }
         const bool render = !clients.empty();
         fragments.clear();
-        scan(false, now_ns, render);
-        scan(true, now_ns, render);
+        for (int k : {funding_kind, ticker_kind, oi_kind}) {
+            scan(k, now_ns, render);
+        }
         if (!render) {
             continue;
         }
@@ -308,11 +342,11 @@ void event_hub::run(std::promise<void>& primed_signal)
             out.clear();
             json_writer w{out};
             begin_message(out, "update", w, config_.stale_seconds);
-            for (const bool tickers : {false, true}) {
-                w.key(tickers ? "tickers" : "funding");
+            for (int k : {funding_kind, ticker_kind, oi_kind}) {
+                w.key(kind_names[k]);
                 w.begin_object();
                 for (const auto& f : fragments) {
-                    if (f.ticker == tickers && wanted(filter, f.symbol)) {
+                    if (f.kind == k && wanted(filter, f.symbol)) {
                         w.key(f.symbol);
                         w.raw(f.json);
                     }

@@ -19,6 +19,7 @@
 #include "http_client.hpp"
 #include "live_market.hpp"
 #include "test_env.hpp"
+#include "schemas/open_interest_generated.h"
 #include "vs/net/address.hpp"
 
 namespace {
@@ -287,6 +288,49 @@ TEST_F(ServerTest, EventsPushChangedRecordsAtMostOncePerSecond)
             EXPECT_FALSE(json::parse(data).at("funding").as_object().contains("ETHUSDT"));
         }
     }
+}
+
+// vs-oi's OpenInterest records (the oi channel) travel on /events too: in the snapshot and,
+// when they change, in the next update.
+TEST_F(ServerTest, EventsCarryOpenInterestFromTheOiChannel)
+{
+    vs::api::test::live_channel oi{env_.prefix(), "oi"};
+    const auto publish_oi = [&](double contracts) {
+        oi.run([&](vs::bus::writer& w) {
+            flatbuffers::FlatBufferBuilder fbb;
+            const auto now = vs::realtime_ns();
+            fbb.Finish(vs::schema::CreateOpenInterestDirect(fbb, "BTCUSDT", now / 1'000'000, now,
+                                                            vs::schema::MarketType::UsdM, contracts, 65000.5,
+                                                            contracts * 65000.5));
+            w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest), "BTCUSDT",
+                      {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, now);
+        });
+    };
+    publish_oi(100000);
+    start();
+    http_connection c{port_};
+    c.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string all;
+    ASSERT_TRUE(c.read_until(all, [](const std::string& s) { return !sse_events(s).empty(); }, std::chrono::seconds{5}));
+    const auto snap = json::parse(sse_events(all)[0].second);
+    EXPECT_DOUBLE_EQ(snap.at("oi").at("BTCUSDT").at("openInterest").to_number<double>(), 100000.0);
+    EXPECT_DOUBLE_EQ(snap.at("oi").at("BTCUSDT").at("openInterestUsd").to_number<double>(), 100000.0 * 65000.5);
+    publish_oi(104000);
+    ASSERT_TRUE(c.read_until(
+        all,
+        [](const std::string& s) {
+            for (const auto& [ev, data] : sse_events(s)) {
+                if (ev == "update") {
+                    const auto j = json::parse(data);
+                    const auto* o = j.at("oi").as_object().if_contains("BTCUSDT");
+                    if (o != nullptr && o->at("openInterest").to_number<double>() == 104000.0) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        },
+        std::chrono::seconds{3}));
 }
 
 TEST_F(ServerTest, EventsFilterLimitsTheSymbols)

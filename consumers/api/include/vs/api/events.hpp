@@ -1,6 +1,7 @@
 #pragma once
 // The /events push stream. One hub thread does not follow the ring: once per interval it
-// scans the market channel's latest table (MarkPrice and Ticker24h, through its own
+// scans the market channel's latest table (MarkPrice and Ticker24h) and the oi channel's
+// (OpenInterest, through its own
 // bus_source, whose readers are not registered), compares each record's publish time with
 // the one it saw at the previous scan, and renders one batch (the USD-M records whose publish
 // time changed, each at its newest value, plus the health object) that it queues to every
@@ -12,7 +13,8 @@
 // Message format (Server-Sent Events, one JSON object per `data:` line):
 //   event: snapshot | update
 //   data: {"type":"snapshot"|"update","serverTime":<s>,"staleSeconds":180,
-//          "funding":{SYMBOL:{/funding/{symbol} members}},"tickers":{SYMBOL:{...}},"health":{...}}
+//          "funding":{SYMBOL:{/funding/{symbol} members}},"tickers":{SYMBOL:{...}},
+//          "oi":{SYMBOL:{/oi/{symbol} members}} (the oi channel's OpenInterest, vs-oi),"health":{...}}
 #include <atomic>
 #include <chrono>
 #include <cstddef>
