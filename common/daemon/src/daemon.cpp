@@ -176,7 +176,9 @@ struct context::impl {
     std::atomic<std::int64_t> last_snapshot_ns{0};
     std::atomic<double>* snapshot_age = nullptr;       // gauge snapshot_age_s, set at each status
 
-    // outbox commits (the body's thread)
+    // outbox commits (any thread: the fields below under commit_mutex)
+    std::thread::id body_thread;                      // set before the body runs
+    std::mutex commit_mutex;
     std::atomic<std::uint64_t>* commit_failures = nullptr;
     std::uint64_t commit_failures_in_row = 0;
     std::int64_t commit_failing_since_ns = 0;
@@ -368,6 +370,7 @@ struct context::impl {
         }
         // An alert that cannot be committed is lost if the process dies: unhealthy, whatever
         // its own probe says, until a commit succeeds again.
+        std::lock_guard commit_lock{commit_mutex};
         if (commit_failures_in_row > 0) {
             h = health::bad(fmt::format("cannot commit alerts to the outbox ({} failures in {:.0f} s): {}",
                                         commit_failures_in_row,
@@ -508,9 +511,13 @@ std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& a
 {
     auto& d = *impl_;
     std::vector<std::string> ids;
+    // Worker threads commit too (vs-news: one per channel); the status is published at once
+    // only from the body's thread, else at the next status interval.
+    const bool on_body_thread = std::this_thread::get_id() == d.body_thread;
     try {
         ids = outbox().commit(d.s.program, alerts, changes);
     } catch (const std::exception& e) {
+        std::unique_lock commit_lock{d.commit_mutex};
         // Loud: a counter, an error line (rate-limited), and the process unhealthy at once.
         if (d.commit_failures != nullptr) {
             d.commit_failures->fetch_add(1, std::memory_order_relaxed);
@@ -523,17 +530,21 @@ std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& a
             spdlog::error("cannot commit {} alerts to the outbox (failure {} in a row): {}", alerts.size(),
                           d.commit_failures_in_row, e.what());
         }
-        if (d.commit_failures_in_row == 1 && d.writer) {
+        const bool first = d.commit_failures_in_row == 1;
+        commit_lock.unlock();
+        if (first && on_body_thread && d.writer) {
             d.publish_status(vs::shutdown::requested());
         }
         throw;
     }
+    std::unique_lock commit_lock{d.commit_mutex};
     if (d.commit_failures_in_row > 0) {
         spdlog::info("alerts commit to the outbox again, after {} failures in {:.1f} s", d.commit_failures_in_row,
                      static_cast<double>(vs::realtime_ns() - d.commit_failing_since_ns) / 1e9);
         d.commit_failures_in_row = 0;
         d.commit_error.clear();
-        if (d.writer) {
+        commit_lock.unlock();
+        if (on_body_thread && d.writer) {
             d.publish_status(vs::shutdown::requested());
         }
     }
@@ -693,6 +704,7 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         if (s.auto_ready) {
             ctx.ready();
         }
+        d.body_thread = std::this_thread::get_id();
         const int code = body(ctx);
         d.probe = nullptr;   // it may refer to what the body owned
         if (vs::shutdown::requested()) {

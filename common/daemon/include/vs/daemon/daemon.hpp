@@ -167,7 +167,7 @@ public:
     vs::outbox::outbox& outbox();
     /// Alerts and this process's own state changes in one outbox transaction (both or
     /// neither: kill -9 at any moment neither loses nor duplicates an alert). Needs spec.outbox.
-    /// The body's thread only. A failed commit (a full disk) throws (the caller keeps its
+    /// Any thread (one commit at a time is LMDB's). A failed commit (a full disk) throws (the caller keeps its
     /// alerts and tries again later), is counted (outbox_commit_failures), logged with its
     /// cause, and makes the process unhealthy (ProcessStatus reason, STATUS=, no watchdog pet)
     /// until a commit succeeds again, which is logged too.
