@@ -237,4 +237,100 @@ TEST(OiUniverse, PostBodyAsTheOldJob)
               R"("updatedAt":"2025-12-04T12:05:00.001000Z"})");
 }
 
+// ---- the old backend's own tests of the same rules (openInterest.liquidUniverse.test.ts) ------
+
+namespace backend_cases {
+
+std::vector<contract> perps(std::initializer_list<const char*> names)
+{
+    std::vector<contract> out;
+    for (const char* n : names) {
+        out.push_back({n, "USDT", "PERPETUAL", "TRADING"});
+    }
+    return out;
+}
+
+std::vector<member> in_set(std::initializer_list<const char*> names)
+{
+    std::vector<member> out;
+    for (const char* n : names) {
+        out.push_back({n, 5e6, t0 - 3'600'000, t0 - 300'000});
+    }
+    return out;
+}
+
+vs::oi::ticker_lookup volumes(std::map<std::string, double> v)
+{
+    return [v = std::move(v)](std::string_view s) -> std::optional<ticker> {
+        const auto it = v.find(std::string{s});
+        return it == v.end() ? std::nullopt : std::optional<ticker>{ticker{it->second, 1}};
+    };
+}
+
+TEST(OiUniverseBackendCases, FilterUsdtPerps)
+{
+    const std::vector<contract> info{{"BTCUSDT", "USDT", "PERPETUAL", "TRADING"},
+                                     {"ETHUSDT", "USDT", "PERPETUAL", "TRADING"},
+                                     {"BTCUSD", "USD", "PERPETUAL", "TRADING"},
+                                     {"BTCUSDT", "USDT", "CURRENT_QUARTER", "TRADING"},
+                                     {"SOLUSDT", "USDT", "PERPETUAL", "BREAK"}};
+    strings eligible;
+    for (const auto& c : info) {
+        if (vs::oi::eligible(c)) {
+            eligible.push_back(c.symbol);
+        }
+    }
+    EXPECT_EQ(eligible, (strings{"BTCUSDT", "ETHUSDT"}));
+}
+
+TEST(OiUniverseBackendCases, AddsSymbolsAboveTheEnterThreshold)
+{
+    const auto u = vs::oi::update_universe(config{}, {}, perps({"BTCUSDT", "ETHUSDT", "SOLUSDT"}),
+                                           volumes({{"BTCUSDT", 5e6}, {"ETHUSDT", 4.5e6}, {"SOLUSDT", 1e6}}), t0);
+    EXPECT_EQ(symbols(u.members), (strings{"BTCUSDT", "ETHUSDT"}));
+    EXPECT_EQ(u.members[0].quote_volume_24h, 5e6);
+    EXPECT_EQ(u.members[1].quote_volume_24h, 4.5e6);
+}
+
+TEST(OiUniverseBackendCases, RemovesMembersBelowTheExitThreshold)
+{
+    const auto u = vs::oi::update_universe(config{}, in_set({"BTCUSDT", "ETHUSDT"}), perps({"BTCUSDT", "ETHUSDT"}),
+                                           volumes({{"BTCUSDT", 5e6}, {"ETHUSDT", 1.5e6}}), t0);
+    EXPECT_EQ(symbols(u.members), (strings{"BTCUSDT"}));
+    EXPECT_EQ(u.removed, (strings{"ETHUSDT"}));
+}
+
+TEST(OiUniverseBackendCases, KeepsMembersBetweenExitAndEnter)
+{
+    const auto u = vs::oi::update_universe(config{}, in_set({"BTCUSDT", "ETHUSDT"}), perps({"BTCUSDT", "ETHUSDT"}),
+                                           volumes({{"BTCUSDT", 5e6}, {"ETHUSDT", 3e6}}), t0);
+    EXPECT_EQ(symbols(u.members), (strings{"BTCUSDT", "ETHUSDT"}));
+    EXPECT_FALSE(u.changed());
+}
+
+TEST(OiUniverseBackendCases, DoesNotAddNonMembersBetweenExitAndEnter)
+{
+    const auto u = vs::oi::update_universe(config{}, in_set({"BTCUSDT"}), perps({"BTCUSDT", "ETHUSDT"}),
+                                           volumes({{"BTCUSDT", 5e6}, {"ETHUSDT", 3e6}}), t0);
+    EXPECT_EQ(symbols(u.members), (strings{"BTCUSDT"}));
+}
+
+TEST(OiUniverseBackendCases, SkipsSymbolsWithoutTickerStats)
+{
+    const auto u = vs::oi::update_universe(config{}, {}, perps({"BTCUSDT", "ETHUSDT", "SOLUSDT"}),
+                                           volumes({{"BTCUSDT", 5e6}, {"SOLUSDT", 4.5e6}}), t0);
+    EXPECT_EQ(symbols(u.members), (strings{"BTCUSDT", "SOLUSDT"}));
+}
+
+TEST(OiUniverseBackendCases, EstimatePollingIntervalWithCustomParameters)
+{
+    config c;
+    c.max_req_per_min = 1000;
+    c.min_interval_s = 10;
+    c.max_interval_s = 30;
+    EXPECT_EQ(vs::oi::poll_interval_s(c, 100), 10);   // 6 s, clamped to the minimum
+    EXPECT_EQ(vs::oi::poll_interval_s(c, 0), 30);
+}
+
+}  // namespace backend_cases
 }  // namespace
