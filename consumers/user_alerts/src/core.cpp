@@ -4,14 +4,15 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
-#include <simdjson.h>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/error.hpp>
 
 namespace vs::user_alerts {
-
-namespace od = simdjson::ondemand;
 
 std::string_view to_string(alert_type t) noexcept
 {
@@ -88,36 +89,7 @@ bool printable(std::string_view s) noexcept
     return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-/// A number, or a decimal string ("65000.5": Prisma Decimal columns serialise as strings).
-std::optional<double> number_of(od::value v)
-{
-    od::json_type jt;
-    if (v.type().get(jt) != simdjson::SUCCESS) {
-        return std::nullopt;
-    }
-    if (jt == od::json_type::number) {
-        double d = 0;
-        if (v.get_double().get(d) != simdjson::SUCCESS) {
-            return std::nullopt;
-        }
-        return d;
-    }
-    if (jt == od::json_type::string) {
-        std::string_view s;
-        if (v.get_string().get(s) != simdjson::SUCCESS || s.empty()) {
-            return std::nullopt;
-        }
-        double d = 0;
-        const auto r = std::from_chars(s.data(), s.data() + s.size(), d);
-        if (r.ec != std::errc{} || r.ptr != s.data() + s.size()) {
-            return std::nullopt;
-        }
-        return d;
-    }
-    return std::nullopt;
-}
-
-/// What one item of "alerts" held; strings copied (the parser's buffer is reused).
+/// What one item of "alerts" held (strings copied: the input is read once, in place).
 struct raw_item {
     std::optional<std::string> id, symbol, type, user_tier;
     bool id_wrong_type = false, symbol_wrong_type = false, type_wrong_type = false;
@@ -126,54 +98,18 @@ struct raw_item {
     std::optional<double> last_checked;
 };
 
-/// Reads the fields of one item. A structural JSON error is returned (the whole answer is
-/// then refused); a field of the wrong type is only noted.
-simdjson::error_code read_item(od::object o, raw_item& it)
+/// "65000.5" as a number (Prisma Decimal columns serialise as strings).
+std::optional<double> number_of_string(std::string_view s)
 {
-    for (auto field_r : o) {
-        od::field field;
-        if (auto e = std::move(field_r).get(field); e != simdjson::SUCCESS) {
-            return e;
-        }
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key); e != simdjson::SUCCESS) {
-            return e;
-        }
-        od::value v = field.value();
-        auto read_string = [&](std::optional<std::string>& out, bool& wrong) -> simdjson::error_code {
-            std::string_view s;
-            const auto e = v.get_string().get(s);
-            if (e == simdjson::SUCCESS) {
-                out = std::string{s};
-                return simdjson::SUCCESS;
-            }
-            if (e == simdjson::INCORRECT_TYPE) {
-                wrong = true;
-                return simdjson::SUCCESS;
-            }
-            return e;
-        };
-        simdjson::error_code e = simdjson::SUCCESS;
-        if (key == "id") {
-            e = read_string(it.id, it.id_wrong_type);
-        } else if (key == "symbol") {
-            e = read_string(it.symbol, it.symbol_wrong_type);
-        } else if (key == "alertType") {
-            e = read_string(it.type, it.type_wrong_type);
-        } else if (key == "userTier") {
-            bool wrong = false;
-            e = read_string(it.user_tier, wrong);
-        } else if (key == "threshold") {
-            it.has_threshold = true;
-            it.threshold = number_of(v);
-        } else if (key == "lastCheckedValue") {
-            it.last_checked = number_of(v);
-        }
-        if (e != simdjson::SUCCESS) {
-            return e;
-        }
+    if (s.empty()) {
+        return std::nullopt;
     }
-    return simdjson::SUCCESS;
+    double d = 0;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (r.ec != std::errc{} || r.ptr != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return d;
 }
 
 /// The reason an item is refused, or nothing.
@@ -208,77 +144,275 @@ std::optional<std::string> validate(const raw_item& it, const parse_limits& limi
 
 }  // namespace
 
-parse_result parse_active(std::string& body, const parse_limits& limits)
-{
-    parse_result r;
-    if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
-        body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-    }
-    od::parser parser;
-    od::document doc;
-    const simdjson::padded_string_view text{body.data(), body.size(), body.capacity()};
-    auto fail = [&](std::string what, simdjson::error_code e) {
-        r.error = fmt::format("invalid JSON: {}: {}", what, simdjson::error_message(e));
-        r.alerts.clear();
-        return std::move(r);
-    };
-    if (auto e = parser.iterate(text).get(doc); e != simdjson::SUCCESS) {
-        return fail("cannot parse the answer", e);
-    }
-    od::object root;
-    if (auto e = doc.get_object().get(root); e != simdjson::SUCCESS) {
-        return fail("the answer is not an object", e);
-    }
-    od::array list;
-    if (auto e = root.find_field_unordered("alerts").get_array().get(list); e != simdjson::SUCCESS) {
-        if (e == simdjson::NO_SUCH_FIELD || e == simdjson::INCORRECT_TYPE) {
-            r.error = "no \"alerts\" array in the answer";
-            return r;
+namespace {
+
+/// A SAX handler over the /active answer: memory stays bounded by one item whatever the
+/// answer's size (a DOM, or simdjson's index, would take several times the 25 MB of 100,000
+/// alerts).
+class list_handler {
+public:
+    static constexpr std::size_t max_object_size = std::size_t(-1);
+    static constexpr std::size_t max_array_size = std::size_t(-1);
+    static constexpr std::size_t max_key_size = std::size_t(-1);
+    static constexpr std::size_t max_string_size = std::size_t(-1);
+
+    list_handler(const parse_limits& limits, parse_result& r) : limits_(limits), r_(r) {}
+
+    bool saw_alerts() const noexcept { return saw_alerts_; }
+    bool root_ok() const noexcept { return root_ok_; }
+
+    bool on_document_begin(boost::system::error_code&) { return true; }
+    bool on_document_end(boost::system::error_code&) { return true; }
+    bool on_array_begin(boost::system::error_code& ec)
+    {
+        if (!container_value(false, ec)) {
+            return false;
         }
-        return fail("cannot read \"alerts\"", e);
+        ++depth_;
+        return true;
     }
-    std::unordered_set<std::string> ids;
-    std::unordered_map<std::string, std::size_t> per_symbol;
-    std::size_t index = 0;
-    for (auto item_r : list) {
-        od::value item;
-        if (auto e = std::move(item_r).get(item); e != simdjson::SUCCESS) {
-            return fail(fmt::format("alert #{}", index), e);
+    bool on_array_end(std::size_t, boost::system::error_code&)
+    {
+        --depth_;
+        if (in_alerts_ && depth_ == 1) {
+            in_alerts_ = false;
         }
-        raw_item it;
-        od::object o;
-        std::optional<std::string> reason;
-        if (auto e = item.get_object().get(o); e == simdjson::INCORRECT_TYPE) {
-            reason = "not an object";
-        } else if (e != simdjson::SUCCESS) {
-            return fail(fmt::format("alert #{}", index), e);
-        } else if (auto e2 = read_item(o, it); e2 != simdjson::SUCCESS) {
-            return fail(fmt::format("alert #{}", index), e2);
-        } else {
-            reason = validate(it, limits);
+        return true;
+    }
+    bool on_object_begin(boost::system::error_code& ec)
+    {
+        if (!container_value(true, ec)) {
+            return false;
         }
-        ++index;
-        if (reason) {
-            ++r.rejected;
-            if (r.rejected_sample.size() < rejected_sample_size) {
-                r.rejected_sample.push_back({it.id && printable(*it.id) ? it.id->substr(0, 64)
-                                                                        : fmt::format("#{}", index - 1),
-                                             std::move(*reason)});
+        ++depth_;
+        return true;
+    }
+    bool on_object_end(std::size_t, boost::system::error_code&)
+    {
+        --depth_;
+        if (in_item_ && depth_ == 2) {
+            in_item_ = false;
+            finish_item();
+        }
+        return true;
+    }
+    bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&)
+    {
+        if (wants_string()) {
+            part_.append(s.data(), s.size());
+        }
+        return true;
+    }
+    bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code& ec)
+    {
+        if (!wants_string()) {
+            return scalar_value(ec);
+        }
+        part_.append(s.data(), s.size());
+        std::string v = std::exchange(part_, {});
+        if (!scalar_value(ec)) {
+            return false;
+        }
+        if (depth_ == 3 && in_item_) {
+            field_string(std::move(v));
+        }
+        return true;
+    }
+    bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&)
+    {
+        if (depth_ <= 3) {
+            key_.append(s.data(), s.size());
+        }
+        return true;
+    }
+    bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&)
+    {
+        if (depth_ <= 3) {
+            key_.append(s.data(), s.size());
+            (depth_ == 1 ? root_key_ : item_key_) = std::exchange(key_, {});
+        }
+        return true;
+    }
+    bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
+    bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code& ec)
+    {
+        return number(static_cast<double>(i), ec);
+    }
+    bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code& ec)
+    {
+        return number(static_cast<double>(u), ec);
+    }
+    bool on_double(double d, boost::json::string_view, boost::system::error_code& ec) { return number(d, ec); }
+    bool on_bool(bool, boost::system::error_code& ec)
+    {
+        if (!scalar_value(ec)) {
+            return false;
+        }
+        field_other();
+        return true;
+    }
+    bool on_null(boost::system::error_code& ec)
+    {
+        if (!scalar_value(ec)) {
+            return false;
+        }
+        field_other();
+        return true;
+    }
+    bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+    bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+
+private:
+    bool wants_string() const noexcept { return depth_ == 3 && in_item_; }
+
+    /// A container starts at the current position.
+    bool container_value(bool object, boost::system::error_code& ec)
+    {
+        if (depth_ == 0) {
+            if (!object) {
+                ec = make_error(boost::json::error::syntax);
+                root_ok_ = false;
+                return false;
             }
-            continue;
+            root_ok_ = true;
+        } else if (depth_ == 1 && root_key_ == "alerts") {
+            if (object) {
+                ec = make_error(boost::json::error::syntax);   // "alerts" must be an array
+                alerts_not_array_ = true;
+                return false;
+            }
+            in_alerts_ = true;
+            saw_alerts_ = true;
+        } else if (depth_ == 2 && in_alerts_) {
+            if (object) {
+                in_item_ = true;
+                item_ = raw_item{};
+                item_key_.clear();
+            } else {
+                reject_now("not an object");
+            }
+        } else if (depth_ == 3 && in_item_) {
+            field_other();
         }
-        if (!ids.insert(*it.id).second) {
-            ++r.duplicates;
-            continue;
+        return true;
+    }
+
+    bool scalar_value(boost::system::error_code& ec)
+    {
+        if (depth_ == 0) {
+            ec = make_error(boost::json::error::syntax);
+            root_ok_ = false;
+            return false;
         }
-        if (r.alerts.size() >= limits.max_alerts) {
-            ++r.over_total_limit;
-            continue;
+        if (depth_ == 1 && root_key_ == "alerts") {
+            ec = make_error(boost::json::error::syntax);
+            alerts_not_array_ = true;
+            return false;
         }
-        auto& n = per_symbol[*it.symbol];
-        if (n >= limits.max_per_symbol) {
-            ++r.over_symbol_limit;
-            continue;
+        if (depth_ == 2 && in_alerts_) {
+            reject_now("not an object");
+        }
+        return true;
+    }
+
+    static boost::system::error_code make_error(boost::json::error e) { return boost::json::make_error_code(e); }
+
+    bool number(double d, boost::system::error_code& ec)
+    {
+        if (!scalar_value(ec)) {
+            return false;
+        }
+        if (depth_ == 3 && in_item_) {
+            if (item_key_ == "threshold") {
+                item_.has_threshold = true;
+                item_.threshold = d;
+            } else if (item_key_ == "lastCheckedValue") {
+                item_.last_checked = d;
+            } else {
+                field_other();
+            }
+        }
+        return true;
+    }
+
+    void field_string(std::string v)
+    {
+        if (item_key_ == "id") {
+            item_.id = std::move(v);
+        } else if (item_key_ == "symbol") {
+            item_.symbol = std::move(v);
+        } else if (item_key_ == "alertType") {
+            item_.type = std::move(v);
+        } else if (item_key_ == "userTier") {
+            item_.user_tier = std::move(v);
+        } else if (item_key_ == "threshold") {
+            item_.has_threshold = true;
+            item_.threshold = number_of_string(v);
+        } else if (item_key_ == "lastCheckedValue") {
+            item_.last_checked = number_of_string(v);
+        }
+    }
+
+    /// A value of another type (null, bool, container) for a field of the item.
+    void field_other()
+    {
+        if (!(depth_ == 3 && in_item_)) {
+            return;
+        }
+        if (item_key_ == "id") {
+            item_.id.reset();
+            item_.id_wrong_type = true;
+        } else if (item_key_ == "symbol") {
+            item_.symbol.reset();
+            item_.symbol_wrong_type = true;
+        } else if (item_key_ == "alertType") {
+            item_.type.reset();
+            item_.type_wrong_type = true;
+        } else if (item_key_ == "threshold") {
+            item_.has_threshold = true;
+            item_.threshold.reset();
+        } else if (item_key_ == "lastCheckedValue") {
+            item_.last_checked.reset();
+        } else if (item_key_ == "userTier") {
+            item_.user_tier.reset();
+        }
+    }
+
+    void reject(std::string reason, const std::optional<std::string>& id)
+    {
+        ++r_.rejected;
+        if (r_.rejected_sample.size() < rejected_sample_size) {
+            r_.rejected_sample.push_back(
+                {id && printable(*id) ? id->substr(0, 64) : fmt::format("#{}", index_), std::move(reason)});
+        }
+    }
+    void reject_now(std::string reason)
+    {
+        reject(std::move(reason), std::nullopt);
+        ++index_;
+    }
+
+    void finish_item()
+    {
+        auto& it = item_;
+        if (auto reason = validate(it, limits_)) {
+            reject(std::move(*reason), it.id);
+            ++index_;
+            return;
+        }
+        ++index_;
+        if (!ids_.insert(*it.id).second) {
+            ++r_.duplicates;
+            return;
+        }
+        if (r_.alerts.size() >= limits_.max_alerts) {
+            ++r_.over_total_limit;
+            return;
+        }
+        auto& n = per_symbol_[*it.symbol];
+        if (n >= limits_.max_per_symbol) {
+            ++r_.over_symbol_limit;
+            return;
         }
         ++n;
         user_alert a;
@@ -290,7 +424,49 @@ parse_result parse_active(std::string& body, const parse_limits& limits)
         if (it.last_checked && std::isfinite(*it.last_checked)) {
             a.last_checked = *it.last_checked;
         }
-        r.alerts.push_back(std::move(a));
+        r_.alerts.push_back(std::move(a));
+    }
+
+    const parse_limits& limits_;
+    parse_result& r_;
+    int depth_ = 0;
+    bool root_ok_ = false, in_alerts_ = false, saw_alerts_ = false, in_item_ = false;
+
+public:
+    bool alerts_not_array_ = false;
+
+private:
+    std::string key_, root_key_, item_key_, part_;
+    raw_item item_;
+    std::size_t index_ = 0;
+    std::unordered_set<std::string> ids_;
+    std::unordered_map<std::string, std::size_t> per_symbol_;
+};
+
+}  // namespace
+
+parse_result parse_active(std::string& body, const parse_limits& limits)
+{
+    parse_result r;
+    boost::json::basic_parser<list_handler> p{boost::json::parse_options{}, limits, r};
+    boost::system::error_code ec;
+    const std::size_t n = p.write_some(false, body.data(), body.size(), ec);
+    const auto& h = p.handler();
+    if (ec || !p.done()) {
+        if (h.alerts_not_array_) {
+            r.error = "no \"alerts\" array in the answer";
+        } else if (body.empty()) {
+            r.error = "invalid JSON: empty answer";
+        } else {
+            r.error = fmt::format("invalid JSON at byte {} of {}: {}", n, body.size(),
+                                  ec ? ec.message() : std::string{"incomplete"});
+        }
+        r.alerts.clear();
+        return r;
+    }
+    if (!h.saw_alerts()) {
+        r.error = "no \"alerts\" array in the answer";
+        r.alerts.clear();
     }
     return r;
 }
@@ -402,8 +578,12 @@ std::vector<std::string> book::replace(
             e.persisted = s->prev;
             e.has_persisted = true;
             e.fired = s->fired;
-        } else {
-            e.prev = a.last_checked.value_or(std::numeric_limits<double>::quiet_NaN());
+        } else if (a.last_checked) {
+            // The backend's value is what a restart would seed from when LMDB has nothing:
+            // it counts as persisted (only a change of side must reach LMDB, see check_symbol).
+            e.prev = *a.last_checked;
+            e.persisted = *a.last_checked;
+            e.has_persisted = true;
         }
         e.a = std::move(a);
         next.push_back(std::move(e));

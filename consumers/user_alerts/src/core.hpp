@@ -88,7 +88,7 @@ struct parse_result {
 /// missing or mistyped id/symbol/alertType/threshold, an unknown alertType or a threshold that
 /// is not a finite positive number is skipped (counted, sampled) and the rest kept.
 /// `userTier` missing: free (as the old script). `lastCheckedValue` null, missing or not a
-/// number: no seed. May grow `body`'s capacity (the parser's padding); the text is unchanged.
+/// number: no seed. A streaming parse: memory beyond the result is one item, whatever the size.
 parse_result parse_active(std::string& body, const parse_limits& limits = {});
 
 /// The accepted list in the backend's own format (without lastCheckedValue, which changes

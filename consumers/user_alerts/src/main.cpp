@@ -15,6 +15,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <malloc.h>
+
 #include <boost/json.hpp>
 #include <flatbuffers/flatbuffers.h>
 #include <fmt/format.h>
@@ -247,6 +249,7 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
     }
     want_oi();
     refresh_gauges();
+    ::malloc_trim(0);   // the answer (25 MB for 100,000 alerts) and the old list go back to the system
 }
 
 void user_alerts_process::want_oi()
@@ -471,7 +474,7 @@ int user_alerts_process::run()
     limits.max_alerts = static_cast<std::size_t>(cli_.get_int("max-alerts", 1, 10'000'000));
     limits.max_per_symbol = static_cast<std::size_t>(cli_.get_int("max-alerts-per-symbol", 1, 10'000'000));
     const milliseconds refresh{cli_.get_int("refresh-ms", 100, 86'400'000)};
-    const milliseconds flush_every{cli_.get_int("state-flush-ms", 100, 86'400'000)};
+    const milliseconds flush_every{cli_.get_int("state-flush-ms", 0, 86'400'000)};
     const int concurrency = static_cast<int>(cli_.get_int("update-concurrency", 1, 64));
 
     backend_config backend;
@@ -562,7 +565,7 @@ int user_alerts_process::run()
             finish_check(out, "timed");
         }
         report_missing(values.take_missing_symbols(), market);
-        if (std::chrono::steady_clock::now() - last_flush >= flush_every) {
+        if (flush_every.count() > 0 && std::chrono::steady_clock::now() - last_flush >= flush_every) {
             last_flush = std::chrono::steady_clock::now();
             flush_prevs(true);
         }
@@ -586,6 +589,10 @@ int user_alerts_process::run()
 
 int main(int argc, char** argv)
 {
+    // Buffers of 1 MiB and more (the /active answer, the list) are mapped and unmapped, never
+    // left in the heap: glibc's adaptive threshold would otherwise keep the largest answer
+    // seen resident for the process's life.
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
     vs::daemon::spec s{"vs-user-alerts",
                        "Check users' price, funding and open-interest cross alerts against the bus.",
                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-user-alerts --state-dir /var/lib/volspike"};
@@ -623,7 +630,9 @@ int main(int argc, char** argv)
                 .option("max-alerts-per-symbol", "N", "10000", "alerts accepted for one symbol",
                         {"VS_USER_ALERTS_MAX_PER_SYMBOL"})
                 .option("max-list-mb", "MB", "64", "largest /active answer read")
-                .option("state-flush-ms", "MS", "60000", "how often last checked values are saved to LMDB")
+                .option("state-flush-ms", "MS", "0",
+                        "also save every changed last checked value this often (0: only changes of side, "
+                        "which decide crosses, and at stop)")
                 .option("request-timeout-ms", "MS", "10000", "timeout of one backend request")
                 .option("market-channel", "NAME", "market", "bus channel of vs-feed")
                 .option("oi-channel", "NAME", "oi", "bus channel of vs-oi");
