@@ -63,7 +63,7 @@ protected:
             std::vector<std::string>{VS_FEED_BIN, "--ws-url", feed_url(), "--bus-prefix", env_.prefix(),
                                      "--state-dir", feed_state_.string(), "--snapshot-interval-ms", "100",
                                      "--status-interval-ms", "100", "--backoff-min-ms", "20", "--backoff-max-ms",
-                                     "50"},
+                                     "50", "--exchange-info-refresh-s", "0"},
             vs::test::process_options{.out = vs::test::sink::file(feed_log_),
                                       .err = vs::test::sink::to_stdout(),
                                       .env = env(),

@@ -153,6 +153,31 @@ void check_feed(vs::bus::reader& r, bool writer_alive, const options& o, report&
         rep.feed["symbol_count"] = f->symbol_count();
         rep.feed["reconnect_attempts"] = f->reconnect_attempts();
         rep.feed["messages_received"] = f->messages_received();
+        rep.feed["frames_rejected"] = f->frames_rejected();
+        rep.feed["rows_rejected"] = f->rows_rejected();
+        // Issue 19: symbols vs-feed marked (a few names each, and the counts).
+        const auto names = [](const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+            json::array a;
+            std::string text;
+            if (v != nullptr) {
+                for (const auto* s : *v) {
+                    a.push_back(json::value(s->str()));
+                    text += (text.empty() ? "" : ", ") + s->str();
+                }
+            }
+            return std::pair{std::move(a), text};
+        };
+        auto [invalid, invalid_text] = names(f->invalid_symbols());
+        auto [delisted, delisted_text] = names(f->delisted_symbols());
+        rep.feed["invalid_symbols"] = std::move(invalid);
+        rep.feed["invalid_symbol_count"] = f->invalid_symbol_count();
+        rep.feed["delisted_symbols"] = std::move(delisted);
+        rep.feed["delisted_symbol_count"] = f->delisted_symbol_count();
+        rep.add("feed input", true,
+                fmt::format("{} frames and {} rows rejected; {} symbols with invalid values{}; {} delisted{}",
+                            f->frames_rejected(), f->rows_rejected(), f->invalid_symbol_count(),
+                            invalid_text.empty() ? "" : " (" + invalid_text + ")", f->delisted_symbol_count(),
+                            delisted_text.empty() ? "" : " (" + delisted_text + ")"));
 
         if (!writer_alive) {
             // The record is a dead feed's last word: report it, judge nothing by it.
@@ -218,6 +243,9 @@ void check_mark_prices(vs::bus::reader& r, const options& o, report& rep)
         if (m->market() == vs::schema::MarketType::CoinM) {
             ++coinm;
             return;
+        }
+        if (m->delisted()) {
+            return;   // marked by vs-feed (issue 19): neither a symbol nor stale
         }
         ++rows;
         const std::string symbol{rec.symbol};

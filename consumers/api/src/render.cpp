@@ -142,8 +142,8 @@ health_report write_health(json_writer& w, data_source& src, std::int64_t now_ns
     src.for_each_latest(channel_id::market, static_cast<bus::record_type>(schema::RecordType::MarkPrice),
                         [&](const bus::record_view& r) {
                             const auto* m = verified_as<schema::MarkPrice>(r.data);
-                            if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
-                                return;
+                            if (m == nullptr || !is_usd_m(m->market(), r.symbol) || m->delisted()) {
+                                return;   // a delisted symbol leaves symbolCount (issue 19)
                             }
                             const auto t = updated_ns(m->recv_time_ns(), r.publish_ns);
                             oldest = std::min(oldest, t);
@@ -242,6 +242,23 @@ health_report write_health(json_writer& w, data_source& src, std::int64_t now_ns
     w.key("feedStatusAgeSeconds");
     feed != nullptr ? w.value(age_seconds(now_ns, updated_ns(feed->recv_time_ns(), feed_publish_ns))) : w.null();
     w.member("staleThresholdSeconds", stale_seconds);
+    // Issue 19: what vs-feed lists (a few names) and how many there are.
+    const auto names = [&](const char* key, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+        w.key(key);
+        w.begin_array();
+        if (v != nullptr) {
+            for (const auto* s : *v) {
+                if (s != nullptr) {
+                    w.value(std::string_view{s->c_str(), s->size()});
+                }
+            }
+        }
+        w.end_array();
+    };
+    names("invalidSymbols", feed != nullptr ? feed->invalid_symbols() : nullptr);
+    w.member("invalidSymbolCount", feed != nullptr ? static_cast<std::uint64_t>(feed->invalid_symbol_count()) : 0u);
+    names("delistedSymbols", feed != nullptr ? feed->delisted_symbols() : nullptr);
+    w.member("delistedSymbolCount", feed != nullptr ? static_cast<std::uint64_t>(feed->delisted_symbol_count()) : 0u);
     w.key("streams");
     w.begin_array();
     if (feed != nullptr && feed->streams() != nullptr) {

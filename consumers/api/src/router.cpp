@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -462,6 +463,24 @@ void router::single_record(const record_route<Table>& spec, std::string_view raw
         served = true;
         json_writer w{out.body};
         w.begin_object();
+        if constexpr (std::is_same_v<Table, schema::MarkPrice>) {
+            // Issue 19: vs-feed's marks. A delisted symbol is not found; one whose exchange
+            // values stayed invalid past vs-feed's limit has no price to serve (not its old one).
+            const bool delisted = rec->delisted();
+            if (delisted || rec->invalid_since_ns() > 0) {
+                out.status = delisted ? 404 : 503;
+                w.member("error", delisted ? "Symbol delisted" : "Invalid exchange values");
+                const auto* why = rec->status_reason();
+                w.member("reason", why != nullptr ? std::string_view{why->c_str(), why->size()} : std::string_view{});
+                w.member("symbol", r.symbol);
+                if (!delisted) {
+                    w.literal_key("invalidSinceSeconds");
+                    w.seconds_value(now - rec->invalid_since_ns());
+                }
+                w.end_object();
+                return;
+            }
+        }
         if (spec.ages && age_seconds(now, updated_ns(rec->recv_time_ns(), r.publish_ns)) > config_.stale_seconds) {
             out.status = 503;
             w.member("error", "Data stale");

@@ -98,6 +98,33 @@ std::optional<std::vector<std::string>> parse_trading_usdt_perpetuals(std::strin
     return out;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_symbol_statuses(std::string_view body,
+                                                                                        std::string& error)
+{
+    boost::system::error_code ec;
+    const auto v = json::parse(json::string_view{body.data(), body.size()}, ec);
+    if (ec) {
+        error = "exchangeInfo is not JSON: " + ec.message();
+        return std::nullopt;
+    }
+    const auto* root = v.if_object();
+    const auto* list = root ? root->if_contains("symbols") : nullptr;
+    if (list == nullptr || !list->is_array()) {
+        error = "exchangeInfo has no \"symbols\" array";
+        return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& item : list->get_array()) {
+        if (const auto* o = item.if_object()) {
+            if (const auto sym = str_of(*o, "symbol"); !sym.empty()) {
+                out.emplace_back(sym, str_of(*o, "status"));
+            }
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 void diff_sorted(const std::vector<std::string>& before, const std::vector<std::string>& after,
                  std::vector<std::string>& added, std::vector<std::string>& removed)
 {
@@ -226,6 +253,9 @@ bool universe_refresher::refresh()
     u.first = !have_last_;
     diff_sorted(last_, *symbols, u.added, u.removed);
     u.symbols = std::move(*symbols);
+    if (auto statuses = parse_symbol_statuses(r.body, error)) {
+        u.statuses = std::move(*statuses);
+    }
     last_ = u.symbols;
     have_last_ = true;
     if (u.first || !u.added.empty() || !u.removed.empty()) {

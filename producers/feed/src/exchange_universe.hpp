@@ -55,7 +55,15 @@ struct universe_update {
     std::vector<std::string> removed;   ///< gone since the previous update (delisted, halted)
     std::int64_t fetched_ms = 0;        ///< CLOCK_REALTIME of the reply
     bool first = false;                 ///< the first update of this process
+    /// Every symbol of exchangeInfo (any contract type) with its status, sorted by symbol:
+    /// a symbol absent from it, or not "TRADING", is delisted (issue 19).
+    std::vector<std::pair<std::string, std::string>> statuses;
 };
+
+/// Every symbol of an exchangeInfo body with its "status", sorted by symbol; nullopt with
+/// `error` set when the body is not JSON with a "symbols" array.
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_symbol_statuses(std::string_view body,
+                                                                                        std::string& error);
 
 /// `before` and `after` sorted: what `after` adds and removes.
 void diff_sorted(const std::vector<std::string>& before, const std::vector<std::string>& after,

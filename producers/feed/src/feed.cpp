@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "schemas/common_generated.h"
 #include "schemas/market_data_generated.h"
 #include "status.hpp"
+#include "symbol_health.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
@@ -55,6 +57,17 @@ bool should_log(std::uint64_t count, std::uint64_t burst = 10, std::uint64_t eve
 {
     return count <= burst || count % every == 0;
 }
+
+/// The same for a count that moved from `before` to `after` at once (one frame adds several
+/// rejected rows): logs when the burst is not used up or a multiple of `every` was crossed.
+bool should_log_range(std::uint64_t before, std::uint64_t after, std::uint64_t burst = 10,
+                      std::uint64_t every = 1000) noexcept
+{
+    return before < burst || after / every != before / every;
+}
+
+/// Names a FeedStatus lists of its invalid and delisted symbols (the counts are whole).
+constexpr std::size_t max_listed_symbols = 16;
 
 /// The combined-stream envelope starts with {"stream":"<name>" on Binance and vs-replay;
 /// this finds the name without a full parse (used for the renewal connection only).
@@ -92,11 +105,19 @@ public:
           parser_(parser_options{config.max_frame_bytes, vs::bus::max_symbol_bytes}),
           monitor_(split_streams(config.streams), config.thresholds, vs::monotonic_ns()),
           backoff_(config.backoff),
-          started_ns_(vs::realtime_ns())
+          started_ns_(vs::realtime_ns()),
+          health_(config.invalid_after.count() * ns_per_s)
     {
         if (endpoint_.tls) {
             tls_ = vs::net::make_client_context(config.ca_file);
         }
+        // Issue 19: a symbol whose mark price rows stay invalid is listed, marked, and served as
+        // 503 by vs-api instead of its old price.
+        parser_.on_rejected_row([this](const rejected_row& r) {
+            if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice)) {
+                health_.on_rejected(r.symbol, r.error, vs::realtime_ns());
+            }
+        });
         if (!config.record_file.empty()) {
             recorder_ = std::make_unique<frame_recorder>(config.record_file);
         }
@@ -171,7 +192,9 @@ private:
             if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) &&
                 vs::bus::verify_record(r.type, r.data)) {
                 const auto* mp = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
-                if (mp->market() != vs::schema::MarketType::CoinM) {
+                if (mp->delisted()) {
+                    delisted_.emplace(r.symbol);
+                } else if (mp->market() != vs::schema::MarketType::CoinM) {
                     symbols_.emplace(r.symbol);
                 }
             }
@@ -228,6 +251,7 @@ private:
     /// one place that learns of listings and delistings.
     void on_universe(const universe_update& u)
     {
+        update_delisted(u);
         trading_ = u.symbols;
         ctx_.gauge("trading", static_cast<double>(trading_.size()));
         for (const auto& s : u.removed) {
@@ -241,6 +265,116 @@ private:
         if (klines_) {
             klines_->set_symbols(trading_);
         }
+    }
+
+    // --- symbols: invalid values and delistings (issue 19) --------------------------------
+
+    /// Marks symbols invalid for longer than the limit on their MarkPrice records.
+    void list_invalid(std::int64_t now_real)
+    {
+        const auto fresh = health_.newly_listed(now_real);
+        if (fresh.empty()) {
+            return;
+        }
+        for (const auto& s : fresh) {
+            const auto* st = health_.find(s);
+            spdlog::warn("{}: invalid exchange values for {:.0f} s ({}): marked invalid; vs-api answers 503 for it",
+                         s, static_cast<double>(now_real - st->since_ns) / ns_per_s, st->reason);
+        }
+        mark_symbols(fresh, false);
+        state_changed_ = true;
+    }
+
+    /// Every USDⓈ-M symbol with a mark price that exchangeInfo no longer lists as TRADING is
+    /// delisted: marked on its MarkPrice record, out of the symbol count, its rows dropped;
+    /// one that trades again is relisted (its next row replaces the marked record).
+    void update_delisted(const universe_update& u)
+    {
+        if (u.statuses.empty()) {
+            return;   // an exchangeInfo this build could not read: nothing is judged by it
+        }
+        const auto status_of = [&](const std::string& s) -> const std::string* {
+            const auto it = std::lower_bound(u.statuses.begin(), u.statuses.end(), s,
+                                             [](const auto& e, const std::string& k) { return e.first < k; });
+            return it != u.statuses.end() && it->first == s ? &it->second : nullptr;
+        };
+        std::vector<std::string> gone;
+        for (const auto& s : symbols_) {
+            const auto* st = status_of(s);
+            if (st == nullptr || *st != "TRADING") {
+                gone.push_back(s);
+            }
+        }
+        std::sort(gone.begin(), gone.end());
+        for (const auto& s : gone) {
+            const auto* st = status_of(s);
+            delisted_reason_[s] = st == nullptr ? std::string{"absent from exchangeInfo"}
+                                                : "status " + *st + " in exchangeInfo";
+            spdlog::warn("{} delisted ({}): marked on the bus, out of the symbol count; vs-api answers 404 for it", s,
+                         delisted_reason_[s]);
+            symbols_.erase(s);
+            health_.forget(s);
+            delisted_.emplace(s);
+        }
+        mark_symbols(gone, true);
+        std::vector<std::string> back;
+        for (const auto& s : delisted_) {
+            const auto* st = status_of(s);
+            if (st != nullptr && *st == "TRADING") {
+                back.push_back(s);
+            }
+        }
+        for (const auto& s : back) {
+            spdlog::info("{} trades again: relisted", s);
+            delisted_.erase(s);
+            delisted_reason_.erase(s);
+        }
+        if (!gone.empty() || !back.empty()) {
+            state_changed_ = true;
+        }
+    }
+
+    /// Republishes the MarkPrice records of `symbols` (sorted) with the mark: invalid since
+    /// the tracker's time, or delisted; the last values and their receive time are kept.
+    void mark_symbols(const std::vector<std::string>& symbols, bool delisted)
+    {
+        if (symbols.empty()) {
+            return;
+        }
+        constexpr auto mark_type = static_cast<vs::bus::record_type>(RecordType::MarkPrice);
+        struct marked {
+            std::string symbol;
+            std::vector<std::uint8_t> bytes;
+        };
+        std::vector<marked> out;
+        flatbuffers::FlatBufferBuilder fbb{512};
+        writer_.for_each_latest([&](const vs::bus::record_view& r) {
+            if (r.type != mark_type || !std::binary_search(symbols.begin(), symbols.end(), r.symbol) ||
+                !vs::bus::verify_record(r.type, r.data)) {
+                return;
+            }
+            const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
+            const std::string sym{r.symbol};
+            const auto* st = delisted ? nullptr : health_.find(sym);
+            const std::string reason = delisted ? delisted_reason_[sym] : st != nullptr ? st->reason : "";
+            fbb.Clear();
+            fbb.Finish(vs::schema::CreateMarkPrice(
+                fbb, fbb.CreateString(sym), m->event_time_ms(), m->recv_time_ns(), m->market(), m->mark_price(),
+                m->index_price(), m->estimated_settle_price(), m->funding_rate(), m->next_funding_time_ms(),
+                m->funding_interval_hours(), delisted ? m->invalid_since_ns() : (st != nullptr ? st->since_ns : 0),
+                delisted, fbb.CreateString(reason)));
+            out.push_back({sym, {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()}});
+        });
+        const auto now = vs::realtime_ns();
+        for (const auto& m : out) {
+            const auto st = writer_.publish(mark_type, m.symbol,
+                                            {reinterpret_cast<const std::byte*>(m.bytes.data()), m.bytes.size()},
+                                            now, vs::bus::to_both);
+            if (st != vs::bus::publish_status::ok && should_log(++publish_failures_)) {
+                spdlog::error("cannot mark {}: status {}", m.symbol, static_cast<int>(st));
+            }
+        }
+        writer_.notify();
     }
 
     // --- klines: the group's frames, the previous closed candle, the REST bootstrap ------------
@@ -568,7 +702,9 @@ private:
             if (useful) {
                 monitor_.on_frame(idx >= 0 ? static_cast<std::size_t>(idx) : SIZE_MAX, recv_ns, vs::monotonic_ns());
             }
-            if (result.rows_rejected > 0 && should_log(parser_.counters().rows_rejected)) {
+            if (result.rows_rejected > 0 &&
+                should_log_range(parser_.counters().rows_rejected - result.rows_rejected,
+                                 parser_.counters().rows_rejected)) {
                 spdlog::warn("stream {}: {} rows rejected ({}); {} so far", result.stream, result.rows_rejected,
                              result.error != nullptr ? result.error : "?", parser_.counters().rows_rejected);
             }
@@ -604,6 +740,12 @@ private:
             ++coin_m_rows_;
             return;
         }
+        // A delisted symbol keeps its marked record (a settling contract still pushes prices).
+        if (!delisted_.empty() && r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) &&
+            delisted_.find(r.symbol) != delisted_.end()) {
+            ++delisted_rows_;
+            return;
+        }
         const auto st = writer_.publish(r.type, r.symbol, r.bytes, recv_ns, vs::bus::to_both);
         if (st != vs::bus::publish_status::ok) {
             if (should_log(++publish_failures_)) {
@@ -614,6 +756,10 @@ private:
         if (r.type == static_cast<vs::bus::record_type>(RecordType::Kline)) {
             after_kline(r, recv_ns);
             return;
+        }
+        if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) && health_.on_accepted(r.symbol)) {
+            spdlog::info("{}: valid exchange values again", r.symbol);
+            state_changed_ = true;
         }
         if (r.type == static_cast<vs::bus::record_type>(RecordType::MarkPrice) && symbols_.find(r.symbol) == symbols_.end()) {
             try {
@@ -656,6 +802,9 @@ private:
 
         check_freshness(now_mono);
         manage_connections(now_mono);
+        if (health_.pending_count() > 0) {
+            list_invalid(now_real);
+        }
         if (klines_) {
             klines_->tick(now_mono);
             if (now_mono - last_bootstrap_check_mono_ >= ns_per_s) {
@@ -784,6 +933,16 @@ private:
         f.frames_rejected = parser_.counters().frames_rejected + oversized_frames_;
         f.rows_rejected = parser_.counters().rows_rejected;
         f.symbol_count = static_cast<std::uint32_t>(symbols_.size());
+        const auto invalid = health_.listed(max_listed_symbols);
+        f.invalid_symbols = &invalid;
+        f.invalid_symbol_count = static_cast<std::uint32_t>(health_.listed_count());
+        std::vector<std::string> delisted;
+        for (auto it = delisted_.begin(); it != delisted_.end() && delisted.size() < max_listed_symbols; ++it) {
+            delisted.push_back(*it);
+        }
+        std::sort(delisted.begin(), delisted.end());
+        f.delisted_symbols = &delisted;
+        f.delisted_symbol_count = static_cast<std::uint32_t>(delisted_.size());
         if (klines_) {
             // The main connection's streams, then one entry per kline connection.
             status_streams_ = monitor_.streams();
@@ -810,6 +969,8 @@ private:
         ctx_.counter("frames_rejected").store(f.frames_rejected, std::memory_order_relaxed);
         ctx_.counter("rows_rejected").store(f.rows_rejected, std::memory_order_relaxed);
         ctx_.counter("reconnect_attempts").store(f.reconnect_attempts, std::memory_order_relaxed);
+        ctx_.gauge("invalid_symbols", static_cast<double>(f.invalid_symbol_count));
+        ctx_.gauge("delisted_symbols", static_cast<double>(f.delisted_symbol_count));
         if (klines_) {
             // Few names: ProcessStatus must fit the channel's 1 KiB slots (the rest is in
             // FeedStatus: one entry per kline connection).
@@ -863,6 +1024,10 @@ private:
 
     std::unordered_set<std::string, string_hash, std::equal_to<>> symbols_;
     std::int64_t started_ns_;
+    symbol_health health_;
+    std::unordered_set<std::string, string_hash, std::equal_to<>> delisted_;
+    std::uint64_t delisted_rows_ = 0;
+    std::map<std::string, std::string, std::less<>> delisted_reason_;
     std::int64_t last_connected_ns_ = 0;
     std::uint64_t reconnect_attempts_ = 0;
     std::uint64_t messages_received_ = 0;

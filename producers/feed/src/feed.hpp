@@ -45,6 +45,9 @@ struct feed_config {
     /// Age of a connection at which a replacement is opened (Binance cuts at 24 h).
     std::chrono::seconds renew_after{82800};
     std::size_t max_frame_bytes = std::size_t{8} << 20;
+    /// A symbol whose mark price rows have all been invalid (NaN, not positive, absurd) for
+    /// this long is marked invalid (issue 19; vs-api answers 503 for it).
+    std::chrono::seconds invalid_after{60};
     /// REST (exchangeInfo refresh, kline bootstrap); nullopt: no REST, no universe.
     std::optional<vs::net::rest_options> rest;
     universe_options universe;

@@ -27,6 +27,7 @@ vs::feed::feed_config config_from(const vs::cli::parser& cli)
     c.backoff.max_delay = std::chrono::milliseconds{cli.get_int("backoff-max-ms", 1, 3'600'000)};
     c.renew_after = std::chrono::seconds{cli.get_int("renew-after-s", 1, 86'400)};
     c.max_frame_bytes = static_cast<std::size_t>(cli.get_int("max-frame-bytes", 4096, std::int64_t{1} << 30));
+    c.invalid_after = std::chrono::seconds{cli.get_int("invalid-after-s", 1, 86'400)};
     if (const auto refresh_s = cli.get_int("exchange-info-refresh-s", 0, 86'400); refresh_s > 0) {
         c.rest = vs::net::rest_options_from(cli);
         c.universe.period = std::chrono::seconds{refresh_s};
@@ -99,6 +100,10 @@ int main(int argc, char** argv)
                    "Binance cuts at 24 h");
         cli.option("ca-file", "FILE", "", "extra CA certificates (PEM) trusted besides the system's", {"VS_CA_FILE"});
         cli.option("max-frame-bytes", "N", "8388608", "larger frames are dropped and counted");
+        cli.option("invalid-after-s", "S", "60",
+                   "a symbol whose mark price rows stay invalid (NaN, not positive, absurd) this long is marked "
+                   "invalid: listed in the feed status, 503 in vs-api",
+                   {"VS_FEED_INVALID_AFTER_S"});
         cli.option("exchange-info-refresh-s", "S", "300",
                    "REST exchangeInfo at start and every S seconds: the trading USDT perpetuals (0: no REST at all)",
                    {"VS_FEED_EXCHANGE_INFO_S"});

@@ -20,6 +20,11 @@ std::span<const std::byte> build_status(flatbuffers::FlatBufferBuilder& fbb, con
     const auto url = fbb.CreateString(f.url.data(), f.url.size());
     const auto stream_vec = fbb.CreateVector(streams);
     const auto reason = fbb.CreateString(f.reason.data(), f.reason.size());
+    const auto names = [&](const std::vector<std::string>* v) {
+        return v != nullptr ? fbb.CreateVectorOfStrings(*v) : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>>{};
+    };
+    const auto invalid = names(f.invalid_symbols);
+    const auto delisted = names(f.delisted_symbols);
     s::FeedStatusBuilder b{fbb};
     b.add_symbol(symbol);
     b.add_event_time_ms(f.now_ns / 1'000'000);
@@ -37,6 +42,14 @@ std::span<const std::byte> build_status(flatbuffers::FlatBufferBuilder& fbb, con
     b.add_symbol_count(f.symbol_count);
     b.add_streams(stream_vec);
     b.add_reason(reason);
+    if (f.invalid_symbols != nullptr) {
+        b.add_invalid_symbols(invalid);
+    }
+    b.add_invalid_symbol_count(f.invalid_symbol_count);
+    if (f.delisted_symbols != nullptr) {
+        b.add_delisted_symbols(delisted);
+    }
+    b.add_delisted_symbol_count(f.delisted_symbol_count);
     fbb.Finish(b.Finish());
     return {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()};
 }

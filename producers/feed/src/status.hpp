@@ -3,6 +3,7 @@
 // empty symbol into the market channel every second and on every state change.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,12 @@ struct status_fields {
     std::uint64_t rows_rejected = 0;
     std::uint32_t symbol_count = 0;
     const std::vector<stream_state>* streams = nullptr;
+    /// Issue 19: symbols invalid for longer than the limit / marked delisted (a few names,
+    /// sorted) and how many there are.
+    const std::vector<std::string>* invalid_symbols = nullptr;
+    std::uint32_t invalid_symbol_count = 0;
+    const std::vector<std::string>* delisted_symbols = nullptr;
+    std::uint32_t delisted_symbol_count = 0;
 };
 
 /// Builds the record into `fbb` (cleared first) and returns the finished bytes, valid until

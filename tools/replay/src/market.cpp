@@ -436,7 +436,7 @@ void market::step(std::int64_t now_ms)
 void market::append_mark_row(std::string& out, symbol_state& s, std::int64_t e, bool record) const
 {
     double mark = s.price_pinned ? s.mark : round_to(s.mark, s.price_precision);
-    std::string p = fixed(mark, 8);
+    std::string p = s.bad_mark.empty() ? fixed(mark, 8) : s.bad_mark;
     std::string i = fixed(s.index, 8);
     std::string r = fixed(s.funding, 8);
     double settle = s.index * (1.0 + 0.5 * s.basis);
@@ -745,7 +745,7 @@ std::string market::exchange_info(std::int64_t now_ms) const
                    now_ms);
     bool first = true;
     for (const auto& s : symbols_) {
-        if (s.st != 1) {
+        if (s.st != 1 || s.exchange_status.empty()) {
             continue;
         }
         if (!first) {
@@ -757,7 +757,7 @@ std::string market::exchange_info(std::int64_t now_ms) const
         fmt::format_to(
             out_it(out),
             "{{\"symbol\":\"{}\",\"pair\":\"{}\",\"contractType\":\"{}\",\"deliveryDate\":{},"
-            "\"onboardDate\":1569398400000,\"status\":\"TRADING\",\"maintMarginPercent\":\"2.5000\","
+            "\"onboardDate\":1569398400000,\"status\":\"{}\",\"maintMarginPercent\":\"2.5000\","
             "\"requiredMarginPercent\":\"5.0000\",\"baseAsset\":\"{}\",\"quoteAsset\":\"USDT\","
             "\"marginAsset\":\"USDT\",\"pricePrecision\":{},\"quantityPrecision\":{},\"baseAssetPrecision\":8,"
             "\"quotePrecision\":8,\"underlyingType\":\"{}\",\"underlyingSubType\":[],\"triggerProtect\":\"0.0500\","
@@ -770,7 +770,8 @@ std::string market::exchange_info(std::int64_t now_ms) const
             "\"filterType\":\"PERCENT_PRICE\"}}],\"orderTypes\":[\"LIMIT\",\"MARKET\",\"STOP\",\"STOP_MARKET\","
             "\"TAKE_PROFIT\",\"TAKE_PROFIT_MARKET\",\"TRAILING_STOP_MARKET\"],\"timeInForce\":[\"GTC\",\"IOC\","
             "\"FOK\",\"GTX\",\"GTD\"]}}",
-            s.name, s.pair, s.tradfi ? "TRADIFI_PERPETUAL" : "PERPETUAL", perpetual_delivery_ms, s.base, pp, qp,
+            s.name, s.pair, s.tradfi ? "TRADIFI_PERPETUAL" : "PERPETUAL", perpetual_delivery_ms, s.exchange_status,
+            s.base, pp, qp,
             s.tradfi ? "COMMODITY" : "COIN", s.mark * 50, pp, std::pow(10.0, -pp), pp, s.mark / 50, pp,
             std::pow(10.0, -qp), qp, std::pow(10.0, -qp), qp, std::pow(10.0, -qp), qp, std::pow(10.0, -qp), qp);
     }
@@ -988,6 +989,10 @@ void market::set_price(std::size_t k, double price)
     s.current.high = std::max(s.current.high, price);
     s.current.low = std::min(s.current.low, price);
 }
+
+void market::set_exchange_status(std::size_t k, std::string status) { symbols_[k].exchange_status = std::move(status); }
+
+void market::set_bad_mark(std::size_t k, std::string text) { symbols_[k].bad_mark = std::move(text); }
 
 void market::set_funding(std::size_t k, double rate)
 {

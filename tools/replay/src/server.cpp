@@ -708,6 +708,24 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         }
         return control_ok("\"symbol\":" + jstr(mkt.symbols()[*k].name));
     }
+    if (action == "status") {   // issue 19: delisted (not TRADING, or absent from exchangeInfo)
+        auto k = symbol_index();
+        const auto* st = t.param("status");
+        if (!k || st == nullptr) {
+            return control_error(400, "need symbol (known) and status (TRADING, SETTLING, ...; GONE: absent)");
+        }
+        mkt.set_exchange_status(*k, *st == "GONE" ? std::string{} : *st);
+        return control_ok("\"symbol\":" + jstr(mkt.symbols()[*k].name) + ",\"status\":" + jstr(*st));
+    }
+    if (action == "invalid") {   // issue 19: invalid exchange values for one symbol
+        auto k = symbol_index();
+        const auto* v = t.param("value");
+        if (!k || v == nullptr || (*v != "nan" && *v != "negative" && *v != "absurd" && *v != "off")) {
+            return control_error(400, "need symbol (known) and value=nan|negative|absurd|off");
+        }
+        mkt.set_bad_mark(*k, *v == "nan" ? "NaN" : *v == "negative" ? "-1.5" : *v == "absurd" ? "1e12" : "");
+        return control_ok("\"symbol\":" + jstr(mkt.symbols()[*k].name) + ",\"value\":" + jstr(*v));
+    }
     if (action == "oi_ramp") {
         auto k = symbol_index();
         auto pct = to_double(t.param("pct"));

@@ -289,6 +289,20 @@ bool collect(od::object obj, row_fields& fields, row* r, bool escapes) noexcept
 /// The sink between frames (parse() sets the caller's).
 void ignore_record(const parsed_record&) noexcept {}
 
+vs::bus::record_type record_type_of(event ev) noexcept
+{
+    using vs::schema::RecordType;
+    switch (ev) {
+    case event::mark_price: return static_cast<vs::bus::record_type>(RecordType::MarkPrice);
+    case event::ticker: return static_cast<vs::bus::record_type>(RecordType::Ticker24h);
+    case event::force_order: return static_cast<vs::bus::record_type>(RecordType::Liquidation);
+    case event::agg_trade: return static_cast<vs::bus::record_type>(RecordType::AggTrade);
+    case event::kline: return static_cast<vs::bus::record_type>(RecordType::Kline);
+    case event::unknown: break;
+    }
+    return 0;
+}
+
 }  // namespace
 
 class frame_parser::impl {
@@ -306,6 +320,7 @@ public:
 
     parser_options options;
     parser_counters counters;
+    rejected_row_sink rejected_sink_;
 
 private:
     /// What became of one row: delivered at once by the DOM path, kept until the frame's end
@@ -581,6 +596,14 @@ frame_parser::impl::outcome frame_parser::impl::build(const row& r, bool in_arra
     if (stream_.empty()) {
         derive_stream(r, ev, in_array);
     }
+    if (o.error != nullptr) {
+        // A row rejected for its values names its symbol (when that is usable) to the
+        // rejected-row sink: the feed tracks symbols whose values stay invalid.
+        o.type = record_type_of(ev);
+        const auto sym = builder_.last_symbol();
+        o.symbol = detail::check_symbol(sym, options.max_symbol_bytes) == nullptr ? sym : std::string_view{};
+        return o;
+    }
     o.type = rec.type;
     o.market = rec.market;
     o.symbol = rec.symbol;
@@ -597,6 +620,9 @@ void frame_parser::impl::deliver(const outcome& o, const parsed_record* rec)
             ++counters.unknown_event_rows;
         }
         result_.error = o.error;
+        if (rejected_sink_ && !o.symbol.empty()) {
+            rejected_sink_(rejected_row{o.type, o.symbol, o.error});
+        }
         return;
     }
     ++result_.rows_accepted;
@@ -767,6 +793,8 @@ frame_parser::frame_parser(parser_options options) : impl_(std::make_unique<impl
 frame_parser::~frame_parser() = default;
 frame_parser::frame_parser(frame_parser&&) noexcept = default;
 frame_parser& frame_parser::operator=(frame_parser&&) noexcept = default;
+
+void frame_parser::on_rejected_row(rejected_row_sink sink) { impl_->rejected_sink_ = std::move(sink); }
 
 const parser_counters& frame_parser::counters() const noexcept
 {

@@ -19,6 +19,9 @@ using vs::schema::MarketType;
 
 constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t max_text_bytes = 32;
+/// Mark prices from this up are rejected as absurd (issue 19): the dearest contract trades
+/// near 1e5 USDT.
+constexpr double absurd_mark_price = 1e9;
 
 
 
@@ -446,6 +449,10 @@ const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parse
                                                  "next funding time is not an integer");
     if (cv.error() != nullptr) {
         return cv.error();
+    }
+    // Values no listed contract has ever had (issue 19): an exchange glitch, not a price.
+    if (mark >= absurd_mark_price) {
+        return "mark price is absurd (1e9 or more)";
     }
     const MarketType market = market_of(&f, symbol);
 

@@ -839,6 +839,39 @@ TEST_F(FrameParserTest, SkipsRowsWithBadPricesAndKeepsTheOthers)
     EXPECT_EQ(sut.counters().rows_accepted, 2 * std::size(bad_prices));
 }
 
+// Issue 19: absurd values are rejected like NaN ones, and every rejected row with a usable
+// symbol is named to the rejected-row sink (vs-feed lists symbols that stay invalid), on both
+// the On-Demand and the DOM path.
+TEST_F(FrameParserTest, RejectsAbsurdValuesAndNamesTheSymbolsOfRejectedRows)
+{
+    std::vector<std::pair<std::string, std::string>> rejected;
+    for (const bool on_demand : {true, false}) {
+        sut = frame_parser{parser_options{.on_demand = on_demand}};
+        sut.on_rejected_row([&](const vs::feed::rejected_row& r) {
+            EXPECT_EQ(r.type, static_cast<vs::bus::record_type>(RecordType::MarkPrice));
+            rejected.emplace_back(std::string{r.symbol}, r.error != nullptr ? r.error : "");
+        });
+        rejected.clear();
+        records.clear();
+        const auto r = parse(R"({"stream":"!markPrice@arr","data":[)"
+                             R"({"e":"markPriceUpdate","s":"GOODUSDT","p":"99999.5","r":"-0.02"},)"
+                             R"({"e":"markPriceUpdate","s":"BIGUSDT","p":"1e12","r":"0.0001"},)"
+                             R"({"e":"markPriceUpdate","s":"RATEUSDT","p":"1.5","r":"Infinity"},)"
+                             R"({"e":"markPriceUpdate","s":"NANUSDT","p":"NaN"},)"
+                             R"({"e":"markPriceUpdate","s":"","p":"NaN"}]})");
+        EXPECT_EQ(r.rows_accepted, 1u) << on_demand;
+        EXPECT_EQ(r.rows_rejected, 4u) << on_demand;
+        ASSERT_EQ(records.size(), 1u);
+        EXPECT_EQ(records[0].symbol, "GOODUSDT");
+        ASSERT_EQ(rejected.size(), 3u) << "a row without a usable symbol names none";
+        EXPECT_EQ(rejected[0], (std::pair<std::string, std::string>{"BIGUSDT", "mark price is absurd (1e9 or more)"}));
+        EXPECT_EQ(rejected[1].first, "RATEUSDT");
+        EXPECT_EQ(rejected[1].second, "funding rate is not a finite number");
+        EXPECT_EQ(rejected[2],
+                  (std::pair<std::string, std::string>{"NANUSDT", "mark price is not a positive finite number"}));
+    }
+}
+
 TEST_F(FrameParserTest, SkipsRowsWithNonFiniteFundingRateOrBadTimes)
 {
     const auto r = parse(R"({"stream":"!markPrice@arr","data":[)"

@@ -72,6 +72,11 @@ struct symbol_state {
     std::deque<std::pair<std::int64_t, double>> oi_5m;
     /// 24 h quote volume pinned by `/_control/set?quote_volume=` (< 0: from the candles).
     double pinned_quote_volume_24h = -1;
+    /// Its status in exchangeInfo (`/_control/status`); empty: absent from exchangeInfo.
+    std::string exchange_status = "TRADING";
+    /// While not empty, pushed as the markPrice row's mark price instead of the value
+    /// (`/_control/invalid`: "NaN", "-1", "1e12").
+    std::string bad_mark;
 };
 
 struct market_config {
@@ -132,6 +137,10 @@ public:
     void set_price(std::size_t i, double price);
     void set_funding(std::size_t i, double rate);
     void set_open_interest(std::size_t i, double oi);
+    /// exchangeInfo status of the symbol ("TRADING", "SETTLING", ...; "" leaves it out).
+    void set_exchange_status(std::size_t i, std::string status);
+    /// The mark price text its markPrice rows carry until cleared ("" = the real value).
+    void set_bad_mark(std::size_t i, std::string text);
     void ramp_open_interest(std::size_t i, double pct, double seconds, std::int64_t now_ms);
     /// Pins the rolling 24 h quote volume (tickers, REST) to `quote_volume`; < 0 unpins.
     void set_quote_volume_24h(std::size_t i, double quote_volume);

@@ -16,7 +16,8 @@
 // numbers; "" and null mean absent; unknown keys are ignored.
 //
 // Validation: a row is rejected (skipped, counted, its neighbours kept) for a missing,
-// non-numeric, NaN, infinite, zero or negative price, a non-finite rate, a non-integer time,
+// non-numeric, NaN, infinite, zero or negative price, an absurd mark price (>= 1e9), a
+// non-finite rate, a non-integer time,
 // an empty, over-long or invalid symbol (1..max_symbol_bytes bytes of UTF-8; ASCII limited to
 // letters, digits, '_', '-', '.'), an unknown event type or a row that is not an object. A
 // frame is rejected whole, before any row is delivered, when it is malformed JSON (invalid
@@ -36,6 +37,7 @@
 // and never allocates per frame once its buffers have grown to the largest frame seen.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -93,6 +95,14 @@ struct frame_result {
     std::string_view detail;
 };
 
+/// A row rejected for its values whose symbol is usable (the rejected-row sink's argument).
+struct rejected_row {
+    vs::bus::record_type type = 0;   ///< the record the row would have made (MarkPrice, ...)
+    std::string_view symbol;         ///< valid until the sink returns
+    const char* error = nullptr;     ///< why (static string)
+};
+using rejected_row_sink = std::function<void(const rejected_row&)>;
+
 /// Cumulative counters since construction, for the feed's status record.
 struct parser_counters {
     std::uint64_t frames = 0;             ///< every parse() call
@@ -125,6 +135,11 @@ public:
     /// not matter) and that the frame does not change until this returns. vs-feed's WebSocket
     /// connections keep that much room after every message they read.
     frame_result parse_in_place(std::string_view frame, std::int64_t recv_ns, record_sink sink);
+
+    /// Called during parse() for every rejected row whose symbol is usable (a NaN, negative
+    /// or absurd price of a known-looking symbol), after the counters moved: vs-feed lists
+    /// symbols whose values stay invalid. Empty: none.
+    void on_rejected_row(rejected_row_sink sink);
 
     const parser_counters& counters() const noexcept;
     const parser_options& options() const noexcept;
