@@ -17,6 +17,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <malloc.h>
 #include <unistd.h>
 #include <vector>
 
@@ -153,6 +154,7 @@ void publish_market(vs::bus::writer& market, vs::bus::writer& oi, int symbols, i
 
 int main(int argc, char** argv)
 {
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 20);   // as vs-user-alerts does
     options o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -211,6 +213,8 @@ int main(int argc, char** argv)
     std::string{}.swap(text);
     book b;
     b.replace(std::move(parsed.alerts), {});
+    parsed = parse_result{};
+    ::malloc_trim(0);
     const auto rss_loaded = rss_kb();
 
     vs::bus::reader market_r{channel(prefix, "market"), vs::bus::reader_options{false, "ua-bench"}};
@@ -255,10 +259,10 @@ int main(int argc, char** argv)
     // OI openInterest 1 + ticker/price 1), Pro/Elite twice a minute, Free every 5 minutes.
     double weight_min = 0, weight_min_ws = 0, calls_min = 0;
     for (const auto& e : b.entries()) {
-        const double per_min = e.a.user_tier == tier::free ? 0.2 : 2.0;
-        const double w = e.a.type == alert_type::oi_cross ? 2 : 1;
+        const double per_min = e.user_tier == tier::free ? 0.2 : 2.0;
+        const double w = e.type == alert_type::oi_cross ? 2 : 1;
         weight_min += w * per_min;
-        weight_min_ws += (e.a.type == alert_type::funding_cross ? 0 : w) * per_min;
+        weight_min_ws += (e.type == alert_type::funding_cross ? 0 : w) * per_min;
         calls_min += w * per_min;
     }
     const auto counts = b.counts();

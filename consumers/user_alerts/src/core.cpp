@@ -559,25 +559,49 @@ steady_time cadence::next() const noexcept { return *std::min_element(next_.begi
 std::vector<std::string> book::replace(
     std::vector<user_alert> alerts, const std::function<std::optional<stored_state>(const std::string&)>& stored)
 {
+    auto ids = std::make_shared<id_table>();
+    std::size_t bytes = 0;
+    for (const auto& a : alerts) {
+        bytes += a.id.size();
+    }
+    ids->text.reserve(bytes);
+    ids->ends.reserve(alerts.size());
     std::vector<entry> next;
     next.reserve(alerts.size());
-    std::unordered_set<std::string_view> kept;
-    kept.reserve(alerts.size());
+    std::vector<symbol_group> groups;
+    std::unordered_map<std::string_view, std::uint32_t> group_index;
+    std::vector<bool> kept(entries_.size(), false);
+    // Symbols: the groups' strings never move once all are known (reserve first).
+    {
+        std::unordered_map<std::string, std::uint32_t> first;
+        for (const auto& a : alerts) {
+            if (first.try_emplace(a.symbol, static_cast<std::uint32_t>(first.size())).second) {
+                groups.push_back(symbol_group{a.symbol, {}});
+            }
+        }
+    }
+    for (std::uint32_t g = 0; g < groups.size(); ++g) {
+        group_index.emplace(groups[g].symbol, g);
+    }
     for (auto& a : alerts) {
         entry e;
-        if (auto it = id_index_.find(a.id); it != id_index_.end()) {
-            const auto& old = entries_[it->second];
-            e.prev = old.prev;
-            e.persisted = old.persisted;
-            e.has_persisted = old.has_persisted;
-            e.fired = old.fired;
-            e.dirty = old.dirty;
-            kept.insert(old.a.id);
-        } else if (auto s = stored ? stored(a.id) : std::nullopt) {
-            e.prev = s->prev;
-            e.persisted = s->prev;
+        e.threshold = a.threshold;
+        e.type = a.type;
+        e.user_tier = a.user_tier;
+        e.group = group_index.at(a.symbol);
+        if (auto old = index_of(a.id)) {
+            const auto& o = entries_[*old];
+            e.prev = o.prev;
+            e.persisted = o.persisted;
+            e.has_persisted = o.has_persisted;
+            e.fired = o.fired;
+            e.dirty = o.dirty;
+            kept[*old] = true;
+        } else if (auto st = stored ? stored(a.id) : std::nullopt) {
+            e.prev = st->prev;
+            e.persisted = st->prev;
             e.has_persisted = true;
-            e.fired = s->fired;
+            e.fired = st->fired;
         } else if (a.last_checked) {
             // The backend's value is what a restart would seed from when LMDB has nothing:
             // it counts as persisted (only a change of side must reach LMDB, see check_symbol).
@@ -585,37 +609,30 @@ std::vector<std::string> book::replace(
             e.persisted = *a.last_checked;
             e.has_persisted = true;
         }
-        e.a = std::move(a);
-        next.push_back(std::move(e));
+        ids->text += a.id;
+        ids->ends.push_back(static_cast<std::uint32_t>(ids->text.size()));
+        groups[e.group].by_type[static_cast<std::size_t>(e.type)].push_back(static_cast<std::uint32_t>(next.size()));
+        next.push_back(e);
     }
     std::vector<std::string> gone;
-    for (const auto& old : entries_) {
-        if (!kept.contains(old.a.id)) {
-            gone.push_back(old.a.id);
-        }
-    }
-    entries_ = std::move(next);
-    id_index_.clear();
-    groups_.clear();
-    group_index_.clear();
-    id_index_.reserve(entries_.size());
-    // Groups in first-appearance order; their symbol strings are final before any view of them.
-    std::unordered_map<std::string_view, std::uint32_t> tmp;
     for (std::uint32_t i = 0; i < entries_.size(); ++i) {
-        const auto& a = entries_[i].a;
-        id_index_.emplace(a.id, i);
-        if (!tmp.contains(a.symbol)) {
-            tmp.emplace(a.symbol, static_cast<std::uint32_t>(groups_.size()));
-            groups_.push_back(symbol_group{a.symbol, {}});
+        if (!kept[i]) {
+            gone.emplace_back(ids_->id(i));
         }
     }
+    alerts = {};
+    entries_ = std::move(next);
+    ids_ = std::move(ids);
+    groups_ = std::move(groups);
+    group_index_.clear();
     for (std::uint32_t g = 0; g < groups_.size(); ++g) {
         group_index_.emplace(groups_[g].symbol, g);
     }
-    for (std::uint32_t i = 0; i < entries_.size(); ++i) {
-        const auto& a = entries_[i].a;
-        groups_[group_index_.at(a.symbol)].by_type[static_cast<std::size_t>(a.type)].push_back(i);
+    by_id_.resize(entries_.size());
+    for (std::uint32_t i = 0; i < by_id_.size(); ++i) {
+        by_id_[i] = i;
     }
+    std::sort(by_id_.begin(), by_id_.end(), [&](std::uint32_t x, std::uint32_t y) { return ids_->id(x) < ids_->id(y); });
     return gone;
 }
 
@@ -625,20 +642,21 @@ const book::symbol_group* book::group(std::string_view symbol) const noexcept
     return it == group_index_.end() ? nullptr : &groups_[it->second];
 }
 
-std::optional<std::uint32_t> book::index_of(const std::string& id) const
+std::optional<std::uint32_t> book::index_of(std::string_view id) const
 {
-    const auto it = id_index_.find(id);
-    if (it == id_index_.end()) {
+    const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), id,
+                                     [&](std::uint32_t i, std::string_view v) { return ids_->id(i) < v; });
+    if (it == by_id_.end() || ids_->id(*it) != id) {
         return std::nullopt;
     }
-    return it->second;
+    return *it;
 }
 
 std::array<std::array<std::size_t, alert_type_count>, tier_count> book::counts() const
 {
     std::array<std::array<std::size_t, alert_type_count>, tier_count> c{};
     for (const auto& e : entries_) {
-        ++c[static_cast<std::size_t>(e.a.user_tier)][static_cast<std::size_t>(e.a.type)];
+        ++c[static_cast<std::size_t>(e.user_tier)][static_cast<std::size_t>(e.type)];
     }
     return c;
 }
@@ -657,7 +675,7 @@ void check_symbol(book& b, const book::symbol_group& g, tier_set tiers, value_lo
         value v;
         for (const auto i : idx) {
             auto& e = entries[i];
-            if (e.fired || !tiers.has(e.a.user_tier)) {
+            if (e.fired || !tiers.has(e.user_tier)) {
                 continue;
             }
             if (!looked_up) {   // only when an alert of the set needs it (no REST-backed lookups for nothing)
@@ -669,7 +687,7 @@ void check_symbol(book& b, const book::symbol_group& g, tier_set tiers, value_lo
                 continue;
             }
             ++out.checked;
-            const double thr = e.a.threshold;
+            const double thr = e.threshold;
             const auto c = check_cross(e.prev, v.v, thr);
             if (c != cross::none) {
                 out.triggers.push_back({i, v.v, e.prev, c == cross::up});

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -182,16 +183,33 @@ struct stored_state {
     bool fired = false;
 };
 
-/// The active alerts with their per-alert state, grouped by symbol.
+/// The ids of one list, packed (one string, an end offset per alert): shared read-only with
+/// the update sender, which outlives a list replacement by a few requests.
+struct id_table {
+    std::string text;
+    std::vector<std::uint32_t> ends;   ///< id i = text[ends[i-1], ends[i])
+    std::string_view id(std::uint32_t i) const noexcept
+    {
+        const std::uint32_t b = i == 0 ? 0 : ends[i - 1];
+        return std::string_view{text}.substr(b, ends[i] - b);
+    }
+    std::size_t size() const noexcept { return ends.size(); }
+};
+
+/// The active alerts with their per-alert state, grouped by symbol. About 60 bytes an alert
+/// (100,000 alerts: ~6 MB), ids and symbols stored once.
 class book {
 public:
     struct entry {
-        user_alert a;
-        double prev = std::numeric_limits<double>::quiet_NaN();   ///< last checked value
-        double persisted = std::numeric_limits<double>::quiet_NaN();   ///< prev as last written to LMDB
+        double threshold = 0;
+        double prev = std::numeric_limits<double>::quiet_NaN();        ///< last checked value
+        double persisted = std::numeric_limits<double>::quiet_NaN();   ///< prev as LMDB (or the backend) has it
+        std::uint32_t group = 0;                                       ///< index in groups()
+        alert_type type = alert_type::price_cross;
+        tier user_tier = tier::free;
         bool has_persisted = false;
-        bool fired = false;                                       ///< triggered: never checked again
-        bool dirty = false;                                       ///< prev differs from persisted
+        bool fired = false;   ///< triggered: never checked again
+        bool dirty = false;   ///< prev differs from persisted
     };
     struct symbol_group {
         std::string symbol;
@@ -206,10 +224,14 @@ public:
 
     std::vector<entry>& entries() noexcept { return entries_; }
     const std::vector<entry>& entries() const noexcept { return entries_; }
+    std::string_view id(std::uint32_t i) const noexcept { return ids_->id(i); }
+    const std::string& symbol(std::uint32_t i) const noexcept { return groups_[entries_[i].group].symbol; }
+    /// The ids of the current list (kept alive by whoever holds the pointer).
+    std::shared_ptr<const id_table> ids() const noexcept { return ids_; }
     const std::vector<symbol_group>& groups() const noexcept { return groups_; }
     /// The group of `symbol`, or nullptr.
     const symbol_group* group(std::string_view symbol) const noexcept;
-    std::optional<std::uint32_t> index_of(const std::string& id) const;
+    std::optional<std::uint32_t> index_of(std::string_view id) const;
     std::size_t size() const noexcept { return entries_.size(); }
 
     /// Alerts per tier and type (fired ones included until the backend drops them).
@@ -217,9 +239,10 @@ public:
 
 private:
     std::vector<entry> entries_;
+    std::shared_ptr<const id_table> ids_ = std::make_shared<id_table>();
+    std::vector<std::uint32_t> by_id_;   // entry indexes sorted by id (binary search)
     std::vector<symbol_group> groups_;
     std::unordered_map<std::string_view, std::uint32_t> group_index_;   // keys view groups_[i].symbol
-    std::unordered_map<std::string_view, std::uint32_t> id_index_;      // keys view entries_[i].a.id
 };
 
 // ---- one check --------------------------------------------------------------------------------

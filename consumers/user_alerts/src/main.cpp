@@ -103,7 +103,7 @@ private:
     void apply_refresh(fetch_outcome o);
     void finish_check(check_output& out, const char* why);
     void flush_prevs(bool all_dirty);
-    void publish_trigger(const book::entry& e, const trigger_event& t, const std::string& outbox_id);
+    void publish_trigger(const trigger_event& t, const std::string& outbox_id);
     void refresh_gauges();
     void want_oi();
     void report_missing(std::vector<std::string> symbols, vs::daemon::follower& market);
@@ -227,6 +227,9 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
     });
     stored_.clear();   // every id known from now on is in the book
     have_list_ = true;
+    if (updates_) {
+        updates_->set_list(book_.ids());
+    }
     std::vector<vs::outbox::state_change> changes;
     if (h != kept_hash_) {
         changes.push_back({std::string{key_list}, std::move(kept)});
@@ -260,15 +263,15 @@ void user_alerts_process::want_oi()
     std::map<std::string, milliseconds> wanted;
     const milliseconds fastest{cli_.get_int("oi-min-poll-ms", 1000, 3'600'000)};
     for (const auto& e : book_.entries()) {
-        if (e.fired || e.a.type != alert_type::oi_cross) {
+        if (e.fired || e.type != alert_type::oi_cross) {
             continue;
         }
-        const auto& every = intervals_.every[static_cast<std::size_t>(e.a.user_tier)];
+        const auto& every = intervals_.every[static_cast<std::size_t>(e.user_tier)];
         if (!every) {
             continue;
         }
         const milliseconds period = std::max(*every, fastest);
-        auto [it, added] = wanted.try_emplace(e.a.symbol, period);
+        auto [it, added] = wanted.try_emplace(book_.groups()[e.group].symbol, period);
         if (!added) {
             it->second = std::min(it->second, period);
         }
@@ -295,16 +298,19 @@ void user_alerts_process::refresh_gauges()
     ctx_.gauge("alerts_active", static_cast<double>(book_.size()));
 }
 
-void user_alerts_process::publish_trigger(const book::entry& e, const trigger_event& t, const std::string& outbox_id)
+void user_alerts_process::publish_trigger(const trigger_event& t, const std::string& outbox_id)
 {
+    const auto& e = book_.entries()[t.index];
+    const auto& symbol = book_.symbol(t.index);
+    const auto id = book_.id(t.index);
     fbb_.Clear();
     const auto now = vs::realtime_ns();
     const auto rec = vs::schema::CreateUserAlertTrigger(
-        fbb_, fbb_.CreateString(e.a.symbol), now / 1'000'000, now, vs::schema::MarketType::UsdM,
-        fbb_.CreateString(outbox_id), fbb_.CreateString(e.a.id), fbb_.CreateString(to_string(e.a.type)),
-        fbb_.CreateString(t.crossed_up ? "above" : "below"), e.a.threshold, t.previous, t.current);
+        fbb_, fbb_.CreateString(symbol), now / 1'000'000, now, vs::schema::MarketType::UsdM,
+        fbb_.CreateString(outbox_id), fbb_.CreateString(id.data(), id.size()), fbb_.CreateString(to_string(e.type)),
+        fbb_.CreateString(t.crossed_up ? "above" : "below"), e.threshold, t.previous, t.current);
     fbb_.Finish(rec);
-    ctx_.writer().publish(trigger_type, e.a.symbol,
+    ctx_.writer().publish(trigger_type, symbol,
                           {reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()), fbb_.GetSize()}, now);
 }
 
@@ -315,24 +321,24 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
         std::vector<vs::outbox::alert> alerts;
         std::vector<vs::outbox::state_change> changes;
         for (const auto& t : out.triggers) {
-            const auto& e = entries[t.index];
+            const std::string id{book_.id(t.index)};
             vs::outbox::alert a;
             a.kind = "user_alert";
             a.label = "user alerts";
             // apiKey is added by vs-deliver at send time: no secret is stored in the outbox.
             a.backend = vs::outbox::backend_call{
                 std::string{trigger_path},
-                boost::json::serialize(boost::json::object{{"alertId", e.a.id},
-                                                           {"symbol", e.a.symbol},
+                boost::json::serialize(boost::json::object{{"alertId", id},
+                                                           {"symbol", book_.symbol(t.index)},
                                                            {"currentValue", t.current},
                                                            {"previousValue", t.previous},
                                                            {"crossedUp", t.crossed_up}})};
             alerts.push_back(std::move(a));
-            changes.push_back({std::string{prev_prefix} + e.a.id, num(t.current)});
-            changes.push_back({std::string{fired_prefix} + e.a.id, "1"});
+            changes.push_back({std::string{prev_prefix} + id, num(t.current)});
+            changes.push_back({std::string{fired_prefix} + id, "1"});
         }
         for (const auto i : out.must_persist) {
-            changes.push_back({std::string{prev_prefix} + entries[i].a.id, num(entries[i].prev)});
+            changes.push_back({std::string{prev_prefix}.append(book_.id(i)), num(entries[i].prev)});
         }
         std::vector<std::string> ids;
         try {
@@ -363,11 +369,11 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
             e.dirty = false;
             ++triggers_;
             const std::string& oid = k < ids.size() ? ids[k] : std::string{};
-            spdlog::info("trigger {} {} {} {} {} (prev {} -> {}, {} tier, {} check): outbox {}", e.a.id, e.a.symbol,
-                         to_string(e.a.type), t.crossed_up ? "crossed up" : "crossed down", num(e.a.threshold),
-                         num(t.previous), num(t.current), to_string(e.a.user_tier), why,
+            spdlog::info("trigger {} {} {} {} {} (prev {} -> {}, {} tier, {} check): outbox {}", book_.id(t.index),
+                         book_.symbol(t.index), to_string(e.type), t.crossed_up ? "crossed up" : "crossed down",
+                         num(e.threshold), num(t.previous), num(t.current), to_string(e.user_tier), why,
                          oid.empty() ? "(no backend configured)" : oid);
-            publish_trigger(e, t, oid);
+            publish_trigger(t, oid);
         }
         if (!out.triggers.empty()) {
             ctx_.writer().notify();
@@ -376,7 +382,7 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
     }
     if (updates_) {
         for (const auto& u : out.updates) {
-            updates_->post(entries[u.index].a.id, u.current);
+            updates_->post(u.index, u.current);
         }
     }
     ++checks_;
@@ -393,7 +399,7 @@ void user_alerts_process::flush_prevs(bool all_dirty)
     auto& entries = book_.entries();
     for (std::uint32_t i = 0; i < entries.size(); ++i) {
         if (entries[i].dirty) {
-            changes.push_back({std::string{prev_prefix} + entries[i].a.id, num(entries[i].prev)});
+            changes.push_back({std::string{prev_prefix}.append(book_.id(i)), num(entries[i].prev)});
             idx.push_back(i);
         }
     }
@@ -502,6 +508,7 @@ int user_alerts_process::run()
         fetcher = std::make_unique<backend_fetcher>(backend, refresh, limits);
         updates_ = std::make_unique<update_sender>(
             backend, concurrency, update_counters{&updates_sent_, &updates_failed_, &updates_replaced_});
+        updates_->set_list(book_.ids());
     }
 
     auto market = ctx_.follow(cli_.get("market-channel"));

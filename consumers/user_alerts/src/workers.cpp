@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -157,19 +159,30 @@ void update_sender::stop()
     }
 }
 
-void update_sender::post(const std::string& id, double v)
+void update_sender::set_list(std::shared_ptr<const id_table> ids)
+{
+    std::lock_guard lock{mu_};
+    latest_.assign(ids ? ids->size() : 0, std::numeric_limits<double>::quiet_NaN());
+    order_.clear();
+    ids_ = std::move(ids);
+}
+
+void update_sender::post(std::uint32_t index, double v)
 {
     {
         std::lock_guard lock{mu_};
-        auto [it, added] = latest_.try_emplace(id, v);
-        if (!added) {
-            it->second = v;
+        if (index >= latest_.size()) {
+            return;
+        }
+        const bool queued = !std::isnan(latest_[index]);
+        latest_[index] = v;
+        if (queued) {
             if (counters_.replaced != nullptr) {
                 counters_.replaced->fetch_add(1, std::memory_order_relaxed);
             }
             return;
         }
-        order_.push_back(id);
+        order_.push_back(index);
     }
     cv_.notify_one();
 }
@@ -190,11 +203,10 @@ void update_sender::run()
         if (stop_) {
             return;
         }
-        std::string id = std::move(order_.front());
+        const std::uint32_t index = order_.front();
         order_.pop_front();
-        const auto it = latest_.find(id);
-        const double v = it->second;
-        latest_.erase(it);
+        const double v = std::exchange(latest_[index], std::numeric_limits<double>::quiet_NaN());
+        const std::string id{ids_->id(index)};
         lock.unlock();
 
         vs::net::http_request req;

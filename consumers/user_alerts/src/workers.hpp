@@ -84,8 +84,11 @@ public:
     update_sender(const update_sender&) = delete;
     update_sender& operator=(const update_sender&) = delete;
 
-    /// Queues lastCheckedValue = v for `id`; a value still queued for it is replaced.
-    void post(const std::string& id, double v);
+    /// A new list: what is pending for the old one is dropped (the next check posts again).
+    void set_list(std::shared_ptr<const id_table> ids);
+    /// Queues lastCheckedValue = v for alert `index` of the current list; a value still
+    /// queued for it is replaced (latest wins). 12 bytes an alert at most.
+    void post(std::uint32_t index, double v);
     std::size_t pending() const;
     void stop();
 
@@ -97,8 +100,9 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
-    std::unordered_map<std::string, double> latest_;
-    std::deque<std::string> order_;   // each id of latest_ once, oldest first
+    std::shared_ptr<const id_table> ids_;
+    std::vector<double> latest_;          // NaN: nothing queued
+    std::deque<std::uint32_t> order_;     // each queued index once, oldest first
     std::vector<std::thread> threads_;
     std::atomic<std::uint64_t> failures_logged_{0};
 };

@@ -250,7 +250,7 @@ TEST(Check, TriggersOnceUpAndDownAndUpdatesOtherwise)
     out.clear();
     check(b, all_checked(), v, out);
     ASSERT_EQ(out.triggers.size(), 1u);
-    EXPECT_EQ(b.entries()[out.triggers[0].index].a.id, "up");
+    EXPECT_EQ(b.id(out.triggers[0].index), "up");
     EXPECT_TRUE(out.triggers[0].crossed_up);
     EXPECT_EQ(out.triggers[0].previous, 99);
     EXPECT_EQ(out.triggers[0].current, 100);
@@ -260,10 +260,10 @@ TEST(Check, TriggersOnceUpAndDownAndUpdatesOtherwise)
     out.clear();
     check(b, all_checked(), v, out);
     ASSERT_EQ(out.triggers.size(), 2u);   // "up" fired already: not checked again
-    EXPECT_EQ(b.entries()[out.triggers[0].index].a.id, "down");
+    EXPECT_EQ(b.id(out.triggers[0].index), "down");
     EXPECT_FALSE(out.triggers[0].crossed_up);
     EXPECT_EQ(out.triggers[0].previous, 100);
-    EXPECT_EQ(b.entries()[out.triggers[1].index].a.id, "fund");
+    EXPECT_EQ(b.id(out.triggers[1].index), "fund");
     EXPECT_TRUE(out.triggers[1].crossed_up);
     EXPECT_EQ(out.checked, 2u);
 }
