@@ -27,6 +27,7 @@
 #include "schemas/alerts_generated.h"
 #include "schemas/common_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/open_interest_generated.h"
 #include "schemas/process_status_generated.h"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
@@ -621,6 +622,58 @@ TEST_F(UserAlertsProcess, BadBackendInputIsLoggedCountedAndSkippedWhileTheRestIs
     EXPECT_NE(log.find("NOSUCHUSDT"), std::string::npos);
     EXPECT_TRUE(ua_->running());
     EXPECT_EQ(log.find(api_key), std::string::npos);
+}
+
+TEST_F(UserAlertsProcess, OiCrossOfASymbolInsideVsOiUsesItsRecordsAndNoRestOfItsOwn)
+{
+    const char* oi_exe = std::getenv("VS_OI_EXE");
+    if (oi_exe == nullptr || *oi_exe == '\0') {
+        GTEST_SKIP() << "vs-oi is not built";
+    }
+    start_market();
+    set("symbol=BTCUSDT&price=100000&oi=500000");   // $50B, on the replay vs-oi polls
+    ASSERT_TRUE(bus_shows("BTCUSDT", 100000));
+    std::filesystem::create_directories(env_.state_dir() / "oi");
+    child_process oi{{oi_exe, "--bus-prefix", env_.prefix(), "--state-dir", (env_.state_dir() / "oi").string(),
+                      "--rest-url", replay_->http_url(), "--min-interval-s", "1", "--log-level", "warn"},
+                     vs::test::process_options{.out = vs::test::sink::file(env_.state_dir() / "oi.log"),
+                                               .err = vs::test::sink::to_stdout(),
+                                               .env = {{"PATH", "/usr/bin:/bin"}},
+                                               .clean_env = true}};
+    vs::bus::channel_config c;
+    c.prefix = env_.prefix();
+    c.name = "oi";
+    vs::bus::reader oi_bus{c, vs::bus::reader_options{false, "ua-test"}};
+    const auto oi_of_btc = [&] {
+        double v = 0;
+        if (oi_bus.attach() == vs::bus::attach_state::ready) {
+            oi_bus.latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest), "BTCUSDT",
+                          [&](const vs::bus::record_view& r) {
+                              v = vs::bus::record_as<vs::schema::OpenInterest>(r.data)->open_interest();
+                          });
+        }
+        return v;
+    };
+    ASSERT_TRUE(eventually([&] { return oi_of_btc() == 500000; }, 60s))
+        << "vs-oi never published BTCUSDT: " << vs::test::tail_of(env_.state_dir() / "oi.log", 3000);
+    world_.add("in", "BTCUSDT", "OI_CROSS", 60e9, 50e9, "pro");
+    start_deliver();
+    start_user_alerts();
+    ASSERT_TRUE(eventually([&] { return metric("alerts_active") == 1; }, 15s));
+    ASSERT_TRUE(more_checks(2));
+    EXPECT_EQ(world_.trigger_count(), 0u);
+    set("symbol=BTCUSDT&oi=700000");   // $70B once vs-oi polls it
+    ASSERT_TRUE(eventually([&] { return world_.trigger_count() >= 1; }, 30s));
+    ASSERT_TRUE(more_checks(2));
+    const auto t = world_.triggers_of("in");
+    ASSERT_EQ(t.size(), 1u);
+    EXPECT_DOUBLE_EQ(t[0].at("currentValue").to_number<double>(), 70e9);
+    EXPECT_DOUBLE_EQ(t[0].at("previousValue").to_number<double>(), 50e9);
+    EXPECT_TRUE(t[0].at("crossedUp").as_bool());
+    // vs-oi's records served: vs-user-alerts made no openInterest request of its own.
+    EXPECT_EQ(metric("rest_calls"), 0);
+    const auto stats = json::parse(vs::test::loopback_http(rest_replay_->port(), "GET", "/_control/stats").body);
+    EXPECT_EQ(stats.at("weight_used").to_number<int>(), 0);
 }
 
 }  // namespace
