@@ -509,13 +509,27 @@ vs::outbox::outbox& context::outbox()
 std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& alerts,
                                         const std::vector<vs::outbox::state_change>& changes)
 {
+    return commit_to(alerts, std::nullopt, changes);
+}
+
+std::vector<std::string> context::commit(const std::vector<vs::outbox::alert>& alerts, vs::outbox::target_set targets,
+                                        const std::vector<vs::outbox::state_change>& changes)
+{
+    return commit_to(alerts, targets, changes);
+}
+
+std::vector<std::string> context::commit_to(const std::vector<vs::outbox::alert>& alerts,
+                                           std::optional<vs::outbox::target_set> targets,
+                                           const std::vector<vs::outbox::state_change>& changes)
+{
     auto& d = *impl_;
     std::vector<std::string> ids;
     // Worker threads commit too (vs-news: one per channel); the status is published at once
     // only from the body's thread, else at the next status interval.
     const bool on_body_thread = std::this_thread::get_id() == d.body_thread;
     try {
-        ids = outbox().commit(d.s.program, alerts, changes);
+        ids = targets ? outbox().commit(d.s.program, alerts, *targets, changes)
+                      : outbox().commit(d.s.program, alerts, changes);
     } catch (const std::exception& e) {
         std::unique_lock commit_lock{d.commit_mutex};
         // Loud: a counter, an error line (rate-limited), and the process unhealthy at once.

@@ -173,6 +173,9 @@ public:
     /// until a commit succeeds again, which is logged too.
     std::vector<std::string> commit(const std::vector<vs::outbox::alert>& alerts,
                                     const std::vector<vs::outbox::state_change>& changes);
+    /// Same, to these targets instead of every configured one (liquidations: the alert bot).
+    std::vector<std::string> commit(const std::vector<vs::outbox::alert>& alerts, vs::outbox::target_set targets,
+                                    const std::vector<vs::outbox::state_change>& changes);
     /// One key of this process's state (kept in the outbox environment); nullopt when absent.
     std::optional<std::string> state(std::string_view key);
     /// A follower of another channel under the same prefix.
@@ -216,6 +219,9 @@ public:
     explicit context(std::unique_ptr<impl> p);
 
 private:
+    std::vector<std::string> commit_to(const std::vector<vs::outbox::alert>& alerts,
+                                       std::optional<vs::outbox::target_set> targets,
+                                       const std::vector<vs::outbox::state_change>& changes);
     friend int main(const spec&, int, char**, const std::function<void(vs::cli::parser&)>&,
                     const std::function<int(context&)>&);
     std::unique_ptr<impl> impl_;

@@ -1,0 +1,270 @@
+// vs-liquidations as a real process: vs-replay pushes liquidations and trades, vs-feed puts
+// them on the bus, vs-liquidations decides, vs-deliver sends to the tests' Telegram stand-in
+// (a real HTTP server on loopback) as the alert bot. What Telegram receives is the
+// specification.
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "http.hpp"
+#include "http_test_server.hpp"
+#include "process.hpp"
+#include "replay_process.hpp"
+#include "test_env.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string exe(const char* var)
+{
+    const char* v = std::getenv(var);
+    return v != nullptr ? v : "";
+}
+
+const std::string alert_token = "777:ALERTBOT";
+const std::string main_token = "111:MAINBOT";
+
+/// Telegram's sendMessage, recording each message's text and arrival.
+class telegram_standin {
+public:
+    telegram_standin()
+        : server_([this](const vs::test::received_request& r) {
+              vs::test::test_reply reply;
+              boost::system::error_code ec;
+              auto v = boost::json::parse(r.body, ec);
+              std::lock_guard g{m_};
+              if (ec || !v.is_object() || !v.as_object().contains("text")) {
+                  reply.status = 400;
+                  return reply;
+              }
+              messages_.push_back({r.target, std::string{v.as_object().at("text").as_string()}, r.at_ms});
+              reply.body = R"({"ok":true,"result":{"message_id":1}})";
+              return reply;
+          })
+    {
+    }
+    struct message {
+        std::string target;
+        std::string text;
+        std::int64_t at_ms;
+    };
+    std::string url() const { return server_.url(); }
+    std::vector<message> messages() const
+    {
+        std::lock_guard g{m_};
+        return messages_;
+    }
+
+private:
+    mutable std::mutex m_;
+    std::vector<message> messages_;
+    vs::test::http_test_server server_;
+};
+
+/// Liquidations a message accounts for: 1 per single alert, N per "at least N liquidations".
+std::size_t liquidations_in(const std::string& text)
+{
+    std::size_t n = 0;
+    static const std::regex burst{"🔥 LIQUIDATION ALERT: at least ([0-9]+) liquidations"};
+    for (std::size_t at = text.find("🔥 LIQUIDATION ALERT"); at != std::string::npos;
+         at = text.find("🔥 LIQUIDATION ALERT", at + 1)) {
+        std::smatch m;
+        const std::string rest = text.substr(at, 120);
+        n += std::regex_search(rest, m, burst) && m.position(0) == 0 ? std::stoul(m[1]) : 1;
+    }
+    return n;
+}
+
+class LiquidationsProcess : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        replay_ = std::make_unique<vs::test::replay_process>(
+            exe("VS_REPLAY_EXE"), std::vector<std::string>{"--symbols", "40", "--news-posts", "0"},
+            vs::test::logged_to(env_.state_dir() / "replay.log"));
+        ASSERT_NE(replay_->port(), 0);
+        std::filesystem::create_directories(env_.state_dir() / "feed");
+        feed_ = std::make_unique<vs::test::child_process>(
+            std::vector<std::string>{exe("VS_FEED_EXE"), "--ws-url", replay_->ws_url(), "--rest-url",
+                                     replay_->http_url(), "--bus-prefix", env_.prefix(), "--state-dir",
+                                     (env_.state_dir() / "feed").string(), "--streams",
+                                     "!ticker@arr/!markPrice@arr@1s/!forceOrder@arr/btcusdt@aggTrade", "--klines",
+                                     "off", "--log-level", "warn"},
+            vs::test::logged_to(env_.state_dir() / "feed.log"));
+        deliver_ = std::make_unique<vs::test::child_process>(
+            std::vector<std::string>{exe("VS_DELIVER_EXE"), "--state-dir", env_.state_dir().string(), "--bus-prefix",
+                                     env_.prefix(), "--backoff-base-ms", "50", "--backoff-max-ms", "1000"},
+            vs::test::logged_to(env_.state_dir() / "deliver.log", chat_env()));
+    }
+
+    void TearDown() override
+    {
+        if (HasFailure()) {
+            std::cerr << "---- vs-liquidations ----\n" << vs::test::tail_of(log_, 8000) << "\n---- vs-deliver ----\n"
+                      << vs::test::tail_of(env_.state_dir() / "deliver.log", 4000) << "\n";
+        }
+        liq_.reset();
+        deliver_.reset();
+        feed_.reset();
+    }
+
+    vs::test::env_map chat_env() const
+    {
+        return {{"VS_TELEGRAM_API_URL", telegram_.url()},
+                {"TELEGRAM_TOKEN", main_token},
+                {"CHAT_ID", "-100200"},
+                {"TELEGRAM_ALERT_TOKEN", alert_token}};
+    }
+
+    void start(std::vector<std::string> extra = {})
+    {
+        std::vector<std::string> argv{exe("VS_LIQUIDATIONS_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                      env_.state_dir().string(), "--liquidation-threshold-usd", "5000000",
+                                      "--whale-threshold-usd", "20000000"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        liq_ = std::make_unique<vs::test::child_process>(argv, vs::test::logged_to(log_, chat_env()));
+        // Ready and reading: the feed's first records are on the bus.
+        ASSERT_TRUE(vs::test::eventually(
+            [&] {
+                const auto d = vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel",
+                                              "liquidations", "--status", "--once"});
+                return d.out.find("\"ready\":true") != std::string::npos;
+            },
+            20s, 200ms));
+        std::this_thread::sleep_for(1s);
+    }
+
+    void control(const std::string& target)
+    {
+        const auto r = vs::test::loopback_http(replay_->port(), "POST", target);
+        ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+    }
+
+    std::size_t total_liquidations() const
+    {
+        std::size_t n = 0;
+        for (const auto& m : telegram_.messages()) {
+            n += liquidations_in(m.text);
+        }
+        return n;
+    }
+
+    vs::test::test_env env_;
+    std::filesystem::path log_ = env_.state_dir() / "liquidations.log";
+    telegram_standin telegram_;
+    std::unique_ptr<vs::test::replay_process> replay_;
+    std::unique_ptr<vs::test::child_process> feed_, deliver_, liq_;
+};
+
+}  // namespace
+
+TEST_F(LiquidationsProcess, ALiquidationAboveTheThresholdIsOneAlertToTheAlertBotAndOneBelowIsNone)
+{
+    start({"--window-ms", "1000"});
+    control("/_control/liquidation?symbol=ETHUSDT&qty=1&price=3000&side=BUY");   // $3,000: below
+    control("/_control/liquidation?symbol=BTCUSDT&qty=100&price=60000&side=SELL");   // $6M, a LONG
+    ASSERT_TRUE(vs::test::eventually([&] { return !telegram_.messages().empty(); }, 15s));
+    std::this_thread::sleep_for(3s);
+    const auto msgs = telegram_.messages();
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].target, "/bot" + alert_token + "/sendMessage");   // the alert bot, not the main one
+    const auto& t = msgs[0].text;
+    EXPECT_EQ(t.rfind("🔥 LIQUIDATION ALERT\n📍 Exchange: Binance\n📊 Symbol: BTCUSDT\n💰 Price: $60,000.00\n"
+                      "📉 Side: LONG\n💵 Size: $6,000,000\n⏰ Time: ", 0),
+              0u)
+        << t;
+    EXPECT_TRUE(std::regex_search(t, std::regex{"⏰ Time: [0-2][0-9]:[0-5][0-9]:[0-5][0-9] UTC$"})) << t;
+    // A BUY order closes a SHORT; ap x z, not q.
+    control("/_control/liquidation?symbol=ETHUSDT&qty=2000&price=3000&side=BUY");
+    ASSERT_TRUE(vs::test::eventually([&] { return telegram_.messages().size() == 2; }, 15s));
+    EXPECT_NE(telegram_.messages()[1].text.find("📉 Side: SHORT\n💵 Size: $6,000,000"), std::string::npos)
+        << telegram_.messages()[1].text;
+}
+
+TEST_F(LiquidationsProcess, AWhaleTradeIsOneAlertWithTheTakersSide)
+{
+    start();
+    control("/_control/trade?symbol=BTCUSDT&qty=25&price=1000000&side=BUY");   // $25M
+    control("/_control/trade?symbol=BTCUSDT&qty=1&price=1000000&side=SELL");    // $1M: below
+    ASSERT_TRUE(vs::test::eventually([&] { return !telegram_.messages().empty(); }, 15s));
+    std::this_thread::sleep_for(2s);
+    const auto msgs = telegram_.messages();
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].text.rfind("🐋 WHALE TRADE ALERT\n📍 Exchange: Binance\n📊 Symbol: BTCUSDT\n"
+                                 "💰 Price: $1,000,000.00\n📈 Side: BUY\n💵 Size: $25,000,000\n⏰ Time: ",
+                                 0),
+              0u)
+        << msgs[0].text;
+}
+
+TEST_F(LiquidationsProcess, ACascadeReachesTelegramAsAFewDigestsWithEveryLiquidationCountedOnce)
+{
+    start();
+    // 20 symbols of the replay's market.
+    const auto r = vs::test::loopback_http(replay_->port(), "GET", "/fapi/v1/ticker/price");
+    ASSERT_EQ(r.status, 200);
+    std::vector<std::string> symbols;
+    const auto rows = boost::json::parse(r.body);
+    for (const auto& row : rows.as_array()) {
+        const std::string s{row.at("symbol").as_string()};
+        if (s.size() > 4 && s.substr(s.size() - 4) == "USDT" && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == std::string::npos &&
+            symbols.size() < 20) {
+            symbols.push_back(s);
+        }
+    }
+    ASSERT_EQ(symbols.size(), 20u);
+    // 300 liquidations over 30 s (10 a second), each $6M, both sides.
+    const auto start_ms = std::chrono::steady_clock::now();
+    for (int i = 0; i < 300; ++i) {
+        control("/_control/liquidation?symbol=" + symbols[static_cast<std::size_t>(i) % 20] +
+                "&qty=60000&price=100&side=" + (i % 3 == 0 ? "BUY" : "SELL"));
+        std::this_thread::sleep_until(start_ms + std::chrono::milliseconds{100 * (i + 1)});
+    }
+    ASSERT_TRUE(vs::test::eventually([&] { return total_liquidations() >= 300; }, 150s, 500ms))
+        << total_liquidations() << " of 300 counted in " << telegram_.messages().size() << " messages";
+    std::this_thread::sleep_for(3s);
+    const auto msgs = telegram_.messages();
+    EXPECT_EQ(total_liquidations(), 300u);   // every one, once
+    // Telegram's limit: at most 20 messages into one chat in any minute.
+    for (std::size_t i = 0; i < msgs.size(); ++i) {
+        std::size_t in_minute = 0;
+        for (std::size_t j = i; j < msgs.size() && msgs[j].at_ms - msgs[i].at_ms < 60'000; ++j) {
+            ++in_minute;
+        }
+        EXPECT_LE(in_minute, 20u) << "from message " << i;
+    }
+    EXPECT_LT(msgs.size(), 60u);   // digests, not one message per alert window
+    std::cout << "cascade: 300 liquidations in " << msgs.size() << " Telegram messages\n";
+}
+
+TEST_F(LiquidationsProcess, KillNineNeitherRepeatsACommittedAlertNorLosesAnOpenWindow)
+{
+    start({"--window-ms", "0"});
+    control("/_control/liquidation?symbol=BTCUSDT&qty=100&price=60000&side=SELL");
+    ASSERT_TRUE(vs::test::eventually(
+        [&] { return vs::test::read_file(log_).find("BTCUSDT LONG: 1 liquidation(s)") != std::string::npos; }, 15s, 5ms));
+    liq_->kill();   // right after the commit
+    liq_.reset();
+    // A window open across a kill -9: its liquidations were committed as state.
+    start({"--window-ms", "4000"});
+    control("/_control/liquidation?symbol=ETHUSDT&qty=2000&price=3000&side=SELL");
+    control("/_control/liquidation?symbol=ETHUSDT&qty=3000&price=3000&side=SELL");
+    std::this_thread::sleep_for(1500ms);
+    liq_->kill();
+    liq_.reset();
+    start({"--window-ms", "4000"});
+    ASSERT_TRUE(vs::test::eventually([&] { return telegram_.messages().size() >= 2; }, 20s));
+    std::this_thread::sleep_for(3s);
+    const auto msgs = telegram_.messages();
+    ASSERT_EQ(msgs.size(), 2u);
+    EXPECT_NE(msgs[0].text.find("Symbol: BTCUSDT"), std::string::npos);
+    EXPECT_NE(msgs[1].text.find("at least 2 liquidations\n📍 Exchange: Binance\n📊 Symbol: ETHUSDT"), std::string::npos)
+        << msgs[1].text;
+    EXPECT_NE(msgs[1].text.find("$15,000,000 total"), std::string::npos) << msgs[1].text;
+}
