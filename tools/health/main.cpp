@@ -672,7 +672,7 @@ int main(int argc, char** argv)
     cli.option("max-snapshot-age-s", "S", "300",
                "a process whose last good LMDB snapshot is older is unhealthy (full disk); see its snapshot_age_s",
                {"VS_HEALTH_MAX_SNAPSHOT_AGE_S"});
-    cli.option("units", "LIST", "vs-feed.service,vs-api.service,vs-deliver.service,vs-oi.service,vs-news.service,vs-user-alerts.service,vs-volume.service",
+    cli.option("units", "LIST", "vs-feed.service,vs-api.service,vs-deliver.service,vs-oi.service,vs-news.service,vs-liquidations.service,vs-user-alerts.service,vs-volume.service",
                "systemd units that must be active (checked only when systemd is PID 1; empty: none)",
                {"VS_HEALTH_UNITS"});
     cli.option("systemctl", "PATH", "systemctl",
