@@ -548,10 +548,14 @@ void router::funding_batch(std::string_view query, response& out)
         bool found = false;
         source_.latest(channel_id::market, mark_type, symbols_[i], [&](const bus::record_view& r) {
             const auto* m = verified_as<schema::MarkPrice>(r.data);
-            if (m == nullptr || !is_usd_m(m->market(), r.symbol)) {
-                return;
+            if (m == nullptr || !is_usd_m(m->market(), r.symbol) || m->delisted()) {
+                return;   // delisted (issue 19): missing
             }
             found = true;
+            if (m->invalid_since_ns() > 0) {
+                stale_.push_back(i);   // invalid values (issue 19): no price, listed as stale
+                return;
+            }
             const double age = age_seconds(now, updated_ns(m->recv_time_ns(), r.publish_ns));
             if (age > config_.stale_seconds || !alive) {
                 stale_.push_back(i);
@@ -607,6 +611,16 @@ void router::market_table(response& out, bus::record_type type,
         const auto* rec = verified_as<Table>(r.data);
         if (rec == nullptr || !is_usd_m(rec->market(), r.symbol)) {
             return;
+        }
+        if constexpr (std::is_same_v<Table, schema::MarkPrice>) {
+            // Issue 19: a delisted symbol is left out; one with invalid values has no price.
+            if (rec->delisted()) {
+                return;
+            }
+            if (rec->invalid_since_ns() > 0) {
+                stale_w.value(r.symbol);
+                return;
+            }
         }
         ++count;
         if (age_seconds(now, updated_ns(rec->recv_time_ns(), r.publish_ns)) > config_.stale_seconds ||

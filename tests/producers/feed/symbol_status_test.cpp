@@ -145,6 +145,14 @@ TEST_F(SymbolStatusTest, ASymbolInvalidPastTheLimitIsListedAndAnswered503)
                            5s));
     EXPECT_NE(get("/funding/SOLUSDT").body.find("absurd"), std::string::npos);
     EXPECT_EQ(get("/funding/BTCUSDT").status, 200);
+    // The batch and the whole table give no price for it either: it is stale.
+    const auto batch = get("/funding/batch?symbols=ETHUSDT,BTCUSDT").body;
+    EXPECT_EQ(batch.find("\"ETHUSDT\":{"), std::string::npos) << batch;
+    EXPECT_NE(batch.find("\"BTCUSDT\":{"), std::string::npos) << batch;
+    EXPECT_NE(batch.find(R"("stale":["ETHUSDT"])"), std::string::npos) << batch;
+    const auto all = get("/funding").body;
+    EXPECT_EQ(all.find("\"ETHUSDT\":{"), std::string::npos);
+    EXPECT_NE(all.find("\"BTCUSDT\":{"), std::string::npos);
 
     std::string h;
     ASSERT_TRUE(eventually([&] {
@@ -185,6 +193,9 @@ TEST_F(SymbolStatusTest, ADelistedSymbolLeavesSymbolCountAndIsAnswered404)
     std::this_thread::sleep_for(1500ms);
     EXPECT_EQ(get("/funding/XRPUSDT").status, 404);
     EXPECT_EQ(symbol_count(), before - 2);
+    const auto batch = get("/funding/batch?symbols=XRPUSDT,BTCUSDT").body;
+    EXPECT_NE(batch.find(R"("missing":["XRPUSDT"])"), std::string::npos) << batch;
+    EXPECT_EQ(get("/funding").body.find("\"XRPUSDT\":{"), std::string::npos);
     const auto h = get("/funding/health").body;
     EXPECT_NE(h.find(R"("delistedSymbols":["DOGEUSDT","XRPUSDT"])"), std::string::npos) << h;
     const auto report = health(false);
