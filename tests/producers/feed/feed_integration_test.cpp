@@ -696,6 +696,88 @@ std::map<std::string, long> proc_status_kib(pid_t pid)
     return out;
 }
 
+/// Benchmark (meson benchmark feed_mark_age_with_klines): the age of mark prices as a reader
+/// of the bus sees them (its read time minus the exchange event time E of the frame), with
+/// 650 symbols, without and then with the 650 kline streams on their own connections, kline
+/// pushes every VS_FEED_BENCH_PUSH_MS (250 ms, Binance's kline cadence). Also vs-feed's RSS.
+TEST_F(FeedIntegrationTest, MarkPriceAgeWithAndWithoutKlineConnections)
+{
+    ::unsetenv("MALLOC_PERTURB_");
+    const char* push_env = std::getenv("VS_FEED_BENCH_PUSH_MS");
+    const std::string push = push_env != nullptr ? push_env : "250";
+    start_replay({"--symbols", "650", "--mark-interval-ms", push});
+    struct result {
+        std::vector<double> ages_ms;
+        long rss_kib = 0;
+    };
+    auto measure = [&](bool klines) {
+        result res;
+        start_feed(klines ? std::vector<std::string>{"--kline-bootstrap-per-s", "50"}
+                          : std::vector<std::string>{"--klines", "off"});
+        EXPECT_TRUE(healthy_within(15s));
+        if (klines) {
+            EXPECT_TRUE(eventually([&] {
+                const auto st = status();
+                std::size_t streams = 0;
+                for (const auto& s : st ? st->streams : std::vector<stream_copy>{}) {
+                    if (s.name.rfind("kline_1h[", 0) == 0 && s.frames > 0) {
+                        streams += std::stoul(s.name.substr(s.name.find(' ') + 1));
+                    }
+                }
+                return streams >= 640;
+            }, 20s));
+        }
+        std::this_thread::sleep_for(3s);
+        vs::bus::reader r{market_channel(env_.prefix()), vs::bus::reader_options{true, "mark-age-bench"}};
+        EXPECT_TRUE(eventually([&] { return r.attach() == vs::bus::attach_state::ready; }, 5s));
+        r.seek_to_tail();
+        std::int64_t last_e = 0;
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        std::size_t klines_seen = 0;
+        while (std::chrono::steady_clock::now() < until) {
+            r.wait(50ms);
+            r.poll([&](const vs::bus::record_view& v) {
+                if (v.type == static_cast<vs::bus::record_type>(RecordType::Kline)) {
+                    ++klines_seen;
+                }
+                if (v.type != mark_type || !vs::bus::verify_record(v.type, v.data)) {
+                    return;
+                }
+                const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(v.data);
+                if (m->event_time_ms() != last_e) {   // one sample per frame (its first row)
+                    last_e = m->event_time_ms();
+                    res.ages_ms.push_back(static_cast<double>(vs::realtime_ns() / 1000 - m->event_time_ms() * 1000) / 1000.0);
+                }
+            });
+        }
+        EXPECT_EQ(klines_seen > 0, klines);
+        res.rss_kib = proc_status_kib(feed_->pid()).at("VmRSS");
+        feed_->terminate(5s);
+        feed_.reset();
+        reader_.reset();
+        return res;
+    };
+    auto report = [&](const char* label, result& r) {
+        std::sort(r.ages_ms.begin(), r.ages_ms.end());
+        const auto pct = [&](double p) {
+            return r.ages_ms.empty() ? -1.0 : r.ages_ms[std::min(r.ages_ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(r.ages_ms.size())))];
+        };
+        std::cout << label << ": " << r.ages_ms.size() << " mark frames, age median " << pct(0.5) << " ms, p99 "
+                  << pct(0.99) << " ms, max " << (r.ages_ms.empty() ? -1.0 : r.ages_ms.back()) << " ms; vs-feed VmRSS "
+                  << r.rss_kib << " KiB (" << std::thread::hardware_concurrency() << " cores, kline push every " << push
+                  << " ms)\n";
+        return pct(0.5);
+    };
+    auto without = measure(false);
+    auto with = measure(true);
+    const double m0 = report("without kline connections", without);
+    const double m1 = report("with 650 kline streams   ", with);
+    ASSERT_GT(without.ages_ms.size(), 10u);
+    ASSERT_GT(with.ages_ms.size(), 10u);
+    EXPECT_LE(m1, m0 + 5.0) << "kline connections delay mark prices";
+    EXPECT_LE(with.rss_kib, 32 * 1024);
+}
+
 TEST_F(FeedIntegrationTest, RssStaysUnder32MegabytesWith650Symbols)
 {
     if (VS_SANITIZED) {
