@@ -102,7 +102,7 @@ private:
     void load_state();
     void apply_refresh(fetch_outcome o);
     void finish_check(check_output& out, const char* why);
-    void flush_prevs(bool all_dirty);
+    void flush_prevs();
     void publish_trigger(const trigger_event& t, const std::string& outbox_id);
     void refresh_gauges();
     void want_oi();
@@ -116,6 +116,10 @@ private:
     std::size_t kept_hash_ = 0;
     tier_intervals intervals_;
     std::unique_ptr<update_sender> updates_;
+    backend_fetcher* fetcher_ = nullptr;
+    std::int64_t fetch_stuck_ms_ = 0;
+    std::int64_t started_ms_ =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
     std::unique_ptr<oi_poller> poller_;
     oi_cache polled_;
     vs::outbox::target_set trigger_targets_;
@@ -391,9 +395,8 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
     skipped_missing_ += out.skipped_missing;
 }
 
-void user_alerts_process::flush_prevs(bool all_dirty)
+void user_alerts_process::flush_prevs()
 {
-    (void)all_dirty;
     std::vector<vs::outbox::state_change> changes;
     std::vector<std::uint32_t> idx;
     auto& entries = book_.entries();
@@ -450,6 +453,17 @@ void user_alerts_process::report_missing(std::vector<std::string> symbols, vs::d
 
 vs::daemon::health user_alerts_process::probe()
 {
+    // The fetch thread bounds each attempt by its timeouts: one that has not finished an
+    // attempt for much longer is stuck, and a restart is the cure.
+    if (fetcher_ != nullptr && fetch_stuck_ms_ > 0) {
+        const auto last = fetcher_->last_attempt_ms();
+        const auto now = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+        const auto since = last == 0 ? now - started_ms_ : now - last;
+        if (since > fetch_stuck_ms_) {
+            return vs::daemon::health::bad(fmt::format("the backend fetch thread is stuck ({} s without an attempt)",
+                                                       since / 1000));
+        }
+    }
     std::string s = fmt::format("{} alerts", book_.size());
     if (!have_list_) {
         s += ", no list yet";
@@ -506,6 +520,8 @@ int user_alerts_process::run()
             spdlog::warn("no API key (VOLSPIKE_API_KEY / --api-key): the backend will answer 401");
         }
         fetcher = std::make_unique<backend_fetcher>(backend, refresh, limits);
+        fetcher_ = fetcher.get();
+        fetch_stuck_ms_ = 3 * (refresh + backend.http.request_timeout + backend.http.connect_timeout).count() + 10'000;
         updates_ = std::make_unique<update_sender>(
             backend, concurrency, update_counters{&updates_sent_, &updates_failed_, &updates_replaced_});
         updates_->set_list(book_.ids());
@@ -574,12 +590,13 @@ int user_alerts_process::run()
         report_missing(values.take_missing_symbols(), market);
         if (flush_every.count() > 0 && std::chrono::steady_clock::now() - last_flush >= flush_every) {
             last_flush = std::chrono::steady_clock::now();
-            flush_prevs(true);
+            flush_prevs();
         }
         ctx_.gauge("updates_pending", updates_ ? static_cast<double>(updates_->pending()) : 0.0);
     }
     spdlog::info("stopping: saving the last checked values");
-    flush_prevs(true);
+    flush_prevs();
+    fetcher_ = nullptr;
     if (fetcher) {
         fetcher->stop();
     }
