@@ -354,3 +354,30 @@ TEST(OutboxStateTest, AFailedCommitKeepsNeitherTheAlertsNorTheState)
     EXPECT_TRUE(sut->list({}).empty());
     EXPECT_THROW(sut->commit("", {a}, {}), std::invalid_argument);
 }
+
+// Issue 19: every write of alerts, by whichever call, reports its outcome to the write
+// observer (the daemon skeleton turns the process unhealthy on a failure).
+TEST(OutboxStateTest, EveryWriteOfAlertsReportsItsOutcomeToTheObserver)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    std::vector<std::pair<std::size_t, std::string>> seen;   // alerts, error ("" = success)
+    sut->set_write_observer([&](std::size_t n, const std::exception* e) {
+        seen.emplace_back(n, e != nullptr ? e->what() : "");
+    });
+    alert a;
+    a.kind = "volume";
+    a.backend = backend_call{"/api/volume-alerts/ingest", "{}"};
+    sut->enqueue(a);
+    sut->enqueue_many({a, a});
+    sut->commit("vs-volume", {a}, {{"k", "v"}});
+    EXPECT_THROW(sut->commit("vs-volume", {a}, {{std::string(600, 'k'), "v"}}), std::runtime_error);
+    sut->enqueue_rows("oi", "/api/oi", "rows", R"([{"s":"A"}])", "{}", 100, std::chrono::milliseconds{0});
+    ASSERT_EQ(seen.size(), 5u);
+    EXPECT_EQ(seen[0], (std::pair<std::size_t, std::string>{1, ""}));
+    EXPECT_EQ(seen[1], (std::pair<std::size_t, std::string>{2, ""}));
+    EXPECT_EQ(seen[2], (std::pair<std::size_t, std::string>{1, ""}));
+    EXPECT_EQ(seen[3].first, 1u);
+    EXPECT_NE(seen[3].second.find("cannot"), std::string::npos) << seen[3].second;
+    EXPECT_EQ(seen[4], (std::pair<std::size_t, std::string>{1, ""}));
+}

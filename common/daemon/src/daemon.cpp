@@ -357,6 +357,47 @@ struct context::impl {
         }
     }
 
+    // -- outbox writes (the outbox's write observer; any thread) ------------------------------
+    /// Loud on failure: a counter, an error line (rate-limited) and the process unhealthy at
+    /// once; the first success after failures is logged. Worker threads commit too (vs-news:
+    /// one per channel): the status is published at once only from the body's thread, else at
+    /// the next status interval.
+    void on_outbox_write(std::size_t alerts, const std::exception* e)
+    {
+        const bool on_body_thread = std::this_thread::get_id() == body_thread;
+        std::unique_lock commit_lock{commit_mutex};
+        if (e != nullptr) {
+            if (commit_failures != nullptr) {
+                commit_failures->fetch_add(1, std::memory_order_relaxed);
+            }
+            if (commit_failures_in_row++ == 0) {
+                commit_failing_since_ns = vs::realtime_ns();
+            }
+            commit_error = e->what();
+            if (commit_failures_in_row <= 3 || commit_failures_in_row % 100 == 0) {
+                spdlog::error("cannot commit {} alerts to the outbox (failure {} in a row): {}", alerts,
+                              commit_failures_in_row, e->what());
+            }
+            const bool first = commit_failures_in_row == 1;
+            commit_lock.unlock();
+            if (first && on_body_thread && writer) {
+                publish_status(vs::shutdown::requested());
+            }
+            return;
+        }
+        if (commit_failures_in_row == 0) {
+            return;
+        }
+        spdlog::info("alerts commit to the outbox again, after {} failures in {:.1f} s", commit_failures_in_row,
+                     static_cast<double>(vs::realtime_ns() - commit_failing_since_ns) / 1e9);
+        commit_failures_in_row = 0;
+        commit_error.clear();
+        commit_lock.unlock();
+        if (on_body_thread && writer) {
+            publish_status(vs::shutdown::requested());
+        }
+    }
+
     // -- status -----------------------------------------------------------------------------
     health run_probe()
     {
@@ -522,47 +563,11 @@ std::vector<std::string> context::commit_to(const std::vector<vs::outbox::alert>
                                            std::optional<vs::outbox::target_set> targets,
                                            const std::vector<vs::outbox::state_change>& changes)
 {
+    // The outbox's write observer (set in main()) does the failure bookkeeping, for this and
+    // for every other write of alerts the process makes (enqueue, enqueue_many, ...).
     auto& d = *impl_;
-    std::vector<std::string> ids;
-    // Worker threads commit too (vs-news: one per channel); the status is published at once
-    // only from the body's thread, else at the next status interval.
-    const bool on_body_thread = std::this_thread::get_id() == d.body_thread;
-    try {
-        ids = targets ? outbox().commit(d.s.program, alerts, *targets, changes)
-                      : outbox().commit(d.s.program, alerts, changes);
-    } catch (const std::exception& e) {
-        std::unique_lock commit_lock{d.commit_mutex};
-        // Loud: a counter, an error line (rate-limited), and the process unhealthy at once.
-        if (d.commit_failures != nullptr) {
-            d.commit_failures->fetch_add(1, std::memory_order_relaxed);
-        }
-        if (d.commit_failures_in_row++ == 0) {
-            d.commit_failing_since_ns = vs::realtime_ns();
-        }
-        d.commit_error = e.what();
-        if (d.commit_failures_in_row <= 3 || d.commit_failures_in_row % 100 == 0) {
-            spdlog::error("cannot commit {} alerts to the outbox (failure {} in a row): {}", alerts.size(),
-                          d.commit_failures_in_row, e.what());
-        }
-        const bool first = d.commit_failures_in_row == 1;
-        commit_lock.unlock();
-        if (first && on_body_thread && d.writer) {
-            d.publish_status(vs::shutdown::requested());
-        }
-        throw;
-    }
-    std::unique_lock commit_lock{d.commit_mutex};
-    if (d.commit_failures_in_row > 0) {
-        spdlog::info("alerts commit to the outbox again, after {} failures in {:.1f} s", d.commit_failures_in_row,
-                     static_cast<double>(vs::realtime_ns() - d.commit_failing_since_ns) / 1e9);
-        d.commit_failures_in_row = 0;
-        d.commit_error.clear();
-        commit_lock.unlock();
-        if (on_body_thread && d.writer) {
-            d.publish_status(vs::shutdown::requested());
-        }
-    }
-    return ids;
+    return targets ? outbox().commit(d.s.program, alerts, *targets, changes)
+                   : outbox().commit(d.s.program, alerts, changes);
 }
 
 std::optional<std::string> context::state(std::string_view key) { return outbox().state_get(impl_->s.program, key); }
@@ -712,6 +717,8 @@ int main(const spec& s, int argc, char** argv, const std::function<void(vs::cli:
         }
         if (s.outbox) {
             d.outbox = vs::outbox::outbox::open(std::filesystem::path{d.state_dir});
+            d.outbox->set_write_observer(
+                [&d](std::size_t alerts, const std::exception* e) { d.on_outbox_write(alerts, e); });
         }
         spdlog::info("{} {} on channel '{}' (prefix '{}', state {})", s.program, VS_VERSION, d.channel, d.prefix,
                      d.state_dir);

@@ -583,6 +583,23 @@ void outbox::state_for_each(std::string_view process,
 std::vector<std::string> outbox::commit_impl(std::string_view process, const std::vector<alert>& alerts,
                                              target_set targets, const std::vector<state_change>& changes)
 {
+    if (!observer_) {
+        return commit_txn(process, alerts, targets, changes);
+    }
+    std::vector<std::string> ids;
+    try {
+        ids = commit_txn(process, alerts, targets, changes);
+    } catch (const std::exception& e) {
+        observer_(alerts.size(), &e);
+        throw;
+    }
+    observer_(alerts.size(), nullptr);
+    return ids;
+}
+
+std::vector<std::string> outbox::commit_txn(std::string_view process, const std::vector<alert>& alerts,
+                                            target_set targets, const std::vector<state_change>& changes)
+{
     std::vector<std::string> ids;
     std::vector<entry> entries;
     for (const auto& a : alerts) {

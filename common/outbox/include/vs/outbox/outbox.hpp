@@ -56,6 +56,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -236,9 +237,19 @@ public:
 
     const std::filesystem::path& path() const noexcept { return path_; }
 
+    /// Told the outcome of every write of alerts (commit, enqueue, enqueue_many,
+    /// enqueue_rows), on the writing thread: `error` nullptr after a success, else the error
+    /// before it propagates. The daemon skeleton sets it, so a process whose alerts cannot be
+    /// committed (a full disk) turns unhealthy whichever of these calls it makes (issue 19).
+    using write_observer = std::function<void(std::size_t alerts, const std::exception* error)>;
+    void set_write_observer(write_observer fn) { observer_ = std::move(fn); }
+
 private:
     std::vector<std::string> commit_impl(std::string_view process, const std::vector<alert>& alerts,
                                          target_set targets, const std::vector<state_change>& changes);
+    std::vector<std::string> commit_txn(std::string_view process, const std::vector<alert>& alerts,
+                                        target_set targets, const std::vector<state_change>& changes);
+    write_observer observer_;
     struct impl;
     explicit outbox(std::unique_ptr<impl> p, target_set targets, std::filesystem::path path);
     std::unique_ptr<impl> impl_;
