@@ -170,7 +170,8 @@ public:
     /// Any thread (one commit at a time is LMDB's). A failed commit (a full disk) throws (the caller keeps its
     /// alerts and tries again later), is counted (outbox_commit_failures), logged with its
     /// cause, and makes the process unhealthy (ProcessStatus reason, STATUS=, no watchdog pet)
-    /// until a commit succeeds again, which is logged too.
+    /// until a commit succeeds again, which is logged too. The same holds for alerts written
+    /// through ctx.outbox() directly (enqueue, enqueue_many, enqueue_rows, commit).
     std::vector<std::string> commit(const std::vector<vs::outbox::alert>& alerts,
                                     const std::vector<vs::outbox::state_change>& changes);
     /// Same, to these targets instead of every configured one (liquidations: the alert bot).
