@@ -21,10 +21,12 @@
 #include "recorder.hpp"
 #include "schemas/common_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/universe_generated.h"
 #include "status.hpp"
 #include "symbol_health.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
+#include "vs/common/cli.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/redact.hpp"
 #include "vs/common/shutdown.hpp"
@@ -136,6 +138,19 @@ public:
                 io_, tls_.get(), *base, conn_options_, config.backoff, config.kline_group,
                 [this](std::string_view frame, std::int64_t recv_ns) { process_group(frame, recv_ns); });
         }
+        if (config.trade_symbols != "off" && !config.trade_symbols.empty()) {
+            std::string error;
+            auto base = make_endpoint(config.ws_url, "", error);
+            if (!base) {
+                throw std::invalid_argument(error);
+            }
+            trades_ = std::make_unique<stream_group>(
+                io_, tls_.get(), *base, conn_options_, config.backoff, config.trade_group,
+                [this](std::string_view frame, std::int64_t recv_ns) { process_group(frame, recv_ns); });
+            if (config.trade_symbols != "universe") {
+                trades_->set_symbols(vs::cli::split_list(config.trade_symbols));
+            }
+        }
         // This process's status goes out before anything is restored: a FeedStatus left in a
         // surviving table describes the process that wrote it (healthy, connected) and must
         // not be what consumers see next to the restored prices.
@@ -229,6 +244,9 @@ private:
         if (klines_) {
             klines_->close_all();
         }
+        if (trades_) {
+            trades_->close_all();
+        }
     }
 
     void finish_stop()
@@ -264,6 +282,40 @@ private:
         }
         if (klines_) {
             klines_->set_symbols(trading_);
+        }
+    }
+
+    // --- whale trades: the aggTrade group over the liquid universe ------------------------------
+
+    /// Every second: the members of vs-oi's LiquidUniverse become the group's symbols (kept
+    /// while the `oi` channel is absent or empty: a stopped vs-oi is no reason to drop them).
+    void follow_trade_universe(std::int64_t now_mono)
+    {
+        if (config_.trade_symbols != "universe" || now_mono - last_trade_universe_mono_ < ns_per_s) {
+            return;
+        }
+        last_trade_universe_mono_ = now_mono;
+        if (!trade_universe_) {
+            trade_universe_.emplace(ctx_.follow(config_.universe_channel));
+        }
+        if (!trade_universe_->attached()) {
+            return;
+        }
+        std::vector<std::string> members;
+        trade_universe_->table().latest(static_cast<vs::bus::record_type>(RecordType::LiquidUniverse), "",
+                                        [&](const vs::bus::record_view& r) {
+                                            const auto* u = vs::bus::record_as<vs::schema::LiquidUniverse>(r.data);
+                                            if (u != nullptr && u->symbols() != nullptr) {
+                                                for (const auto* sym : *u->symbols()) {
+                                                    members.push_back(sym->str());
+                                                }
+                                            }
+                                        });
+        std::sort(members.begin(), members.end());
+        if (!members.empty() && members != trade_members_) {
+            spdlog::info("aggTrade: {} symbols of the liquid universe (were {})", members.size(), trade_members_.size());
+            trade_members_ = std::move(members);
+            trades_->set_symbols(trade_members_);
         }
     }
 
@@ -792,7 +844,8 @@ private:
             begin_stop();
         }
         if (stopping_) {
-            if ((closing_.empty() && (!klines_ || klines_->closing() == 0)) || now_mono >= stop_deadline_mono_) {
+            if ((closing_.empty() && (!klines_ || klines_->closing() == 0) && (!trades_ || trades_->closing() == 0)) ||
+                now_mono >= stop_deadline_mono_) {
                 finish_stop();
                 return;
             }
@@ -804,6 +857,10 @@ private:
         manage_connections(now_mono);
         if (health_.pending_count() > 0) {
             list_invalid(now_real);
+        }
+        if (trades_) {
+            follow_trade_universe(now_mono);
+            trades_->tick(now_mono);
         }
         if (klines_) {
             klines_->tick(now_mono);
@@ -943,10 +1000,15 @@ private:
         std::sort(delisted.begin(), delisted.end());
         f.delisted_symbols = &delisted;
         f.delisted_symbol_count = static_cast<std::uint32_t>(delisted_.size());
-        if (klines_) {
-            // The main connection's streams, then one entry per kline connection.
+        if (klines_ || trades_) {
+            // The main connection's streams, then one entry per kline and aggTrade connection.
             status_streams_ = monitor_.streams();
-            klines_->append_status(status_streams_);
+            if (klines_) {
+                klines_->append_status(status_streams_);
+            }
+            if (trades_) {
+                trades_->append_status(status_streams_);
+            }
             f.streams = &status_streams_;
         } else {
             f.streams = &monitor_.streams();
@@ -979,6 +1041,9 @@ private:
             ctx_.counter("kline_reconnects").store(klines_->reconnects(), std::memory_order_relaxed);
             ctx_.counter("klines_rest").store(rest_klines_published_, std::memory_order_relaxed);
         }
+        if (trades_) {
+            ctx_.gauge("trade_streams", static_cast<double>(trades_->stream_count()));
+        }
         if (universe_) {
             ctx_.counter("exchinfo_failures").store(universe_->counters().refresh_failures.load(),
                                                      std::memory_order_relaxed);
@@ -1002,6 +1067,10 @@ private:
     std::unique_ptr<frame_recorder> recorder_;
     std::unique_ptr<universe_refresher> universe_;
     std::unique_ptr<stream_group> klines_;
+    std::unique_ptr<stream_group> trades_;
+    std::optional<vs::daemon::follower> trade_universe_;   ///< `oi` channel (trade_symbols "universe")
+    std::vector<std::string> trade_members_;
+    std::int64_t last_trade_universe_mono_ = 0;
     std::unordered_map<std::string, kline_known, string_hash, std::equal_to<>> klines_known_;
     flatbuffers::FlatBufferBuilder kline_fbb_{512};
     std::vector<stream_state> status_streams_;

@@ -54,6 +54,14 @@ struct feed_config {
     /// The kline connection group (needs `rest`: its symbols come from exchangeInfo).
     bool klines = true;
     group_options kline_group;
+    /// The aggTrade connection group (whale trades, vs-liquidations): "universe" follows the
+    /// members of the liquid universe vs-oi publishes on `universe_channel` (LiquidUniverse),
+    /// "off" none, else an explicit comma-separated list of symbols. Its own connections, so
+    /// a burst of trades in a crash never delays a mark price.
+    std::string trade_symbols = "universe";
+    std::string universe_channel = "oi";
+    group_options trade_group{"aggTrade", "@aggTrade", 200, 4000, std::chrono::milliseconds{250},
+                              std::chrono::milliseconds{60'000}};
     /// A symbol without the previous hour's closed candle this long after the hour starts
     /// gets it from REST klines (the stream's final push normally comes at the hour).
     std::chrono::seconds kline_bootstrap_grace{20};

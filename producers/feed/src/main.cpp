@@ -46,6 +46,9 @@ vs::feed::feed_config config_from(const vs::cli::parser& cli)
         static_cast<std::size_t>(cli.get_int("kline-streams-per-connection", 1, 1024));
     c.kline_group.stale_after = std::chrono::seconds{cli.get_int("stale-kline-s", 0, 86'400)};
     c.universe.klines_per_second = static_cast<double>(cli.get_int("kline-bootstrap-per-s", 1, 100));
+    c.trade_symbols = cli.get("trade-symbols");
+    c.trade_group.max_streams_per_connection =
+        static_cast<std::size_t>(cli.get_int("trade-streams-per-connection", 1, 1024));
     if (c.backoff.max_delay < c.backoff.min_delay) {
         throw vs::cli::usage_error("--backoff-max-ms must be >= --backoff-min-ms");
     }
@@ -112,6 +115,11 @@ int main(int argc, char** argv)
                    "(off: none; needs --exchange-info-refresh-s > 0)",
                    {"VS_FEED_KLINES"});
         cli.option("kline-streams-per-connection", "N", "512", "kline streams per connection (Binance allows 1024)");
+        cli.option("trade-symbols", "LIST", "universe",
+                   "<symbol>@aggTrade (whale trades) on connections of their own: 'universe' = the members of vs-oi's "
+                   "liquid universe (channel oi), 'off', or SYMBOL,SYMBOL,...",
+                   {"VS_FEED_TRADE_SYMBOLS"});
+        cli.option("trade-streams-per-connection", "N", "200", "aggTrade streams per connection (Binance allows 1024)");
         cli.option("stale-kline-s", "S", "60", "a kline connection silent this long is replaced (0: never)");
         cli.option("kline-bootstrap-per-s", "N", "5",
                    "REST klines?limit=2 requests per second for symbols without the previous closed candle");

@@ -93,9 +93,8 @@ protected:
         feed_ = std::make_unique<vs::test::child_process>(
             std::vector<std::string>{exe("VS_FEED_EXE"), "--ws-url", replay_->ws_url(), "--rest-url",
                                      replay_->http_url(), "--bus-prefix", env_.prefix(), "--state-dir",
-                                     (env_.state_dir() / "feed").string(), "--streams",
-                                     "!ticker@arr/!markPrice@arr@1s/!forceOrder@arr/btcusdt@aggTrade", "--klines",
-                                     "off", "--log-level", "warn"},
+                                     (env_.state_dir() / "feed").string(), "--trade-symbols", "BTCUSDT,ETHUSDT",
+                                     "--klines", "off", "--log-level", "warn"},
             vs::test::logged_to(env_.state_dir() / "feed.log"));
         deliver_ = std::make_unique<vs::test::child_process>(
             std::vector<std::string>{exe("VS_DELIVER_EXE"), "--state-dir", env_.state_dir().string(), "--bus-prefix",
