@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <malloc.h>
@@ -127,6 +128,7 @@ private:
     std::string last_list_problem_;
     std::int64_t last_good_refresh_ms_ = 0;   // realtime
     bool have_list_ = false;
+    bool first_list_ = false;
     std::unordered_set<std::string> unknown_logged_;
     std::string last_unknown_;
     flatbuffers::FlatBufferBuilder fbb_;
@@ -225,11 +227,21 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
     std::string kept = serialize_kept(p.alerts);
     const auto h = std::hash<std::string>{}(kept);
     const auto before = book_.size();
-    const auto gone = book_.replace(std::move(p.alerts), [&](const std::string& id) -> std::optional<stored_state> {
+    auto gone = book_.replace(std::move(p.alerts), [&](const std::string& id) -> std::optional<stored_state> {
         const auto it = stored_.find(id);
         return it == stored_.end() ? std::nullopt : std::optional<stored_state>{it->second};
     });
+    // State of ids the backend no longer lists (kept from a run whose list was never kept).
+    std::vector<std::string> orphans;
+    for (const auto& [id, st] : stored_) {
+        if (!book_.index_of(id)) {
+            orphans.push_back(id);
+        }
+    }
     stored_.clear();   // every id known from now on is in the book
+    if (!have_list_) {
+        first_list_ = true;   // the timed tiers' first tick passed with nothing to check
+    }
     have_list_ = true;
     if (updates_) {
         updates_->set_list(book_.ids());
@@ -238,6 +250,7 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
     if (h != kept_hash_) {
         changes.push_back({std::string{key_list}, std::move(kept)});
     }
+    gone.insert(gone.end(), orphans.begin(), orphans.end());
     for (const auto& id : gone) {
         changes.push_back({std::string{prev_prefix} + id, std::nullopt});
         changes.push_back({std::string{fired_prefix} + id, std::nullopt});
@@ -581,7 +594,15 @@ int user_alerts_process::run()
                 finish_check(out, "update");
             }
         }
-        const auto due = cad.due(std::chrono::steady_clock::now());
+        auto due = cad.due(std::chrono::steady_clock::now());
+        if (std::exchange(first_list_, false)) {
+            // The very first list (no kept one): check every timed tier at once, off the grid.
+            for (std::size_t t = 0; t < tier_count; ++t) {
+                if (intervals_.every[t] && intervals_.every[t]->count() > 0) {
+                    due.add(static_cast<tier>(t));
+                }
+            }
+        }
         if (!due.empty()) {
             out.clear();
             check(book_, due, values, out);

@@ -47,6 +47,14 @@ namespace json = boost::json;
 
 constexpr const char* api_key = "ua-test-key-7f3a9c";
 
+// Sanitizer builds run several times slower: their latency bounds get this factor (the
+// figures of the issue are measured in the normal build).
+#if VS_SANITIZED
+constexpr int slow = 3;
+#else
+constexpr int slow = 1;
+#endif
+
 std::string exe(const char* var)
 {
     const char* p = std::getenv(var);
@@ -464,7 +472,7 @@ TEST_F(UserAlertsProcess, ProWithinItsIntervalFreeNotBeforeItsOwnCheck)
         std::lock_guard lock{world_.mu};
         return world_.trigger_ms.front() - crossed;
     }();
-    EXPECT_LE(pro_ms, 3000 + 700);
+    EXPECT_LE(pro_ms, 3000 + 700 * slow);
     EXPECT_TRUE(world_.triggers_of("free").empty());
     ASSERT_TRUE(eventually([&] { return !world_.triggers_of("free").empty(); }, 16s));
     std::int64_t free_ms = 0;
@@ -475,7 +483,7 @@ TEST_F(UserAlertsProcess, ProWithinItsIntervalFreeNotBeforeItsOwnCheck)
     }
     // The cross came ~1.5 s after the first Free tick at the start; the next is 15 s after it.
     EXPECT_GE(free_ms, 9000);
-    EXPECT_LE(free_ms, 15000 + 700);
+    EXPECT_LE(free_ms, 15000 + 700 * slow);
     EXPECT_TRUE(world_.triggers_of("gold").empty());
     std::printf("measured: pro trigger %lld ms after the cross (interval 3 s), free %lld ms (interval 15 s)\n",
                 static_cast<long long>(pro_ms), static_cast<long long>(free_ms));
@@ -494,7 +502,7 @@ TEST_F(UserAlertsProcess, ProIntervalZeroTriggersWithinOneSecondOfTheBusUpdate)
     set("symbol=ETHUSDT&price=3150");
     ASSERT_TRUE(eventually([&] { return trigger_record("ETHUSDT").has_value(); }, 5s));
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_LE(ms, 1000) << "committed " << ms << " ms after the price was set";
+    EXPECT_LE(ms, 1000 * slow) << "committed " << ms << " ms after the price was set";
     ASSERT_TRUE(eventually([&] { return world_.trigger_count() == 1; }, 5s));
     std::printf("measured: interval 0: trigger committed %lld ms after the price change was requested\n",
                 static_cast<long long>(ms));
