@@ -16,6 +16,10 @@
 #include "process.hpp"
 #include "replay_process.hpp"
 #include "test_env.hpp"
+#include "schemas/market_data_generated.h"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
+#include "vs/common/clock.hpp"
 
 using namespace std::chrono_literals;
 
@@ -266,4 +270,89 @@ TEST_F(LiquidationsProcess, KillNineNeitherRepeatsACommittedAlertNorLosesAnOpenW
     EXPECT_NE(msgs[1].text.find("at least 2 liquidations\n📍 Exchange: Binance\n📊 Symbol: ETHUSDT"), std::string::npos)
         << msgs[1].text;
     EXPECT_NE(msgs[1].text.find("$15,000,000 total"), std::string::npos) << msgs[1].text;
+}
+
+// A crash's trade burst on the whale connections: at least 5,000 aggTrade frames a second for
+// 60 s. The feed keeps up (vs-liquidations is never lapped and sees every frame the replay
+// sent), and mark prices, on their own connection, stay under 1.5 s old throughout.
+TEST_F(LiquidationsProcess, ATradeStormNeitherLapsTheAlerterNorDelaysMarkPrices)
+{
+    // The whale symbols: 50 of the replay's market on the aggTrade connections.
+    const auto r = vs::test::loopback_http(replay_->port(), "GET", "/fapi/v1/ticker/price");
+    ASSERT_EQ(r.status, 200);
+    const auto rows = boost::json::parse(r.body);
+    std::string list;
+    std::size_t n = 0;
+    for (const auto& row : rows.as_array()) {
+        const std::string s{row.at("symbol").as_string()};
+        if (s.size() > 4 && s.substr(s.size() - 4) == "USDT" &&
+            s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == std::string::npos && n < 30) {
+            list += (n++ > 0 ? "," : "") + s;
+        }
+    }
+    ASSERT_EQ(n, 30u);
+    feed_.reset();
+    feed_ = std::make_unique<vs::test::child_process>(
+        std::vector<std::string>{exe("VS_FEED_EXE"), "--ws-url", replay_->ws_url(), "--rest-url", replay_->http_url(),
+                                 "--bus-prefix", env_.prefix(), "--state-dir", (env_.state_dir() / "feed").string(),
+                                 "--trade-symbols", list, "--klines", "off", "--log-level", "warn"},
+        vs::test::logged_to(env_.state_dir() / "feed.log"));
+    start({"--whale-threshold-usd", "1000000000"});   // no whale alerts: this is about throughput
+
+    vs::bus::channel_config market;
+    market.prefix = env_.prefix();
+    market.name = "market";
+    vs::bus::reader reader{market, {.register_reader = false, .name = "storm-test"}};
+    ASSERT_TRUE(vs::test::eventually([&] { return reader.attach() == vs::bus::attach_state::ready; }, 10s));
+    auto mark_age_ms = [&]() -> std::int64_t {
+        std::int64_t recv_ns = 0;
+        reader.latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::MarkPrice), "BTCUSDT",
+                      [&](const vs::bus::record_view& v) {
+                          recv_ns = vs::bus::record_as<vs::schema::MarkPrice>(v.data)->recv_time_ns();
+                      });
+        return recv_ns == 0 ? 1'000'000 : (vs::realtime_ns() - recv_ns) / 1'000'000;
+    };
+    ASSERT_TRUE(vs::test::eventually([&] { return mark_age_ms() < 1500; }, 15s));
+
+    control("/_control/trade_storm?rate=5000&seconds=60");
+    std::int64_t worst = 0;
+    const auto end = std::chrono::steady_clock::now() + 61s;
+    while (std::chrono::steady_clock::now() < end) {
+        worst = std::max(worst, mark_age_ms());
+        std::this_thread::sleep_for(100ms);
+    }
+    // Quiet the aggTrade streams, then compare what was sent with what the alerter saw.
+    std::string streams;
+    for (std::size_t at = 0; at < list.size();) {
+        auto comma = list.find(',', at);
+        std::string sym = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        for (auto& c : sym) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        streams += (streams.empty() ? "" : ",") + sym + "@aggTrade";
+        at = comma == std::string::npos ? list.size() : comma + 1;
+    }
+    control("/_control/stall?streams=" + streams + "&seconds=0");
+    std::this_thread::sleep_for(3s);
+    const auto stats = boost::json::parse(vs::test::loopback_http(replay_->port(), "GET", "/_control/stats").body);
+    std::int64_t sent = 0;
+    for (const auto& [name, count] : stats.at("frames_sent").as_object()) {
+        if (name.ends_with("@aggTrade")) {
+            sent += count.as_int64();
+        }
+    }
+    const auto storm = stats.at("storm_frames").as_int64();
+    const auto d = vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "liquidations",
+                                  "--status", "--once"});
+    const auto line = d.out.substr(d.out.find("\"process\":\"vs-liquidations\""));
+    const auto metric = [&](const std::string& name) {
+        const auto at = line.find("\"" + name + "\":");
+        return at == std::string::npos ? -1.0 : std::stod(line.substr(at + name.size() + 3));
+    };
+    std::cout << "trade storm: " << storm << " storm frames (" << sent << " aggTrade frames in all) in 60 s, "
+              << metric("trades_seen") << " seen by vs-liquidations, worst BTCUSDT mark-price age " << worst << " ms\n";
+    EXPECT_GE(storm, 5000 * 59);
+    EXPECT_EQ(metric("trades_seen"), static_cast<double>(sent));   // every frame, once
+    EXPECT_EQ(metric("market_laps"), 0.0);
+    EXPECT_LT(worst, 1500);
 }

@@ -127,6 +127,7 @@ struct server::impl {
     asio::awaitable<void> market_loop();
     asio::awaitable<void> ticker_loop();
     asio::awaitable<void> file_loop();
+    asio::awaitable<void> trade_storm(double rate, double seconds);
     asio::awaitable<void> scenario_action(std::chrono::steady_clock::time_point at, std::string action,
                                           std::map<std::string, std::string> params);
 
@@ -157,6 +158,8 @@ struct server::impl {
     bool stopping = false;
     std::map<std::string, long long, std::less<>> frames_sent;
     long long malformed_sent = 0;
+    long long storm_frames = 0;     // aggTrade frames of /_control/trade_storm (each to every subscriber)
+    int storms_running = 0;
     long long file_frames = 0;
     long long file_skipped = 0;
     int mark_tick = 0;
@@ -769,6 +772,17 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         }
         return control_ok("\"symbol\":" + jstr(sym.name));
     }
+    if (action == "trade_storm") {
+        // A crash's trade burst: `rate` aggTrade frames a second for `seconds`, spread over every
+        // subscribed <symbol>@aggTrade stream.
+        auto rate = to_double(t.param("rate"));
+        auto seconds = to_double(t.param("seconds"));
+        if (!rate || *rate < 1 || *rate > 200'000 || !seconds || *seconds <= 0 || *seconds > 3600) {
+            return control_error(400, "need rate 1..200000 (frames a second) and seconds in (0, 3600]");
+        }
+        asio::co_spawn(ioc, trade_storm(*rate, *seconds), [](std::exception_ptr e) { log_exception(e, "trade storm"); });
+        return control_ok(fmt::format("\"rate\":{},\"seconds\":{}", *rate, *seconds));
+    }
     if (action == "drop") {
         auto all = sessions;
         for (auto& s : all) {
@@ -853,9 +867,11 @@ std::string server::impl::stats_json(std::int64_t now_ms) const
     return fmt::format(
         "{{\"ok\":true,\"connections\":{{\"routed\":{},\"legacy\":{}}},\"frames_sent\":{},\"malformed_sent\":{},"
         "\"weight_used\":{},\"weight_limit\":{},\"http_429\":{},\"http_418\":{},\"bans\":{},\"stalled\":{},"
-        "\"legacy_everywhere\":{},\"symbols\":{},\"file_frames\":{},\"file_skipped_lines\":{}}}",
+        "\"legacy_everywhere\":{},\"symbols\":{},\"file_frames\":{},\"file_skipped_lines\":{},"
+        "\"storm_frames\":{},\"storms_running\":{}}}",
         routed, legacy, frames, malformed_sent, limiter.used_total(now_ms), cfg.weight_limit, c.http_429, c.http_418,
-        c.bans, stalled_list, legacy_everywhere, mkt.usdm_count(), file_frames, file_skipped);
+        c.bans, stalled_list, legacy_everywhere, mkt.usdm_count(), file_frames, file_skipped, storm_frames,
+        storms_running);
 }
 
 asio::awaitable<void> server::impl::market_loop()
@@ -936,6 +952,56 @@ asio::awaitable<void> server::impl::market_loop()
             }
         }
     }
+}
+
+asio::awaitable<void> server::impl::trade_storm(double rate, double seconds)
+{
+    using clock = std::chrono::steady_clock;
+    constexpr auto tick = std::chrono::milliseconds{10};
+    asio::steady_timer timer(ioc);
+    const auto end = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+    auto next = clock::now();
+    double owed = 0;
+    std::size_t turn = 0;
+    ++storms_running;
+    spdlog::info("control: trade storm of {} frames/s for {} s", rate, seconds);
+    std::vector<std::pair<std::string, std::size_t>> streams;
+    while (!stopping && clock::now() < end) {
+        next += tick;
+        timer.expires_at(next);
+        co_await timer.async_wait(nothrow);
+        streams.clear();
+        std::set<std::string> names;
+        for (const auto& s : sessions) {
+            if (s->routed() && !s->closed()) {
+                for (const auto& name : s->subscriptions()) {
+                    if (ends_with(name, "@aggTrade")) {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        for (const auto& name : names) {
+            if (auto k = mkt.find_stream_symbol(std::string_view(name).substr(0, name.find('@')))) {
+                streams.emplace_back(name, *k);
+            }
+        }
+        owed += rate * 0.01;
+        if (streams.empty()) {
+            owed = 0;
+            continue;
+        }
+        const std::int64_t now = vs::realtime_ms();
+        for (; owed >= 1; owed -= 1) {
+            const auto& [name, k] = streams[turn++ % streams.size()];
+            const auto& sym = mkt.symbols()[k];
+            const double qty = std::max(std::pow(10.0, -sym.quantity_precision), 1000.0 / std::max(sym.last, 1e-9));
+            publish(name, mkt.trade(k, now, qty, std::nullopt, (turn & 1) != 0));
+            ++storm_frames;
+        }
+    }
+    --storms_running;
+    spdlog::info("control: trade storm over ({} frames in all)", storm_frames);
 }
 
 asio::awaitable<void> server::impl::ticker_loop()
