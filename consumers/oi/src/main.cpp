@@ -3,6 +3,9 @@
 //
 // One thread (the daemon body) owns the bus writer of `oi`, the schedule, the rules and every
 // LMDB commit; a few worker threads (poll_pool) make the REST calls. See README.md.
+#include <malloc.h>
+
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -251,6 +254,7 @@ void oi_daemon::restore()
     for (const auto& m : members_) {
         poll_set_.push_back(m.symbol);
     }
+    ::malloc_trim(0);   // the decode buffers: back to the system before the steady state
     spdlog::info("restored a universe of {} symbols and the OI state of {} symbols{}", members_.size(), restored,
                  broken > 0 ? fmt::format(" ({} unreadable)", broken) : "");
     // Back-fill the windows a downtime left blind, from openInterestHist.
@@ -400,6 +404,9 @@ void oi_daemon::apply_universe(vs::oi::universe_update next, bool post)
         states_.erase(s);
         persisted_at_.erase(s);
         dirty_.erase(s);
+    }
+    if (!next.removed.empty()) {
+        ::malloc_trim(0);
     }
     const bool publish = next.changed() || !universe_decided_;
     members_ = std::move(next.members);
@@ -720,7 +727,7 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
             fbb_, sym.c_str(), t_ms, now_ns, vs::schema::MarketType::UsdM, i < ids.size() ? ids[i].c_str() : "",
             timeframe_short[f.timeframe], static_cast<std::int8_t>(dir), f.baseline, f.current, f.pct_change,
             f.abs_change, mark, mark_fresh ? f.current * mark : std::nan("")));
-        w().publish(alert_type, sym, bytes_of(fbb_), now_ns);
+        w().publish(alert_type, sym, bytes_of(fbb_), now_ns, vs::bus::to_ring);
     }
     w().notify();
 }
@@ -845,6 +852,9 @@ int oi_daemon::run()
 
 int main(int argc, char** argv)
 {
+    // Few malloc arenas: the REST workers allocate only small, short-lived strings, and one
+    // arena per thread would keep megabytes of their free memory resident.
+    ::mallopt(M_ARENA_MAX, 2);
     vs::daemon::spec s{"vs-oi",
                        "Keep the liquid universe, poll open interest inside the shared REST weight budget and send "
                        "the OI spike alerts.",
@@ -853,8 +863,12 @@ int main(int argc, char** argv)
     s.channel_option = "channel";   // a second instance on one bus needs a channel of its own
     s.record_types = vs::bus::record_type_list(RecordType::OpenInterest, RecordType::LiquidUniverse,
                                                RecordType::OiSpikeAlert, RecordType::ProcessStatus);
-    s.ring_bytes = 4u << 20;
-    s.table_slots = 2048;
+    s.ring_bytes = 1u << 20;   // ~8,000 OpenInterest records: over a minute of samples
+    // One slot per polled symbol (OpenInterest), the universe and the status: the alerts go to
+    // the ring only, so the table never fills however many symbols alert over the days. The
+    // slots are large for the universe record (650 symbols: ~13 KB); every slot costs one
+    // resident page (its header is scanned), so their number is kept to what is needed.
+    s.table_slots = 1024;
     s.slot_bytes = 16384;
     s.outbox = true;
     s.drain = std::chrono::seconds{5};

@@ -27,6 +27,10 @@
 #include "replay_process.hpp"
 #include "test_env.hpp"
 #include "vs/common/clock.hpp"
+#include "vs/oi/rules.hpp"
+#include "vs/oi/state_codec.hpp"
+#include "vs/oi/universe.hpp"
+#include "vs/outbox/outbox.hpp"
 
 namespace {
 
@@ -549,6 +553,85 @@ TEST_F(OiProcessTest, SixHundredFiftySymbolsAtTheMinimumIntervalStayInsideTheSha
     EXPECT_GT(max_used, 1000) << "the test did not load the budget";
     EXPECT_LE(max_used, 2400);
     EXPECT_NE(oi_log().find("poll interval stretched"), std::string::npos);
+}
+
+/// VmRSS (or another /proc/<pid>/status field) in KiB.
+long proc_status_kib(pid_t pid, const std::string& field)
+{
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::atol(line.c_str() + field.size() + 1);
+        }
+    }
+    return -1;
+}
+
+// The memory figure of issue 12: 650 symbols polled every 5 s with a full 3 h history each
+// (2,160 samples, restored from LMDB as a restart would), RSS measured after a minute of
+// polling. The replay's limit and the budget are raised as far as they go.
+TEST_F(OiProcessTest, RssWith650SymbolsEvery5sAndAFull3hHistory)
+{
+    start_replay(650, {"--weight-limit", "100000"});
+    std::vector<std::string> symbols;
+    {
+        auto r = vs::test::loopback_http(replay_->port(), "GET", "/fapi/v1/exchangeInfo");
+        const auto v = boost::json::parse(r.body);
+        for (const auto& e : v.as_object().at("symbols").as_array()) {
+            const auto& o = e.as_object();
+            if (o.at("contractType").as_string() == "PERPETUAL" && o.at("quoteAsset").as_string() == "USDT") {
+                symbols.emplace_back(o.at("symbol").as_string());
+            }
+        }
+    }
+    ASSERT_GE(symbols.size(), 640u);
+    const auto now = vs::realtime_ms();
+    {
+        // The state a vs-oi that ran for 3 h at 5 s leaves in LMDB.
+        vs::outbox::outbox_options oo;
+        oo.targets = vs::outbox::target_set{};
+        auto ob = vs::outbox::outbox::open(env_.state_dir(), oo);
+        vs::oi::config cfg;
+        std::vector<vs::oi::member> members;
+        std::vector<vs::outbox::state_change> changes;
+        for (const auto& sym : symbols) {
+            members.push_back(vs::oi::member{sym, 1e9, now - 86'400'000, now});
+            // Around the replay's own OI, so that the restored windows raise no alert.
+            double oi = 1e6;
+            try {
+                oi = replay_oi(sym);
+            } catch (const std::exception&) {
+                // not polled by the replay (a contract that is not trading): any value
+            }
+            vs::oi::symbol_state st{cfg};
+            for (int i = 2159; i >= 0; --i) {
+                st.hist.add(vs::oi::sample{now - i * 5000LL, oi * (1.0 + 1e-5 * (i % 7)), 100.0 + (i % 13) * 0.01});
+            }
+            changes.push_back({"s/" + sym, vs::oi::encode_state(st)});
+        }
+        changes.push_back({"universe", vs::oi::encode_universe(members)});
+        ob->commit("vs-oi", {}, changes);
+    }
+    start_feed();
+    // The budget's largest ceiling (6,000 a minute) stretches the live polls to about 7 s; the
+    // history is the 3 h at 5 s that memory is about.
+    start_oi({{"OI_MAX_REQ_PER_MIN", "7800"}, {"VS_REST_WEIGHT_CEILING", "6000"}, {"OI_LIQUID_EXIT_QUOTE_24H", "0"}});
+    ASSERT_TRUE(eventually([&] { return oi_log().find("restored a universe of") != std::string::npos; }, 30s, 100ms));
+    std::this_thread::sleep_for(60s);
+    const long rss = proc_status_kib(oi_->pid(), "VmRSS");
+    const long hwm = proc_status_kib(oi_->pid(), "VmHWM");
+    const long anon = proc_status_kib(oi_->pid(), "RssAnon");
+    const long shmem = proc_status_kib(oi_->pid(), "RssShmem");
+    const long file = proc_status_kib(oi_->pid(), "RssFile");
+    std::cerr << "vs-oi with " << symbols.size() << " symbols, 5 s interval, 3 h history: VmRSS " << rss / 1024.0
+              << " MiB (anon " << anon / 1024.0 << ", file " << file / 1024.0 << ", shmem " << shmem / 1024.0
+              << "), VmHWM " << hwm / 1024.0
+              << " MiB\n";
+    RecordProperty("vs_oi_rss_kib", static_cast<int>(rss));
+    EXPECT_NE(oi_log().find("interval"), std::string::npos);
+    EXPECT_GT(rss, 0);
+    EXPECT_LE(rss, 40 * 1024) << "the issue's goal: <= 40 MB";
 }
 
 }  // namespace
