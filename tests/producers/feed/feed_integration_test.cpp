@@ -708,6 +708,7 @@ TEST_F(FeedIntegrationTest, MarkPriceAgeWithAndWithoutKlineConnections)
     start_replay({"--symbols", "650", "--mark-interval-ms", push});
     struct result {
         std::vector<double> ages_ms;
+        std::vector<double> inside_ms;   ///< vs-feed's receive time to this reader: the feed's own share
         long rss_kib = 0;
     };
     auto measure = [&](bool klines) {
@@ -748,7 +749,9 @@ TEST_F(FeedIntegrationTest, MarkPriceAgeWithAndWithoutKlineConnections)
                 // event time 316 ms older by design (as in Binance's captures): left out.
                 if (m->event_time_ms() > last_e) {
                     last_e = m->event_time_ms();
-                    res.ages_ms.push_back(static_cast<double>(vs::realtime_ns() / 1000 - m->event_time_ms() * 1000) / 1000.0);
+                    const auto now_ns = vs::realtime_ns();
+                    res.ages_ms.push_back(static_cast<double>(now_ns / 1000 - m->event_time_ms() * 1000) / 1000.0);
+                    res.inside_ms.push_back(static_cast<double>(now_ns - m->recv_time_ns()) / 1e6);
                 }
             });
         }
@@ -761,6 +764,11 @@ TEST_F(FeedIntegrationTest, MarkPriceAgeWithAndWithoutKlineConnections)
     };
     auto report = [&](const char* label, result& r) {
         std::sort(r.ages_ms.begin(), r.ages_ms.end());
+        std::sort(r.inside_ms.begin(), r.inside_ms.end());
+        if (!r.inside_ms.empty()) {
+            std::cout << label << ": vs-feed receive -> bus reader median "
+                      << r.inside_ms[r.inside_ms.size() / 2] << " ms, max " << r.inside_ms.back() << " ms\n";
+        }
         const auto pct = [&](double p) {
             return r.ages_ms.empty() ? -1.0 : r.ages_ms[std::min(r.ages_ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(r.ages_ms.size())))];
         };
