@@ -2,6 +2,8 @@
 // them on the bus, vs-liquidations decides, vs-deliver sends to the tests' Telegram stand-in
 // (a real HTTP server on loopback) as the alert bot. What Telegram receives is the
 // specification.
+#include <signal.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include "http_test_server.hpp"
 #include "process.hpp"
 #include "replay_process.hpp"
+#include "secrets_scan.hpp"
 #include "test_env.hpp"
 #include "schemas/market_data_generated.h"
 #include "vs/bus/channel.hpp"
@@ -355,4 +358,51 @@ TEST_F(LiquidationsProcess, ATradeStormNeitherLapsTheAlerterNorDelaysMarkPrices)
     EXPECT_EQ(metric("trades_seen"), static_cast<double>(sent));   // every frame, once
     EXPECT_EQ(metric("market_laps"), 0.0);
     EXPECT_LT(worst, 1500);
+}
+
+TEST_F(LiquidationsProcess, SecondsWithoutTheLiquidationStreamAreCountedAndLogged)
+{
+    start();
+    ::kill(feed_->pid(), SIGSTOP);   // vs-feed frozen: no heartbeat, no liquidations
+    std::this_thread::sleep_for(5s);
+    ::kill(feed_->pid(), SIGCONT);
+    ASSERT_TRUE(vs::test::eventually(
+        [&] { return vs::test::read_file(log_).find("liquidation stream back (") != std::string::npos; }, 10s));
+    const auto log = vs::test::read_file(log_);
+    EXPECT_NE(log.find("liquidation stream down: liquidations from now on are missed"), std::string::npos);
+    const auto d = vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "liquidations",
+                                  "--status", "--once"});
+    const auto at = d.out.find("\"liquidation_stream_down_s\":");
+    ASSERT_NE(at, std::string::npos) << d.out;
+    const double down = std::stod(d.out.substr(at + 28));
+    EXPECT_GE(down, 2.0);
+    EXPECT_LE(down, 7.0);
+}
+
+TEST_F(LiquidationsProcess, NoSecretReachesItsLogStateOrOutboxListing)
+{
+    const auto secrets = vs::test::known_secrets();
+    auto env = secrets.env;
+    env["TELEGRAM_ALERT_TOKEN"] = "999:ALERTsekritTOKEN";
+    env["VS_LOG_LEVEL"] = "debug";
+    const auto log = env_.state_dir() / "liq-secrets.log";
+    liq_ = std::make_unique<vs::test::child_process>(
+        std::vector<std::string>{exe("VS_LIQUIDATIONS_EXE"), "--bus-prefix", env_.prefix(), "--state-dir",
+                                 env_.state_dir().string(), "--liquidation-threshold-usd", "5000000", "--window-ms", "0",
+                                 "--startup-message", "true"},
+        vs::test::logged_to(log, env));
+    std::this_thread::sleep_for(2s);
+    control("/_control/liquidation?symbol=BTCUSDT&qty=100&price=60000&side=SELL");
+    ASSERT_TRUE(vs::test::eventually(
+        [&] { return vs::test::read_file(log).find("BTCUSDT LONG: 1 liquidation(s)") != std::string::npos; }, 15s));
+    liq_->terminate(5s);
+    auto values = secrets.values;
+    values.push_back("ALERTsekritTOKEN");
+    vs::test::secrets_scan scan{values};
+    scan.file("vs-liquidations stderr", log);
+    scan.tree(env_.state_dir());
+    scan.outbox_listing(exe("VS_OUTBOX_EXE"), env_.state_dir());
+    scan.text("vs-liquidations --help", vs::test::run({exe("VS_LIQUIDATIONS_EXE"), "--help"}, env).out);
+    EXPECT_TRUE(scan.clean()) << scan.report();
+    EXPECT_GT(scan.scanned_bytes(), 0u);
 }
