@@ -1,5 +1,7 @@
 #include "stream_group.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -33,6 +35,56 @@ TEST(StreamGroupTest, ControlMessagesAreBinancesShape)
     }
     EXPECT_GT(names.size(), 140u);
     EXPECT_LT(control_message("UNSUBSCRIBE", names, 18446744073709551615ull).size(), 4000u);
+}
+
+std::vector<std::string> symbols(int from, int to)
+{
+    std::vector<std::string> out;
+    for (int i = from; i < to; ++i) {
+        out.push_back(fmt::format("S{:04d}USDT", i));
+    }
+    return out;
+}
+
+TEST(StreamGroupTest, ListingsFillConnectionsUpToTheLimitAndDelistingsLeave)
+{
+    boost::asio::io_context io;
+    std::string error;
+    const auto base = make_endpoint("ws://127.0.0.1:9/market/stream", "", error);
+    ASSERT_TRUE(base) << error;
+    group_options o;
+    o.max_streams_per_connection = 512;
+    stream_group sut{io, nullptr, *base, {}, {}, o, [](std::string_view, std::int64_t) {}};
+    sut.set_symbols(symbols(0, 1100));
+    EXPECT_EQ(sut.stream_count(), 1100u);
+    EXPECT_EQ(sut.connection_count(), 3u);   // 512 + 512 + 76: never more than the limit
+    std::vector<stream_state> st;
+    sut.append_status(st);
+    ASSERT_EQ(st.size(), 3u);
+    EXPECT_EQ(st[0].name, "kline_1h[1] 512 streams (disconnected)");
+    EXPECT_EQ(st[1].name, "kline_1h[2] 512 streams (disconnected)");
+    EXPECT_EQ(st[2].name, "kline_1h[3] 76 streams (disconnected)");
+    EXPECT_FALSE(sut.fresh());
+    // 600 delisted (the first ones), 10 new listings: each goes to the connection with the
+    // fewest streams.
+    auto next = symbols(600, 1100);
+    const auto listed = symbols(2000, 2010);
+    next.insert(next.end(), listed.begin(), listed.end());
+    sut.set_symbols(next);
+    EXPECT_EQ(sut.stream_count(), 510u);
+    st.clear();
+    sut.append_status(st);
+    ASSERT_EQ(st.size(), 3u);
+    EXPECT_EQ(st[0].name, "kline_1h[1] 10 streams (disconnected)");   // emptied, then the listings
+    EXPECT_EQ(st[1].name, "kline_1h[2] 424 streams (disconnected)");
+    EXPECT_EQ(st[2].name, "kline_1h[3] 76 streams (disconnected)");
+    // The same set again changes nothing; an empty set leaves no stream.
+    sut.set_symbols(next);
+    EXPECT_EQ(sut.stream_count(), 510u);
+    sut.set_symbols({});
+    EXPECT_EQ(sut.stream_count(), 0u);
+    EXPECT_EQ(sut.connection_count(), 0u);
+    EXPECT_TRUE(sut.fresh());
 }
 
 }  // namespace
