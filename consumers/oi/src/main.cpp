@@ -197,6 +197,7 @@ private:
     std::vector<std::string> cycle_symbols_;
     std::size_t cycle_next_ = 0;
     std::size_t cycle_outstanding_ = 0;
+    std::size_t cycle_samples_ = 0;   ///< successful samples of the current cycle
     steady::time_point cycle_start_{};
     std::int64_t cycle_start_ms_ = 0;
     double cycle_spacing_s_ = 0;
@@ -497,6 +498,7 @@ void oi_daemon::start_cycle(steady::time_point now)
     cycle_start_ = now;
     cycle_start_ms_ = vs::realtime_ms();
     cycle_spacing_s_ = interval_s_ / static_cast<double>(cycle_symbols_.size());
+    cycle_samples_ = 0;
     batch_.clear();
 }
 
@@ -667,6 +669,9 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
         return;   // the old rule: OI <= 0 is no sample
     }
     const std::int64_t t_ms = r.done_ms;
+    if (r.job.cycle == cycle_no_) {
+        ++cycle_samples_;
+    }
     const mark_seen m = mark_of(sym);
     const bool mark_fresh = m.mark > 0 && std::isfinite(m.mark) && t_ms - m.recv_ms <= opt_.mark_max_age_ms;
     const double mark = mark_fresh ? m.mark : std::nan("");
@@ -773,7 +778,9 @@ void oi_daemon::finish_cycle(steady::time_point now)
     ++cycles_;
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(now - cycle_start_);
     ctx_.gauge("last_cycle_ms", static_cast<double>(took.count()));
-    last_cycle_end_ = now;
+    if (cycle_samples_ > 0) {
+        last_cycle_end_ = now;   // a cycle in which every request failed is no cycle (health)
+    }
     // The cycle's batch: chunks of 100, one timestamp (the cycle's start), latest wins (a
     // batch older than --batch-dead-after-s is dropped, not delivered late).
     // Row batches as outbox::enqueue_rows makes them (backend only, deleted once done, dead

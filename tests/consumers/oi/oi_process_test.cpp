@@ -411,7 +411,9 @@ TEST_F(OiProcessTest, UniverseEntersAt4MStaysAt3MLeavesAt1_9M)
     ASSERT_EQ(control("/_control/set?symbol=STXUSDT&quote_volume=3900000").status, 200);
     start_feed();
     start_deliver();
-    start_oi({{"VS_OI_UNIVERSE_INTERVAL_S", "2"}, {"VS_OI_UNIVERSE_POST_S", "2"}});
+    // Every eligible symbol's ticker in before the first decision: the universe is then
+    // complete from its first post, and only STXUSDT moves.
+    start_oi({{"VS_OI_UNIVERSE_INTERVAL_S", "2"}, {"VS_OI_UNIVERSE_POST_S", "2"}, {"VS_OI_TICKER_COVERAGE", "1"}});
     auto last_post = [&]() -> std::optional<std::set<std::string>> {
         auto posts = backend_.on("prod", universe_path);
         if (posts.empty()) {
@@ -553,6 +555,37 @@ TEST_F(OiProcessTest, SixHundredFiftySymbolsAtTheMinimumIntervalStayInsideTheSha
     EXPECT_GT(max_used, 1000) << "the test did not load the budget";
     EXPECT_LE(max_used, 2400);
     EXPECT_NE(oi_log().find("poll interval stretched"), std::string::npos);
+}
+
+// A stalled OI cycle (Binance stops answering: the replay is frozen with SIGSTOP) makes
+// vs-oi unhealthy within 3 intervals (+10 s), vs-health reports it, and it recovers.
+TEST_F(OiProcessTest, NoCycleForThreeIntervalsIsUnhealthyAndVsHealthSaysSo)
+{
+    start_replay(40);
+    start_feed();
+    start_oi({{"VS_OI_STALL_INTERVALS", "3"}});
+    ASSERT_TRUE(wait_polling(60s));
+    const auto status = [&] {
+        return vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "oi", "--table",
+                              "--once", "--type", "ProcessStatus"})
+            .out;
+    };
+    ASSERT_TRUE(eventually([&] { return status().find("\"healthy\":true") != std::string::npos; }, 30s, 500ms));
+    replay_->signal(SIGSTOP);
+    const auto stalled_at = std::chrono::steady_clock::now();
+    const bool unhealthy =
+        eventually([&] { return status().find("\"healthy\":false") != std::string::npos; }, 60s, 500ms);
+    const auto after = std::chrono::steady_clock::now() - stalled_at;
+    auto health = vs::test::run({exe("VS_HEALTH_EXE"), "--bus-prefix", env_.prefix(), "--channels", "oi",
+                                 "--market-channel", "", "--units", ""});
+    replay_->signal(SIGCONT);
+    ASSERT_TRUE(unhealthy) << status();
+    EXPECT_LE(after, 3 * 5s + 10s + 5s) << "3 intervals of 5 s, +10 s, + a status interval";
+    EXPECT_GE(after, 3 * 5s) << "unhealthy before 3 intervals";
+    EXPECT_EQ(health.exit_code, 1) << health.out << health.err;
+    EXPECT_NE((health.out + health.err).find("no OI cycle"), std::string::npos) << health.out << health.err;
+    EXPECT_TRUE(eventually([&] { return status().find("\"healthy\":true") != std::string::npos; }, 60s, 500ms))
+        << "did not recover";
 }
 
 /// VmRSS (or another /proc/<pid>/status field) in KiB.
