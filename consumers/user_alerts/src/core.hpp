@@ -95,6 +95,8 @@ parse_result parse_active(std::string& body, const parse_limits& limits = {});
 /// The accepted list in the backend's own format (without lastCheckedValue, which changes
 /// at every check): what the daemon keeps in LMDB and reads back with parse_active.
 std::string serialize_kept(const std::vector<user_alert>& alerts);
+/// A hash of what serialize_kept writes, without writing it (is the kept list still current?).
+std::uint64_t kept_hash(const std::vector<user_alert>& alerts) noexcept;
 
 // ---- the rule ---------------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ private:
     const vs::cli::parser& cli_;
     book book_;
     std::unordered_map<std::string, stored_state> stored_;   // until the first list is applied
-    std::size_t kept_hash_ = 0;
+    std::uint64_t kept_hash_ = 0;
     tier_intervals intervals_;
     std::unique_ptr<update_sender> updates_;
     backend_fetcher* fetcher_ = nullptr;
@@ -166,12 +166,12 @@ void user_alerts_process::load_state()
         spdlog::info("no kept alert list: waiting for the backend's");
         return;
     }
-    kept_hash_ = std::hash<std::string>{}(*kept);
     auto parsed = parse_active(*kept, parse_limits{.max_alerts = SIZE_MAX, .max_per_symbol = SIZE_MAX});
     if (parsed.error) {
         spdlog::error("the kept alert list is unreadable ({}): waiting for the backend's", *parsed.error);
         return;
     }
+    kept_hash_ = kept_hash(parsed.alerts);
     const auto n = parsed.alerts.size();
     book_.replace(std::move(parsed.alerts), [&](const std::string& id) -> std::optional<stored_state> {
         const auto it = stored_.find(id);
@@ -224,8 +224,8 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
     }
     last_list_problem_ = problem;
 
-    std::string kept = serialize_kept(p.alerts);
-    const auto h = std::hash<std::string>{}(kept);
+    const auto h = kept_hash(p.alerts);
+    std::string kept = h != kept_hash_ ? serialize_kept(p.alerts) : std::string{};
     const auto before = book_.size();
     auto gone = book_.replace(std::move(p.alerts), [&](const std::string& id) -> std::optional<stored_state> {
         const auto it = stored_.find(id);
