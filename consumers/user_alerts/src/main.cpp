@@ -147,7 +147,6 @@ private:
     std::atomic<std::uint64_t>& updates_sent_ = ctx_.counter("updates_sent");
     std::atomic<std::uint64_t>& updates_failed_ = ctx_.counter("updates_failed");
     std::atomic<std::uint64_t> updates_replaced_{0};
-    std::atomic<std::uint64_t>& commit_failures_ = ctx_.counter("commit_failures");
 };
 
 void user_alerts_process::load_state()
@@ -260,7 +259,6 @@ void user_alerts_process::apply_refresh(fetch_outcome o)
             ctx_.commit({}, changes);
             kept_hash_ = h;
         } catch (const std::exception& e) {
-            ++commit_failures_;
             spdlog::error("cannot keep the alert list in LMDB: {}", e.what());
         }
     }
@@ -359,11 +357,10 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
         }
         std::vector<std::string> ids;
         try {
-            ids = ctx_.outbox().commit(ctx_.program(), alerts, trigger_targets_, changes);
+            ids = ctx_.commit(alerts, trigger_targets_, changes);
         } catch (const std::exception& e) {
             // Nothing was committed: the alerts are checked again from their old prev at
             // the next check, so the cross is found (and committed) then.
-            ++commit_failures_;
             spdlog::error("cannot commit {} triggers: {}; they are retried at the next check", out.triggers.size(),
                           e.what());
             for (const auto& t : out.triggers) {
@@ -425,7 +422,6 @@ void user_alerts_process::flush_prevs()
     try {
         ctx_.commit({}, changes);
     } catch (const std::exception& e) {
-        ++commit_failures_;
         spdlog::error("cannot save {} last checked values: {}", changes.size(), e.what());
         return;
     }
