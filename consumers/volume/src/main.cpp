@@ -300,7 +300,7 @@ int main(int argc, char** argv)
                        "hourly volume spikes (quote volume >= 3x the previous hour and >= $3M) from the kline "
                        "streams on the bus, to PROD, DEV and Telegram through the outbox",
                        "vs-volume --bus-prefix volspike --state-dir /var/lib/volspike\n"
-                       "vs-volume --scan clock            # the old 5-minute cadence"};
+                       "  vs-volume --scan clock            # the old 5-minute cadence"};
     s.channel = "volume";
     s.record_types = vs::bus::record_type_list(RecordType::VolumeSpikeAlert);
     s.outbox = true;
