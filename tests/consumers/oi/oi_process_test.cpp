@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -555,6 +556,26 @@ TEST_F(OiProcessTest, SixHundredFiftySymbolsAtTheMinimumIntervalStayInsideTheSha
     EXPECT_GT(max_used, 1000) << "the test did not load the budget";
     EXPECT_LE(max_used, 2400);
     EXPECT_NE(oi_log().find("poll interval stretched"), std::string::npos);
+    // The second process has stopped: within a minute the interval comes back down to what
+    // vs-oi's own polls need.
+    const auto intervals = [&] {
+        std::vector<int> v;
+        const std::regex re{"poll interval (?:stretched to|back to) ([0-9]+) s"};
+        const auto log = oi_log();
+        for (std::sregex_iterator it{log.begin(), log.end(), re}, end; it != end; ++it) {
+            v.push_back(std::stoi((*it)[1].str()));
+        }
+        return v;
+    };
+    const auto seen = intervals();
+    const int peak = seen.empty() ? 0 : *std::max_element(seen.begin(), seen.end());
+    EXPECT_TRUE(eventually([&] { auto v = intervals(); return !v.empty() && v.back() < peak; }, 90s, 1s))
+        << "the interval did not recover after the other process stopped (peak " << peak << " s)";
+    std::cerr << "interval steps: ";
+    for (int i : intervals()) {
+        std::cerr << i << " ";
+    }
+    std::cerr << "\n";
 }
 
 // A stalled OI cycle (Binance stops answering: the replay is frozen with SIGSTOP) makes
