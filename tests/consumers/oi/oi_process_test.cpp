@@ -562,7 +562,7 @@ TEST_F(OiProcessTest, SixHundredFiftySymbolsAtTheMinimumIntervalStayInsideTheSha
         std::vector<int> v;
         const std::regex re{"poll interval (?:stretched to|back to) ([0-9]+) s"};
         const auto log = oi_log();
-        for (std::sregex_iterator it{log.begin(), log.end(), re}, end; it != end; ++it) {
+        for (std::sregex_iterator it{log.begin(), log.end(), re}, last; it != last; ++it) {
             v.push_back(std::stoi((*it)[1].str()));
         }
         return v;
