@@ -609,6 +609,55 @@ TEST_F(OiProcessTest, NoCycleForThreeIntervalsIsUnhealthyAndVsHealthSaysSo)
         << "did not recover";
 }
 
+// After a downtime the blind part of the windows is filled from openInterestHist (5m): a
+// stored state whose newest sample is 20 minutes old gets the 5-minute points since then.
+TEST_F(OiProcessTest, BackfillsTheBlindWindowFromOpenInterestHistAfterADowntime)
+{
+    start_replay(40);
+    const std::vector<std::string> symbols{"BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT"};
+    const auto now = vs::realtime_ms();
+    const auto last = now - 20 * 60'000;
+    {
+        vs::outbox::outbox_options oo;
+        oo.targets = vs::outbox::target_set{};
+        auto ob = vs::outbox::outbox::open(env_.state_dir(), oo);
+        vs::oi::config cfg;
+        std::vector<vs::oi::member> members;
+        std::vector<vs::outbox::state_change> changes;
+        for (const auto& sym : symbols) {
+            members.push_back(vs::oi::member{sym, 1e9, now - 86'400'000, last});
+            const double oi = replay_oi(sym);
+            vs::oi::symbol_state st{cfg};
+            for (int i = 120; i >= 0; --i) {
+                st.hist.add(vs::oi::sample{last - i * 5000LL, oi, 100.0});
+            }
+            changes.push_back({"s/" + sym, vs::oi::encode_state(st)});
+        }
+        changes.push_back({"universe", vs::oi::encode_universe(members)});
+        ob->commit("vs-oi", {}, changes);
+    }
+    start_feed();
+    start_oi();
+    ASSERT_TRUE(eventually([&] { return oi_log().find("back-filling 5 symbols") != std::string::npos; }, 30s, 100ms))
+        << oi_log();
+    // 20 minutes blind: the 5-minute points after the last sample, 3 or 4 per symbol.
+    const auto backfilled = [&]() -> double {
+        auto out = vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "oi", "--table",
+                                  "--once", "--type", "ProcessStatus"})
+                       .out;
+        const auto v = boost::json::parse(out.substr(0, out.find('\n')));
+        for (const auto& m : v.as_object().at("record").as_object().at("metrics").as_array()) {
+            if (m.as_object().at("name").as_string() == "backfilled_samples") {
+                return m.as_object().at("value").to_number<double>();
+            }
+        }
+        return -1;
+    };
+    ASSERT_TRUE(eventually([&] { return backfilled() >= 15; }, 30s, 500ms)) << backfilled();
+    EXPECT_LE(backfilled(), 20);
+    EXPECT_EQ(oi_log().find("openInterestHist BTCUSDT failed"), std::string::npos) << oi_log();
+}
+
 /// VmRSS (or another /proc/<pid>/status field) in KiB.
 long proc_status_kib(pid_t pid, const std::string& field)
 {
