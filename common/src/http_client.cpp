@@ -4,6 +4,7 @@
 #include <cctype>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <utility>
 
@@ -222,9 +223,19 @@ struct http_client::impl {
                                            asio::redirect_error(asio::use_awaitable, ec));
     }
 
+    static void copy_head(const http::response_header<>& head, http_response& out)
+    {
+        out.status = static_cast<int>(head.result_int());
+        out.headers.clear();
+        for (const auto& f : head) {
+            out.headers.push_back(header{std::string{f.name_string()}, std::string{f.value()}});
+        }
+    }
+
     template <class Stream>
     asio::awaitable<void> exchange(Stream& stream, connection& c, http::request<http::string_body>& req,
-                                   http_response& out, error_code& ec, bool& wrote, bool& got_some)
+                                   const http_request& in, http_response& out, error_code& ec, bool& wrote,
+                                   bool& got_some, bool& delivered, std::string& aborted)
     {
         c.lowest().expires_after(options.request_timeout);
         co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
@@ -232,6 +243,10 @@ struct http_client::impl {
             co_return;
         }
         wrote = true;
+        if (in.on_body) {
+            co_await stream_body(stream, c, in.on_body, out, ec, got_some, delivered, aborted);
+            co_return;
+        }
         http::response_parser<http::string_body> parser;
         parser.body_limit(options.body_limit);
         co_await http::async_read(stream, c.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
@@ -241,13 +256,64 @@ struct http_client::impl {
         }
         c.lowest().expires_never();
         auto res = parser.release();
-        out.status = static_cast<int>(res.result_int());
-        out.headers.clear();
-        for (const auto& f : res) {
-            out.headers.push_back(header{std::string{f.name_string()}, std::string{f.value()}});
-        }
+        copy_head(res.base(), out);
         out.body = std::move(res.body());
         keep_alive = res.keep_alive();
+    }
+
+    // The body through a bounded buffer: each read fills at most `chunk_size` bytes, handed to
+    // `on_body` before the next read. Status and headers are in `out` once the header is read.
+    template <class Stream>
+    asio::awaitable<void> stream_body(Stream& stream, connection& c,
+                                      const std::function<bool(std::string_view)>& on_body, http_response& out,
+                                      error_code& ec, bool& got_some, bool& delivered, std::string& aborted)
+    {
+        static constexpr std::size_t chunk_size = 64u << 10;
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(options.body_limit);
+        co_await http::async_read_header(stream, c.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+        got_some = parser.got_some();
+        if (ec) {
+            co_return;
+        }
+        copy_head(parser.get().base(), out);
+        std::unique_ptr<char[]> chunk;
+        while (!parser.is_done()) {
+            if (!chunk) {
+                chunk = std::make_unique<char[]>(chunk_size);
+            }
+            parser.get().body().data = chunk.get();
+            parser.get().body().size = chunk_size;
+            co_await http::async_read(stream, c.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == http::error::need_buffer) {
+                ec = {};
+            }
+            if (ec) {
+                co_return;
+            }
+            const std::size_t n = chunk_size - parser.get().body().size;
+            if (n == 0) {
+                continue;
+            }
+            delivered = true;
+            bool more = false;
+            try {
+                more = on_body(std::string_view{chunk.get(), n});
+            } catch (const std::exception& e) {
+                aborted = std::string{"the receiver failed: "} + e.what();
+            } catch (...) {
+                aborted = "the receiver failed";
+            }
+            if (!more) {
+                if (aborted.empty()) {
+                    aborted = "aborted by the receiver";
+                }
+                ec = asio::error::operation_aborted;   // not a timeout: `aborted` decides the error below
+                co_return;
+            }
+        }
+        c.lowest().expires_never();
+        keep_alive = parser.get().keep_alive();
     }
 
     // Runs one coroutine to completion on the client's io_context.
@@ -338,15 +404,23 @@ struct http_client::impl {
             }
             bool wrote = false;
             bool got_some = false;
+            bool delivered = false;   // a chunk went to req.on_body: never retried
+            std::string aborted;      // req.on_body stopped the read
             keep_alive = false;
             result.res = {};
             run([&]() -> asio::awaitable<void> {
                 if (c->secure) {
-                    co_await exchange(*c->secure, *c, msg, result.res, ec, wrote, got_some);
+                    co_await exchange(*c->secure, *c, msg, req, result.res, ec, wrote, got_some, delivered, aborted);
                 } else {
-                    co_await exchange(*c->plain, *c, msg, result.res, ec, wrote, got_some);
+                    co_await exchange(*c->plain, *c, msg, req, result.res, ec, wrote, got_some, delivered, aborted);
                 }
             });
+            if (!aborted.empty()) {
+                result.error = transport_error::io;
+                result.error_message = fmt::format("cannot read the response of {} {}: {}", req.method,
+                                                   u.pool_key() + u.target, aborted);
+                return result;
+            }
             if (!ec) {
                 result.reused_connection = reused;
                 if (keep_alive) {
@@ -355,7 +429,7 @@ struct http_client::impl {
                 return result;
             }
             // A pooled connection the server had closed: retry once on a fresh one.
-            if (reused && !got_some && (!wrote || is_stale_close(ec))) {
+            if (reused && !got_some && !delivered && (!wrote || is_stale_close(ec))) {
                 continue;
             }
             result.error = classify(ec, transport_error::io);

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,14 @@ struct http_request {
     std::vector<header> headers;     ///< added to Host, User-Agent and (with a body) Content-Length
     std::string body;
     std::string content_type;        ///< set with a body, e.g. "application/json"
+    /// When set, the response body (of any status) is handed over in chunks of at most 64 KiB
+    /// as they are read, in order, and `res.body` stays empty: a large answer is never held
+    /// whole (body_limit still applies). Returning false stops the read: the result is
+    /// transport_error::io ("aborted by the receiver") and the connection is closed. A request
+    /// is retried (stale pooled connection) only while no chunk was handed over, so no chunk
+    /// is delivered twice; after an error the chunks already given were a partial body.
+    /// Called on the perform() caller's thread; an exception it throws ends the request as io.
+    std::function<bool(std::string_view chunk)> on_body{};
 };
 
 struct http_response {
@@ -93,7 +102,7 @@ public:
     http_client(const http_client&) = delete;
     http_client& operator=(const http_client&) = delete;
 
-    /// Sends `req` and reads the whole response. A request on a pooled connection that the
+    /// Sends `req` and reads the whole response (or streams its body to `req.on_body`). A request on a pooled connection that the
     /// server closed meanwhile is retried once on a fresh connection (before any byte of a
     /// response arrived), so idle keep-alive closes never surface as errors.
     http_result perform(const http_request& req) noexcept;
