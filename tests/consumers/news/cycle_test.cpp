@@ -70,6 +70,11 @@ public:
             for (auto it = posts_.lower_bound(lo); it != posts_.end() && it->first <= hi; ++it) {
                 p.posts.push_back(it->second);
             }
+            if (cut_at_request && requests.size() == cut_at_request && p.posts.size() > 1) {
+                p.posts.resize(p.posts.size() / 2);
+                p.truncated = true;
+                p.warnings.push_back("the page has no </html>: it may be truncated");
+            }
             if (p.posts.empty()) {
                 p.kind = news::page_kind::empty;
             } else {
@@ -86,6 +91,7 @@ public:
 
     std::vector<std::int64_t> requests;   // 0 = the newest page
     std::size_t fail_at_request = 0;
+    std::size_t cut_at_request = 0;       // that page loses its newer half and says it was cut
     news::page_kind kind = news::page_kind::ok;
 
 private:
@@ -249,6 +255,46 @@ TEST(NewsCycle, AFailedPageLeavesTheStateAsItWasSoTheCycleRepeats)
     EXPECT_EQ(out.next.encode(), state.encode());
 }
 
+TEST(NewsCycle, TwentyDeletedIdsInsideABacklogDoNotHideTheOlderNewPosts)
+{
+    fake_channel ch{150};
+    for (std::int64_t id = 111; id <= 130; ++id) {
+        ch.erase(id);   // a whole page of deleted ids between new posts
+    }
+    auto out = news::collect(feed, at_id(100), ch.fetcher());
+    EXPECT_TRUE(out.problem.empty()) << out.problem;
+    auto want = range(101, 110);
+    const auto top = range(131, 150);
+    want.insert(want.end(), top.begin(), top.end());
+    EXPECT_EQ(ids(out.fresh), want);
+    EXPECT_EQ(out.next.last_id, 150);
+}
+
+TEST(NewsCycle, AnOlderPageCutShortRepeatsTheCycleInsteadOfSkippingItsPosts)
+{
+    fake_channel ch{160};
+    ch.cut_at_request = 2;   // the first older page of the backlog
+    const auto state = at_id(100);
+    auto out = news::collect(feed, state, ch.fetcher());
+    EXPECT_NE(out.problem.find("was cut short"), std::string::npos) << out.problem;
+    EXPECT_TRUE(out.fresh.empty());
+    EXPECT_EQ(out.next.encode(), state.encode());
+    ch.cut_at_request = 0;
+    EXPECT_EQ(ids(news::collect(feed, state, ch.fetcher()).fresh), range(101, 160));
+}
+
+TEST(NewsCycle, AFirstRunThatForwardsNothingStillStartsAfterTheNewestPost)
+{
+    fake_channel ch{30};
+    news::cycle_limits limits;
+    limits.first_run_posts = 0;
+    auto out = news::collect(feed, {}, ch.fetcher(), limits);
+    EXPECT_TRUE(out.fresh.empty());
+    EXPECT_EQ(out.next.last_id, 30);
+    ch.add();
+    EXPECT_EQ(ids(news::collect(feed, out.next, ch.fetcher(), limits).fresh), std::vector<std::int64_t>{31});
+}
+
 TEST(NewsCycle, MissingAndDisabledChannelsAreProblemsNotQuietChannels)
 {
     fake_channel ch{5};
@@ -297,6 +343,8 @@ TEST(NewsState, RoundTripsAndRefusesGarbage)
     EXPECT_FALSE(news::channel_state::decode(R"({"v":2,"last_id":1})", &why));
     EXPECT_FALSE(news::channel_state::decode(R"({"v":1,"last_id":-5,"channel_id":0,"title":"","sent":[]})", &why));
     EXPECT_FALSE(news::channel_state::decode(R"({"v":1,"last_id":5,"channel_id":0,"title":"","sent":[[1]]})", &why));
+    EXPECT_FALSE(news::channel_state::decode(
+        R"({"v":1,"last_id":9223372036854775000,"channel_id":0,"title":"","sent":[]})", &why));
 }
 
 TEST(NewsChannels, CategoriesAsTheOldScriptWithOverrides)
@@ -360,6 +408,14 @@ TEST(NewsPayload, FieldsAndTypesAsTheBackendValidatesThem)
     EXPECT_EQ(b.at("sender_name").as_string(), "Fake Feed");   // the channel's title, as Pyrogram's sender_chat
     EXPECT_EQ(b.at("has_media").as_bool(), false);
     EXPECT_TRUE(b.at("links").as_array().empty());
+    // A date no Telegram post can have (a broken page) never reaches the backend as such.
+    news::post odd = bare;
+    odd.date_ms = -5'000;
+    const auto w = boost::json::parse(news::ingest_payload({"marketfeed", "macro"}, state, {odd}));
+    const std::string date{w.at("messages").as_array()[0].at("date").as_string()};
+    EXPECT_EQ(date.size(), 20u);
+    EXPECT_EQ(date.substr(0, 2), "20");
+    EXPECT_EQ(date.back(), 'Z');
 }
 
 TEST(NewsPayload, BatchesOf50)

@@ -107,7 +107,7 @@ std::string views_text(std::int64_t v)
 
 bool valid_channel_name(std::string_view s)
 {
-    if (s.size() < 4 || s.size() > 32) {
+    if (s.size() < 5 || s.size() > 32) {
         return false;
     }
     return std::all_of(s.begin(), s.end(), [](char c) {

@@ -175,6 +175,9 @@ std::optional<channel_state> channel_state::decode(std::string_view bytes, std::
         return fail("missing or mistyped last_id, channel_id, title or sent");
     }
     s.last_id = last->as_int64();
+    if (s.last_id > (std::int64_t{1} << 53)) {
+        return fail("last_id out of range");
+    }
     s.channel_id = id->as_int64();
     s.title = std::string{title->as_string()};
     for (const auto& item : sent->as_array()) {
@@ -220,6 +223,13 @@ cycle_outcome collect(const channel_config& channel, const channel_state& state,
             out.problem = problem_of(channel, *r.pg);
             return std::nullopt;
         }
+        if (r.pg->truncated && before) {
+            // An older page cut short lacks its newest posts, which lie below posts already
+            // seen: going on would move the last id past them. The cycle is read again.
+            out.problem = "a page of @" + channel.username + " (before=" + std::to_string(*before) +
+                          ") was cut short; the cycle is repeated";
+            return std::nullopt;
+        }
         for (auto& p : r.pg->posts) {
             seen.emplace(p.id, p);
         }
@@ -262,7 +272,15 @@ cycle_outcome collect(const channel_config& channel, const channel_state& state,
                 out.next = state;
                 return out;  // retried whole next cycle: never a first run with a hole
             }
-            if (pg->kind == page_kind::empty || !pg->older_before || *pg->older_before >= *older) {
+            if (pg->kind == page_kind::empty) {
+                // 20 deleted ids in a row: older posts may still exist below them.
+                if (*older - ids_per_page > 1) {
+                    older = *older - ids_per_page;
+                    continue;
+                }
+                break;
+            }
+            if (!pg->older_before || *pg->older_before >= *older) {
                 break;
             }
             older = pg->older_before;
@@ -277,9 +295,21 @@ cycle_outcome collect(const channel_config& channel, const channel_state& state,
                 out.next = state;
                 return out;
             }
-            if (pg->kind == page_kind::empty || !pg->min_id || *pg->min_id <= state.last_id + 1 || !pg->older_before ||
-                *pg->older_before >= *older) {
+            if (pg->kind == page_kind::empty || !pg->min_id) {
+                // A window of 20 deleted ids: new posts may still lie below it.
+                if (*older - ids_per_page > state.last_id + 1) {
+                    older = *older - ids_per_page;
+                } else {
+                    reached = true;
+                }
+            } else if (*pg->min_id <= state.last_id + 1 || !pg->older_before) {
                 reached = true;
+            } else if (*pg->older_before >= *older) {
+                out.edited.clear();
+                out.next = state;
+                out.problem = "the pages of @" + channel.username + " do not go back (before=" +
+                              std::to_string(*older) + " links to " + std::to_string(*pg->older_before) + ")";
+                return out;
             } else {
                 older = pg->older_before;
             }
@@ -335,6 +365,14 @@ cycle_outcome collect(const channel_config& channel, const channel_state& state,
     if (candidates.empty() && covered_below != INT64_MAX) {
         last = std::max(last, covered_below - 1);  // a forward window of deleted ids: move past it
     }
+    if (covered_below != INT64_MAX) {
+        out.left_for_next = std::max<std::size_t>(out.left_for_next, 1);   // still catching up: go on at once
+    }
+    if (state.last_id == 0 && !seen.empty()) {
+        // A first run (even with first_run_posts 0) starts after the newest post seen.
+        last = std::max(last, std::prev(seen.end())->second.last_id);
+        last = std::max(last, std::prev(seen.end())->first);
+    }
     out.next.last_id = last;
     std::sort(out.next.sent.begin(), out.next.sent.end());
     if (out.next.sent.size() > max_sent_hashes) {
@@ -355,7 +393,10 @@ std::string ingest_payload(const channel_config& channel, const channel_state& s
         boost::json::object m;
         m["id"] = p.id;
         m["text"] = p.text.empty() ? boost::json::value{} : boost::json::value(p.text);
-        m["date"] = vs::utc_iso8601(p.date_ms * 1'000'000);
+        // Telegram's dates start in 2013; a date outside 2013..2100 (a broken page) would
+        // make the backend refuse the whole batch: the time it was read stands in for it.
+        const bool sane = p.date_ms >= 1'356'998'400'000 && p.date_ms < 4'102'444'800'000;
+        m["date"] = vs::utc_iso8601((sane ? p.date_ms : vs::realtime_ms()) * 1'000'000);
         // A channel post's sender, as Pyrogram gave it (sender_chat.title): the name on the post.
         const std::string& sender = p.author.empty() ? state.title : p.author;
         m["sender_name"] = sender.empty() ? boost::json::value{} : boost::json::value(sender);

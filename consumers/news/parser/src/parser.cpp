@@ -556,6 +556,7 @@ page parse(std::string_view html, std::string_view channel, const parse_options&
     if (std::search(html.begin(), html.end(), end_tag.begin(), end_tag.end(),
                     [](char a, char b) { return equal_ignoring_case({&a, 1}, {&b, 1}); }) == html.end()) {
         out.warnings.emplace_back("the page has no </html>: it may be truncated");
+        out.truncated = true;
         if (out.kind == page_kind::empty) {
             out.kind = page_kind::invalid;
             out.error = "the page ends before </html> without any post: truncated";

@@ -115,6 +115,8 @@ struct page {
     /// What was repaired or left out while still giving a result (posts dropped, invalid
     /// UTF-8 replaced, parse stopped by the nesting limit).
     std::vector<std::string> warnings;
+    /// The page ended before </html> (a cut transfer): its newest posts may be missing.
+    bool truncated = false;
 };
 
 struct parse_options {
