@@ -5,6 +5,7 @@
 // LiquidationAlert / WhaleTradeAlert records on the `liquidations` channel, coverage and status.
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,9 @@ int main(int argc, char** argv)
                 }
                 std::string why;
                 if (auto w = liq::window::decode(value, &why)) {
+                    // A window saved under a longer --window-ms, or a clock that was wrong,
+                    // still closes within one window from now.
+                    w->closes_at_ms = std::min(w->closes_at_ms, vs::realtime_ms() + window.count());
                     deb.restore(std::string{key.substr(window_prefix.size())}, std::move(*w));
                 } else {
                     spdlog::error("state {}: unreadable window ({}), dropped", key, why);
@@ -209,7 +213,7 @@ int main(int argc, char** argv)
                 }
             };
 
-            std::vector<std::pair<std::string, liq::window>> unsaved;   // windows whose commit failed
+            std::set<std::string> dirty;   // open windows whose last change is not committed yet
             auto on_record = [&](const vs::bus::record_view& r) {
                 if (r.type == liquidation_type) {
                     ++seen_liq;
@@ -233,9 +237,10 @@ int main(int argc, char** argv)
                         return;
                     }
                     const auto key = deb.add(e, vs::realtime_ms());
-                    const auto& w = deb.open().at(key);
-                    if (!commit({}, {{std::string{window_prefix} + key, w.encode()}}, nullptr)) {
-                        unsaved.emplace_back(key, w);
+                    if (commit({}, {{std::string{window_prefix} + key, deb.open().at(key).encode()}}, nullptr)) {
+                        dirty.erase(key);
+                    } else {
+                        dirty.insert(key);   // retried with the window's content at that time
                     }
                 } else if (r.type == agg_trade_type && whales) {
                     ++seen_trades;
@@ -275,20 +280,23 @@ int main(int argc, char** argv)
                     laps += market.laps() - last_laps;
                     last_laps = market.laps();
                 }
-                // Windows whose commit failed: retried until the outbox takes them.
-                if (!unsaved.empty() && commit_problem.empty()) {
-                    unsaved.clear();
-                }
-                for (auto& [key, w] : unsaved) {
-                    if (commit({}, {{std::string{window_prefix} + key, w.encode()}}, nullptr)) {
-                        w.acc.count = 0;
+                // Open windows whose last change failed to commit: their current content, until the
+                // outbox takes it (a window that closed meanwhile was committed with its alert).
+                for (auto it = dirty.begin(); it != dirty.end();) {
+                    const auto open = deb.open().find(*it);
+                    if (open == deb.open().end()) {
+                        it = dirty.erase(it);
+                    } else if (commit({}, {{std::string{window_prefix} + *it, open->second.encode()}}, nullptr)) {
+                        it = dirty.erase(it);
+                    } else {
+                        break;
                     }
                 }
-                std::erase_if(unsaved, [](const auto& p) { return p.second.acc.count == 0; });
                 // Closed windows: their alert and the window's removal in one transaction.
                 for (auto& [key, a] : deb.due(vs::realtime_ms())) {
                     std::vector<std::string> ids;
                     if (commit({a}, {{std::string{window_prefix} + key, std::nullopt}}, &ids)) {
+                        dirty.erase(key);
                         ++liq_alerts;
                         liq_counted += a.count;
                         publish_alert(ctx, fbb, a, ids.empty() ? std::string{} : ids.front());

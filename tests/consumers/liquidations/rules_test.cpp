@@ -33,6 +33,7 @@ TEST(LiquidationRules, ThresholdsHaveADefaultAndPerSymbolOverrides)
     EXPECT_EQ(t.for_symbol("BTCUSDT"), 1'000'000);
     EXPECT_EQ(t.for_symbol("ETHUSDT"), 500'000.5);
     EXPECT_EQ(t.for_symbol("SOLUSDT"), 100'000);
+    EXPECT_EQ(liq::thresholds::parse(100'000, "btcusdt:2000000").for_symbol("BTCUSDT"), 2'000'000);
     EXPECT_THROW(liq::thresholds::parse(100'000, "BTCUSDT"), std::invalid_argument);
     EXPECT_THROW(liq::thresholds::parse(100'000, "BTCUSDT:-5"), std::invalid_argument);
     EXPECT_THROW(liq::thresholds::parse(100'000, "BTCUSDT:1e6x"), std::invalid_argument);

@@ -70,7 +70,11 @@ thresholds thresholds::parse(double default_usd, std::string_view overrides)
             if (!ok) {
                 throw std::invalid_argument("threshold override '" + item + "' is not SYMBOL:USD with USD > 0");
             }
-            t.per_symbol[trim(std::string_view{item}.substr(0, colon))] = v;
+            std::string symbol = trim(std::string_view{item}.substr(0, colon));
+            for (auto& c : symbol) {
+                c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);   // "btcusdt" means BTCUSDT
+            }
+            t.per_symbol[symbol] = v;
         }
         if (end == std::string_view::npos) {
             break;
