@@ -186,8 +186,8 @@ TEST_F(LiquidationsProcess, ALiquidationAboveTheThresholdIsOneAlertToTheAlertBot
               0u)
         << t;
     EXPECT_TRUE(std::regex_search(t, std::regex{"⏰ Time: [0-2][0-9]:[0-5][0-9]:[0-5][0-9] UTC$"})) << t;
-    // A BUY order closes a SHORT; ap x z, not q.
-    control("/_control/liquidation?symbol=ETHUSDT&qty=2000&price=3000&side=BUY");
+    // A BUY order closes a SHORT; the notional is ap x z (2,000 filled of 5,000 ordered), not q.
+    control("/_control/liquidation?symbol=ETHUSDT&qty=5000&filled=2000&price=3000&side=BUY");
     ASSERT_TRUE(vs::test::eventually([&] { return telegram_.messages().size() == 2; }, 15s));
     EXPECT_NE(telegram_.messages()[1].text.find("📉 Side: SHORT\n💵 Size: $6,000,000"), std::string::npos)
         << telegram_.messages()[1].text;

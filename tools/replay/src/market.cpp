@@ -645,17 +645,18 @@ std::optional<std::string> market::maybe_force_order(std::int64_t now_ms, double
 }
 
 std::string market::force_order(std::size_t k, std::int64_t now_ms, bool sell, double qty,
-                                 std::optional<double> avg_price) const
+                                 std::optional<double> avg_price, std::optional<double> filled) const
 {
     const auto& s = symbols_[k];
     double avg = avg_price.value_or(round_to(s.mark * (sell ? 0.999 : 1.001), s.price_precision));
     double price = round_to(avg * (sell ? 0.995 : 1.005), s.price_precision);
     std::string q = fixed(qty, s.quantity_precision);
+    std::string z = fixed(filled.value_or(qty), s.quantity_precision);
     return fmt::format(
         "{{\"e\":\"forceOrder\",\"E\":{},\"o\":{{\"s\":\"{}\",\"S\":\"{}\",\"o\":\"LIMIT\",\"f\":\"IOC\","
         "\"q\":\"{}\",\"p\":\"{:.{}f}\",\"ap\":\"{:.{}f}\",\"X\":\"FILLED\",\"l\":\"{}\",\"z\":\"{}\",\"T\":{},"
         "\"ps\":\"{}\",\"st\":{}}}}}",
-        now_ms, s.name, sell ? "SELL" : "BUY", q, price, s.price_precision, avg, s.price_precision, q, q,
+        now_ms, s.name, sell ? "SELL" : "BUY", q, price, s.price_precision, avg, s.price_precision, z, z,
         now_ms - 7, s.pair, s.st);
 }
 

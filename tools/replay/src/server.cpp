@@ -764,7 +764,12 @@ http_reply server::impl::control(std::string_view action, const request_target& 
         }
         const auto& sym = mkt.symbols()[*k];
         if (action == "liquidation") {
-            auto payload = mkt.force_order(*k, now, sell, *qty, price);
+            // filled= (z) below qty= (q): a partly filled liquidation order; the notional is ap x z.
+            auto filled = to_double(t.param("filled"));
+            if (t.param("filled") != nullptr && (!filled || *filled <= 0 || *filled > *qty)) {
+                return control_error(400, "filled must be > 0 and <= qty");
+            }
+            auto payload = mkt.force_order(*k, now, sell, *qty, price, filled);
             publish("!forceOrder@arr", payload);
             publish(sym.lower + "@forceOrder", payload);
         } else {

@@ -109,9 +109,10 @@ public:
     /// A `<symbol>@aggTrade` payload for symbol `i`, or nothing when no trade happened.
     std::optional<std::string> agg_trade(std::size_t i, std::int64_t now_ms);
     /// A forceOrder payload for symbol `i` (control: a deterministic liquidation); SELL = a
-    /// long was liquidated. `avg_price` defaults to just off the mark price.
+    /// long was liquidated. `avg_price` defaults to just off the mark price; `filled` (the
+    /// accumulated filled quantity `z`, and the last fill `l`) to `qty` (`q`).
     std::string force_order(std::size_t i, std::int64_t now_ms, bool sell, double qty,
-                            std::optional<double> avg_price) const;
+                            std::optional<double> avg_price, std::optional<double> filled = std::nullopt) const;
     /// An aggTrade payload for symbol `i` (control: a deterministic whale trade);
     /// `buyer_maker` true means a taker SELL. `price` defaults to the last price.
     std::string trade(std::size_t i, std::int64_t now_ms, double qty, std::optional<double> price, bool buyer_maker);
