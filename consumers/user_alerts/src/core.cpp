@@ -435,24 +435,68 @@ private:
 
 }  // namespace
 
-parse_result parse_active(std::string& body, const parse_limits& limits)
-{
+struct active_parser::impl {
+    impl(const parse_limits& l, std::size_t expected_alerts) : limits(l), p{boost::json::parse_options{}, limits, r}
+    {
+        // One allocation when the size is known (a doubling keeps the old and the new buffer
+        // resident at its peak).
+        r.alerts.reserve(std::min(limits.max_alerts, expected_alerts));
+    }
+    parse_limits limits;
     parse_result r;
-    // A backend alert takes ~230 bytes of JSON: one allocation instead of doublings (whose
-    // old and new buffers would both be resident at the peak).
-    r.alerts.reserve(std::min(limits.max_alerts, body.size() / 200 + 16));
-    boost::json::basic_parser<list_handler> p{boost::json::parse_options{}, limits, r};
+    boost::json::basic_parser<list_handler> p;
     boost::system::error_code ec;
-    const std::size_t n = p.write_some(false, body.data(), body.size(), ec);
-    const auto& h = p.handler();
-    if (ec || !p.done()) {
+    std::size_t bytes = 0;      // written so far
+    std::size_t consumed = 0;   // accepted by the parser before an error
+    bool failed = false;
+};
+
+active_parser::active_parser(const parse_limits& limits, std::size_t expected_alerts)
+    : impl_(std::make_unique<impl>(limits, expected_alerts))
+{
+}
+
+active_parser::~active_parser() = default;
+active_parser::active_parser(active_parser&&) noexcept = default;
+active_parser& active_parser::operator=(active_parser&&) noexcept = default;
+
+bool active_parser::write(std::string_view chunk)
+{
+    auto& m = *impl_;
+    if (m.failed) {
+        return false;
+    }
+    const std::size_t n = m.p.write_some(true, chunk.data(), chunk.size(), m.ec);
+    m.consumed += n;
+    m.bytes += chunk.size();
+    if (m.ec) {
+        m.failed = true;
+        m.r.alerts.clear();
+        m.r.alerts.shrink_to_fit();
+        return false;
+    }
+    return true;
+}
+
+std::size_t active_parser::alerts_so_far() const noexcept { return impl_->r.alerts.size(); }
+
+parse_result active_parser::finish()
+{
+    auto& m = *impl_;
+    if (!m.failed) {
+        m.consumed += m.p.write_some(false, nullptr, 0, m.ec);
+        m.failed = static_cast<bool>(m.ec) || !m.p.done();
+    }
+    parse_result r = std::move(m.r);
+    const auto& h = m.p.handler();
+    if (m.failed) {
         if (h.alerts_not_array_) {
             r.error = "no \"alerts\" array in the answer";
-        } else if (body.empty()) {
+        } else if (m.bytes == 0) {
             r.error = "invalid JSON: empty answer";
         } else {
-            r.error = fmt::format("invalid JSON at byte {} of {}: {}", n, body.size(),
-                                  ec ? ec.message() : std::string{"incomplete"});
+            r.error = fmt::format("invalid JSON at byte {} of {}: {}", m.consumed, m.bytes,
+                                  m.ec ? m.ec.message() : std::string{"incomplete"});
         }
         r.alerts.clear();
         return r;
@@ -462,6 +506,7 @@ parse_result parse_active(std::string& body, const parse_limits& limits)
         r.alerts.clear();
         return r;
     }
+    const auto& limits = m.limits;
     // Duplicate ids: the first one listed stays.
     std::vector<std::uint32_t> order(r.alerts.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) {
@@ -497,6 +542,14 @@ parse_result parse_active(std::string& body, const parse_limits& limits)
     per_symbol.clear();
     r.alerts.resize(out);
     return r;
+}
+
+parse_result parse_active(std::string_view body, const parse_limits& limits)
+{
+    // A backend alert takes ~230 bytes of JSON.
+    active_parser p{limits, body.size() / 200 + 16};
+    p.write(body);
+    return p.finish();
 }
 
 namespace {

@@ -90,7 +90,33 @@ struct parse_result {
 /// is not a finite positive number is skipped (counted, sampled) and the rest kept.
 /// `userTier` missing: free (as the old script). `lastCheckedValue` null, missing or not a
 /// number: no seed. A streaming parse: memory beyond the result is one item, whatever the size.
-parse_result parse_active(std::string& body, const parse_limits& limits = {});
+parse_result parse_active(std::string_view body, const parse_limits& limits = {});
+
+/// parse_active fed in pieces as they arrive (the HTTP body, chunk by chunk: the answer is
+/// never held whole). Any split gives the same result as parse_active of the whole.
+///   active_parser p{limits, expected_alerts};
+///   for (chunk : body) if (!p.write(chunk)) break;   // false: the answer is refused already
+///   parse_result r = p.finish();
+class active_parser {
+public:
+    /// `expected_alerts`: reserved at once (e.g. the previous list's size); 0: grown as needed.
+    explicit active_parser(const parse_limits& limits = {}, std::size_t expected_alerts = 0);
+    ~active_parser();
+    active_parser(active_parser&&) noexcept;
+    active_parser& operator=(active_parser&&) noexcept;
+
+    /// The next piece of the answer. False once it is refused (invalid JSON, "alerts" not an
+    /// array): later writes are ignored and finish() says why.
+    bool write(std::string_view chunk);
+    /// Alerts accepted so far (before the duplicate and per-symbol limits of finish()).
+    std::size_t alerts_so_far() const noexcept;
+    /// The end of the answer: the result as parse_active gives it. Call once.
+    parse_result finish();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
 
 /// The accepted list in the backend's own format (without lastCheckedValue, which changes
 /// at every check): what the daemon keeps in LMDB and reads back with parse_active.

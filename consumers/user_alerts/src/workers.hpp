@@ -1,7 +1,8 @@
 #pragma once
 // vs-user-alerts' I/O threads around the pure core:
 //   - backend_fetcher: GET /api/user-alerts-trigger/active?apiKey= every refresh interval,
-//     parsed on its own thread; the check thread takes the newest outcome when it wants it;
+//     parsed on its own thread as the body arrives (never held whole); the check thread
+//     takes the newest outcome when it wants it;
 //   - update_sender: POST /update-checked, latest value per alert wins, `concurrency` threads
 //     each on its own kept-alive connection (not through the outbox: a lost update is
 //     replaced by the next check's);
@@ -65,6 +66,7 @@ private:
     backend_config cfg_;
     std::chrono::milliseconds every_;
     parse_limits limits_;
+    std::size_t last_count_ = 0;   // alerts of the last good answer (fetcher thread only)
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;

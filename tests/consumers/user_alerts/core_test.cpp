@@ -144,6 +144,76 @@ TEST(ParseActive, RefusesInvalidJsonWhole)
     }
 }
 
+TEST(ParseActive, ChunkedParseEqualsWholeParseAtEverySplit)
+{
+    // What the daemon does with the HTTP body: write() every chunk as it arrives. Any split
+    // (inside strings, escapes, keys, numbers, UTF-8) gives what the whole answer gives.
+    std::string body = R"({"alerts":[
+      {"id":"a\"1","symbol":"BTCUSDT","alertType":"PRICE_CROSS","threshold":65000.123456789,"lastCheckedValue":-1.5e-3,"userTier":"pro"},
+      {"id":"a2","symbol":"币安人生USDT","alertType":"FUNDING_CROSS","threshold":"0.0005","lastCheckedValue":null,"userTier":"ELITE","x":{"y":[1,2,{"z":true}]}},
+      {"id":"bad","symbol":"ETHUSDT","alertType":"VOLUME_CROSS","threshold":1},
+      {"id":"a2","symbol":"ETHUSDT","alertType":"OI_CROSS","threshold":12345678901234567890}
+    ],"total":3})";
+    const auto whole = parse_active(body);
+    ASSERT_FALSE(whole.error) << *whole.error;
+    ASSERT_EQ(whole.alerts.size(), 2u);
+    for (std::size_t step : {1u, 2u, 3u, 7u, 64u}) {
+        active_parser p{parse_limits{}, 0};
+        for (std::size_t i = 0; i < body.size(); i += step) {
+            ASSERT_TRUE(p.write(std::string_view{body}.substr(i, step))) << "step " << step << " at " << i;
+        }
+        const auto r = p.finish();
+        ASSERT_FALSE(r.error) << *r.error;
+        ASSERT_EQ(r.alerts.size(), whole.alerts.size()) << "step " << step;
+        for (std::size_t k = 0; k < r.alerts.size(); ++k) {
+            EXPECT_EQ(r.alerts[k].id, whole.alerts[k].id);
+            EXPECT_EQ(r.alerts[k].symbol, whole.alerts[k].symbol);
+            EXPECT_EQ(r.alerts[k].type, whole.alerts[k].type);
+            EXPECT_EQ(r.alerts[k].user_tier, whole.alerts[k].user_tier);
+            EXPECT_EQ(r.alerts[k].threshold, whole.alerts[k].threshold);
+            EXPECT_EQ(r.alerts[k].last_checked, whole.alerts[k].last_checked);
+        }
+        EXPECT_EQ(r.alerts[0].id, "a\"1");
+        EXPECT_EQ(r.alerts[0].last_checked, -1.5e-3);
+        EXPECT_EQ(r.alerts[1].symbol, "币安人生USDT");
+        EXPECT_EQ(r.rejected, 1u);
+        EXPECT_EQ(r.duplicates, 1u);
+    }
+}
+
+TEST(ParseActive, ChunkedParseRefusesBadOrTruncatedAnswer)
+{
+    {
+        active_parser p;
+        EXPECT_TRUE(p.write("{\"alerts\":[{\"id\":\"a\",\"sym"));
+        const auto r = p.finish();   // the body ended mid-item
+        ASSERT_TRUE(r.error);
+        EXPECT_NE(r.error->find("invalid JSON"), std::string::npos) << *r.error;
+        EXPECT_TRUE(r.alerts.empty());
+    }
+    {
+        active_parser p;
+        EXPECT_FALSE(p.write("<htm"));   // '<' is refused at once
+        EXPECT_FALSE(p.write("l>502</html>"));   // and the rest ignored
+        const auto r = p.finish();
+        ASSERT_TRUE(r.error);
+        EXPECT_TRUE(r.alerts.empty());
+    }
+    {
+        active_parser p;
+        EXPECT_FALSE(p.write("{\"alerts\":{}}"));
+        const auto r = p.finish();
+        ASSERT_TRUE(r.error);
+        EXPECT_EQ(*r.error, "no \"alerts\" array in the answer");
+    }
+    {
+        active_parser p;
+        const auto r = p.finish();
+        ASSERT_TRUE(r.error);
+        EXPECT_EQ(*r.error, "invalid JSON: empty answer");
+    }
+}
+
 TEST(ParseActive, CapsAlertsPerSymbolAndInAll)
 {
     std::string body = R"({"alerts":[)";
