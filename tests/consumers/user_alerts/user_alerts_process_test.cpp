@@ -445,8 +445,10 @@ TEST_F(UserAlertsProcess, OiCrossOfASymbolOutsideVsOiIsPolledThroughTheBudget)
     EXPECT_TRUE(t[0].at("crossedUp").as_bool());
     EXPECT_EQ(world_.trigger_count(), 1u);
     // One openInterest per poll period (1 s here), no more: weight 1 each, in the shared budget.
+    // (The replay's weight_used is the current UTC minute's: 0 right after a minute turned, so
+    // the calls themselves are counted by the process's rest_calls.)
     const auto stats = json::parse(vs::test::loopback_http(rest_replay_->port(), "GET", "/_control/stats").body);
-    EXPECT_GE(stats.at("weight_used").to_number<int>(), 1);
+    EXPECT_GE(metric("rest_calls"), 1);
     EXPECT_LE(stats.at("weight_used").to_number<int>(), 70);
 }
 
