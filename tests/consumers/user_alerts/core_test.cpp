@@ -235,6 +235,27 @@ TEST(ParseActive, CapsAlertsPerSymbolAndInAll)
     EXPECT_EQ(r.over_total_limit, 46u);
 }
 
+TEST(ParseActive, KeptListIsSizedExactly)
+{
+    // 100,000 alerts: ~12 MB; a string that outgrew its reserve held 11 + 22 MB at once.
+    std::vector<user_alert> in;
+    for (int i = 0; i < 2000; ++i) {
+        in.push_back(make("cm" + std::to_string(1000000000 + i) + (i % 7 == 0 ? std::string{"\"\\"} : ""),
+                          i % 3 ? "SYM001USDT" : "BTCUSDT", static_cast<alert_type>(i % 3), 0.000123456789 * (i + 1),
+                          {}, static_cast<tier>(i % 4)));
+    }
+    const auto text = serialize_kept(in);
+    EXPECT_EQ(text.capacity(), text.size());
+    const auto r = parse_active(text, parse_limits{.max_alerts = SIZE_MAX, .max_per_symbol = SIZE_MAX});
+    ASSERT_FALSE(r.error) << *r.error;
+    ASSERT_EQ(r.alerts.size(), in.size());
+    for (std::size_t k = 0; k < in.size(); ++k) {
+        ASSERT_EQ(r.alerts[k].id, in[k].id);
+        ASSERT_DOUBLE_EQ(r.alerts[k].threshold, in[k].threshold);   // Boost 1.81 parses doubles to within an ulp
+        ASSERT_EQ(r.alerts[k].user_tier, in[k].user_tier);
+    }
+}
+
 TEST(ParseActive, KeptListReadsBackTheSame)
 {
     std::vector<user_alert> in{make("a\"1", "BTCUSDT", alert_type::price_cross, 65000.123456789, 1.0, tier::elite),
