@@ -69,9 +69,14 @@ TEST_F(ApiProcessTest, HelpListsFlagsDefaultsAndVariables)
 
 TEST_F(ApiProcessTest, BadListenAddressIsAUsageError)
 {
-    child_process p{{exe(), "--listen", "nonsense"}, logged_to(out("bad"))};
+    // Found after the status channel exists: its own prefix and state, never a real install's.
+    child_process p{{exe(), "--listen", "nonsense", "--bus-prefix", env_.prefix(), "--state-dir",
+                     env_.state_dir().string()},
+                    logged_to(out("bad"))};
     EXPECT_EQ(p.wait(std::chrono::seconds{10}), 2);
-    child_process q{{exe(), "--listen", "0.0.0.0:0"}, logged_to(out("remote"))};
+    child_process q{{exe(), "--listen", "0.0.0.0:0", "--bus-prefix", env_.prefix(), "--state-dir",
+                     env_.state_dir().string()},
+                    logged_to(out("remote"))};
     EXPECT_EQ(q.wait(std::chrono::seconds{10}), 2);
     EXPECT_NE(q.output().find("--allow-remote"), std::string::npos) << q.output();
 }

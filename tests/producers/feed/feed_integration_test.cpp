@@ -821,6 +821,9 @@ TEST(FeedCliTest, HelpVersionAndUsageErrorsFollowTheExitCodeContract)
 {
     vs::test::test_env env;
     auto run = [&](std::vector<std::string> args) {
+        // Usage errors found after the writer exists (a wss-only URL, a bad number) must still
+        // never touch the default prefix or state directory of a real install.
+        args.insert(args.end(), {"--bus-prefix", env.prefix(), "--state-dir", env.state_dir().string()});
         args.insert(args.begin(), VS_FEED_BIN);
         child_process c{args, vs::test::logged_to(env.state_dir() / "cli.log")};
         return c.wait(5s);
