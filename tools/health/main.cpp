@@ -3,9 +3,6 @@
 // feed's status record (connection, per-stream freshness), the mark prices of the market
 // channel (symbol count, invalid values, stale records) and, when systemd runs, the state of
 // the units; --restart restarts units that are down. Exit 0 healthy, 1 unhealthy, 2 usage.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,10 +30,10 @@
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/cli.hpp"
+#include "vs/common/subprocess.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/redact.hpp"
 
-extern char** environ;
 
 namespace {
 
@@ -465,59 +462,13 @@ std::vector<std::string> bus_channels(const std::string& prefix)
 
 // ---- systemd --------------------------------------------------------------------------
 
-struct command_result {
-    int exit_code = -1;
-    std::string out;
-};
-
-/// Runs argv (PATH lookup) with stdout captured and stderr inherited (the journal).
-command_result run_command(const std::vector<std::string>& argv)
-{
-    command_result res;
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-        return res;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    const int err = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    if (err != 0) {
-        ::close(fds[0]);
-        return res;
-    }
-    char buf[4096];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n > 0) {
-            res.out.append(buf, static_cast<std::size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-            break;
-        }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return res;
-}
-
 /// `systemctl show` of the units: Id -> properties.
 std::map<std::string, std::map<std::string, std::string>> unit_properties(const options& o)
 {
     const auto& units = o.units;
     std::vector<std::string> argv{o.systemctl, "show", "--property=Id,LoadState,ActiveState,SubState,Result"};
     argv.insert(argv.end(), units.begin(), units.end());
-    const auto res = run_command(argv);
+    const auto res = vs::run_command(argv);
     std::map<std::string, std::map<std::string, std::string>> out;
     std::map<std::string, std::string> block;
     std::size_t index = 0;
@@ -573,8 +524,8 @@ void check_units(const options& o, report& rep)
         if (!ok && o.restart && p["LoadState"] == "loaded" && (active == "failed" || active == "inactive")) {
             // reset-failed clears a start-rate limit hit, then a non-blocking restart: a
             // Type=notify unit may take up to its TimeoutStartSec to become ready.
-            run_command({o.systemctl, "reset-failed", u});
-            const auto r = run_command({o.systemctl, "restart", "--no-block", u});
+            vs::run_command({o.systemctl, "reset-failed", u});
+            const auto r = vs::run_command({o.systemctl, "restart", "--no-block", u});
             uo["restarted"] = r.exit_code == 0;
             if (r.exit_code == 0) {
                 rep.restarted.push_back(json::value(u));

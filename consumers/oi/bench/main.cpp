@@ -14,9 +14,7 @@
 #include <iostream>
 #include <optional>
 #include <random>
-#include <spawn.h>
 #include <string>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -25,9 +23,9 @@
 
 #include "vs/api/json_writer.hpp"
 #include "vs/common/cli.hpp"
+#include "vs/common/subprocess.hpp"
 #include "vs/oi/rules.hpp"
 
-extern char** environ;
 
 namespace {
 
@@ -105,48 +103,14 @@ void write_data(const dataset& d, const std::filesystem::path& path)
 
 std::optional<std::string> capture(const std::vector<std::string>& argv)
 {
-    int fds[2];
-    if (::pipe(fds) != 0) {
+    auto r = vs::run_command(argv);
+    if (r.exit_code != 0) {
+        std::fprintf(stderr, "vs-oi-bench: %s\n",
+                     r.error.empty() ? (argv[0] + " failed (status " + std::to_string(r.exit_code) + ")").c_str()
+                                     : r.error.c_str());
         return std::nullopt;
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    const int err = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    if (err != 0) {
-        ::close(fds[0]);
-        std::fprintf(stderr, "vs-oi-bench: cannot start %s: %s\n", argv[0].c_str(), std::strerror(err));
-        return std::nullopt;
-    }
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n > 0) {
-            out.append(buf, static_cast<std::size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-            break;
-        }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::fprintf(stderr, "vs-oi-bench: %s failed (status %d)\n", argv[0].c_str(), status);
-        return std::nullopt;
-    }
-    return out;
+    return std::move(r.out);
 }
 
 double median(std::vector<double> v)

@@ -1,8 +1,6 @@
 // vs-feed-bench: how long vs-feed takes for one full `!markPrice@arr@1s` frame (650 rows),
 // parsed into FlatBuffers and published into a real bus channel, against what the old
 // Python daemon spent on the same frame (json.loads + dict update), measured in one run.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,13 +24,13 @@
 #include <spdlog/spdlog.h>
 
 #include "vs/common/cli.hpp"
+#include "vs/common/subprocess.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/common/shutdown.hpp"
 #include "vs/feed/parser.hpp"
 
 #include "vs/bus/channel.hpp"
 
-extern char** environ;
 
 namespace {
 
@@ -127,49 +125,16 @@ std::vector<std::vector<double>> time_runs(long long runs, long long iterations,
 /// Runs `argv` and returns its stdout, or nullopt (with a log line) if it did not exit 0.
 std::optional<std::string> capture(const std::vector<std::string>& argv)
 {
-    int fds[2];
-    if (::pipe(fds) != 0) {
-        spdlog::warn("pipe: {}", std::strerror(errno));
-        return std::nullopt;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    const int err = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    if (err != 0) {
-        ::close(fds[0]);
-        spdlog::warn("cannot start {}: {}", argv[0], std::strerror(err));
-        return std::nullopt;
-    }
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n > 0) {
-            out.append(buf, static_cast<std::size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-            break;
+    auto r = vs::run_command(argv);
+    if (r.exit_code != 0) {
+        if (r.error.empty()) {
+            spdlog::warn("{} failed (status {})", argv[0], r.exit_code);
+        } else {
+            spdlog::warn("{}", r.error);
         }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        spdlog::warn("{} failed (status {})", argv[0], status);
         return std::nullopt;
     }
-    return out;
+    return std::move(r.out);
 }
 
 /// The 1-minute load average: the figures mean little on a busy machine.
