@@ -1,6 +1,7 @@
 #pragma once
 // Little-endian writer and bounds-checked reader shared by the state and universe codecs.
 #include <bit>
+#include <boost/crc.hpp>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -29,6 +30,13 @@ struct writer {
     std::string out;
     void bytes(const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
     void u8(std::uint8_t v) { out.push_back(static_cast<char>(v)); }
+    /// Ends the encoding with the CRC-32 of everything before it (what reader::open_frame checks).
+    void seal()
+    {
+        boost::crc_32_type crc;
+        crc.process_bytes(out.data(), out.size());
+        u32(crc.checksum());
+    }
     void u32(std::uint32_t v)
     {
         v = from_le(v);
@@ -62,6 +70,28 @@ struct reader {
     [[noreturn]] void fail(const std::string& msg) const
     {
         throw std::invalid_argument(std::string{what} + ": " + msg + " at byte " + std::to_string(pos));
+    }
+    /// Checks a sealed encoding (writer::seal): at least `min_size` bytes, the CRC-32 trailer
+    /// (first, so garbage is reported as such, not as whatever field it breaks), the 4-byte
+    /// magic; then reads on after the magic, up to the trailer.
+    void open_frame(const char (&magic)[4], std::size_t min_size)
+    {
+        if (in.size() < min_size) {
+            fail("too short (" + std::to_string(in.size()) + " bytes)");
+        }
+        boost::crc_32_type crc;
+        crc.process_bytes(in.data(), in.size() - 4);
+        std::uint32_t stored;
+        std::memcpy(&stored, in.data() + in.size() - 4, 4);
+        if (from_le(stored) != crc.checksum()) {
+            pos = in.size() - 4;
+            fail("checksum mismatch");
+        }
+        end = in.size() - 4;
+        if (std::memcmp(in.data(), magic, 4) != 0) {
+            fail("bad magic");
+        }
+        pos = 4;
     }
     void need(std::size_t n) const
     {

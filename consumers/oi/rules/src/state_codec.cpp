@@ -6,7 +6,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include <boost/crc.hpp>
 
 #include "codec_util.hpp"
 
@@ -85,34 +84,14 @@ std::string encode_state(const symbol_state& st, bool with_history)
             prev_mark = mark_bits;
         }
     }
-    boost::crc_32_type crc;
-    crc.process_bytes(w.out.data(), w.out.size());
-    w.u32(crc.checksum());
+    w.seal();
     return std::move(w.out);
 }
 
 symbol_state decode_state(const config& cfg, std::string_view bytes)
 {
     detail::reader r{bytes, "oi state"};
-    if (bytes.size() < 4 + 3 + 4) {
-        r.fail("too short (" + std::to_string(bytes.size()) + " bytes)");
-    }
-    {
-        // The checksum first: garbage is reported as such, not as whatever field it breaks.
-        boost::crc_32_type crc;
-        crc.process_bytes(bytes.data(), bytes.size() - 4);
-        std::uint32_t stored;
-        std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
-        if (detail::from_le(stored) != crc.checksum()) {
-            r.pos = bytes.size() - 4;
-            r.fail("checksum mismatch");
-        }
-        r.end = bytes.size() - 4;
-    }
-    if (std::memcmp(bytes.data(), magic, 4) != 0) {
-        r.fail("bad magic");
-    }
-    r.pos = 4;
+    r.open_frame(magic, 4 + 3 + 4);
     if (const auto v = r.u8(); v != version) {
         r.pos -= 1;
         r.fail("unknown version " + std::to_string(v));

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <unordered_map>
 
-#include <boost/crc.hpp>
 
 #include "codec_util.hpp"
 
@@ -104,31 +103,14 @@ std::string encode_universe(std::span<const member> members)
         w.i64(m.entered_at_ms);
         w.i64(m.last_seen_at_ms);
     }
-    boost::crc_32_type crc;
-    crc.process_bytes(w.out.data(), w.out.size());
-    w.u32(crc.checksum());
+    w.seal();
     return std::move(w.out);
 }
 
 std::vector<member> decode_universe(std::string_view bytes)
 {
     detail::reader r{bytes, "oi universe"};
-    if (bytes.size() < 4 + 1 + 1 + 4) {
-        r.fail("too short (" + std::to_string(bytes.size()) + " bytes)");
-    }
-    boost::crc_32_type crc;
-    crc.process_bytes(bytes.data(), bytes.size() - 4);
-    std::uint32_t stored;
-    std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
-    if (detail::from_le(stored) != crc.checksum()) {
-        r.pos = bytes.size() - 4;
-        r.fail("checksum mismatch");
-    }
-    r.end = bytes.size() - 4;
-    if (std::memcmp(bytes.data(), universe_magic, 4) != 0) {
-        r.fail("bad magic");
-    }
-    r.pos = 4;
+    r.open_frame(universe_magic, 4 + 1 + 1 + 4);
     if (const auto v = r.u8(); v != 1) {
         r.pos -= 1;
         r.fail("unknown version " + std::to_string(v));
