@@ -19,6 +19,9 @@ pkgs=(
   libsystemd-dev systemd
   python3 procps util-linux
   chromium                       # vs-api dashboard test (headless)
+  libjs-chart.js                 # vs-api dashboard charts, embedded at build time (no CDN)
+  prometheus                     # promtool: the /metrics test checks a real scrape
+  nats-server libnats-dev        # vs-nats (JetStream) and its tests; vs-deliver's nats target
   ccache
   clang libclang-rt-14-dev       # vs-api router fuzz target (libFuzzer)
 )
