@@ -40,6 +40,7 @@ version="$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | he
   "$root/consumers/api/fuzz/router_fuzz.cpp" \
   "$root/consumers/api/src/json_writer.cpp" "$root/consumers/api/src/metrics.cpp" \
   "$root/consumers/api/src/render.cpp" "$root/consumers/api/src/router.cpp" \
+  "$root/consumers/api/src/router_feeds.cpp" \
   "$work/gen/dashboard_html.cpp" \
   -lfmt -o "$work/router_fuzz"
 

@@ -57,6 +57,20 @@ void bus_source::for_each_process(vs::function_ref<void(std::string_view, const 
     }
 }
 
+bool bus_source::channel_writer_alive(std::string_view channel)
+{
+    for (std::size_t c = 0; c < channel_count; ++c) {
+        if (names_[c] == channel) {
+            return writer_alive(static_cast<channel_id>(c));
+        }
+    }
+    auto it = others_.find(std::string{channel});
+    if (it == others_.end() || it->second.attach() != bus::attach_state::ready) {
+        return false;
+    }
+    return it->second.status().writer_alive;
+}
+
 bus::reader& bus_source::ready(channel_id ch)
 {
     auto& r = readers_[static_cast<std::size_t>(ch)];

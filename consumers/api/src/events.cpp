@@ -202,6 +202,19 @@ void event_hub::remove(const event_client* c)
     }
 }
 
+void event_hub::broadcast(const std::shared_ptr<const std::string>& msg, std::string_view symbol)
+{
+    std::lock_guard lock{mu_};
+    for (const auto& c : clients_) {
+        if (!symbol.empty() && !wanted(c->filter(), symbol)) {
+            continue;
+        }
+        if (!c->push(msg)) {
+            metrics_.events_resyncs.fetch_add(1, std::memory_order_relaxed);   // relaxed: a counter
+        }
+    }
+}
+
 void event_hub::run(std::promise<void>& primed_signal)
 {
     // The hub scans the latest table once per interval and sends the records whose publish

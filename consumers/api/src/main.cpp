@@ -37,7 +37,10 @@ int main(int argc, char** argv)
     vs::daemon::spec s{"vs-api",
                        "Serves the bus's latest market records over HTTP on localhost: /funding/health, "
                        "/funding/{symbol}, /funding/batch?symbols=, /funding, /tickers, /oi, /universe, "
-                       "/metrics, /events (Server-Sent Events) and /dashboard.",
+                       "/alerts (recent alerts of every alert channel with their delivery states from the "
+                       "outbox in --state-dir, read-only), /news, /health (every process of the host), "
+                       "/metrics (one Prometheus scrape for the host), /events (Server-Sent Events: market "
+                       "batches, alerts and news as published) and /dashboard.",
                        "vs-api --listen 127.0.0.1:8888\n  curl -s localhost:8888/funding/BTCUSDT"};
     s.snapshots = false;   // its channel carries only its ProcessStatus
     s.channel_option = "status-channel";
@@ -57,6 +60,11 @@ int main(int argc, char** argv)
         cli.option("max-batch", "N", "1000", "most symbols in one /funding/batch request");
         cli.option("request-timeout", "S", "15", "seconds a client has to send a whole request (idle keep-alive included)");
         cli.option("events-interval-ms", "MS", "1000", "period of /events batches");
+        cli.option("alert-channels", "A,B", "volume,oi,user_alerts,liquidations",
+                   "alert channels followed for /alerts and alert events (a missing one is skipped)",
+                   {"VS_API_ALERT_CHANNELS"});
+        cli.option("news-channel", "NAME", "news", "channel of vs-news's NewsPost records (/news, news events)",
+                   {"VS_API_NEWS_CHANNEL"});
     }, [](vs::daemon::context& ctx) {
         const auto& cli = ctx.options();
         vs::api::server_config c;
@@ -73,6 +81,9 @@ int main(int argc, char** argv)
         c.bus_prefix = cli.get("bus-prefix");
         c.market_channel = cli.get("channel");
         c.oi_channel = cli.get("oi-channel");
+        c.alert_channels = vs::cli::split_list(cli.get("alert-channels"));
+        c.news_channel = cli.get("news-channel");
+        c.state_dir = ctx.state_dir();   // its outbox.lmdb, opened read-only, gives delivery states
         c.max_connections = static_cast<std::size_t>(cli.get_int("max-connections", 1, 1'000'000));
         c.max_batch = static_cast<std::size_t>(cli.get_int("max-batch", 1, 100'000));
         c.request_timeout = std::chrono::milliseconds{

@@ -17,6 +17,9 @@ std::string_view route_name(route r) noexcept
     case route::oi_one: return "/oi/{symbol}";
     case route::oi_all: return "/oi";
     case route::universe: return "/universe";
+    case route::alerts: return "/alerts";
+    case route::news: return "/news";
+    case route::host_health: return "/health";
     case route::metrics: return "/metrics";
     case route::events: return "/events";
     case route::dashboard: return "/dashboard";

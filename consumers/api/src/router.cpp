@@ -367,6 +367,12 @@ void router::handle(const request_view& req, response& out)
         symbol_raw = seg3;
     } else if (path == "/universe") {
         r = route::universe;
+    } else if (path == "/alerts") {
+        r = route::alerts;
+    } else if (path == "/news") {
+        r = route::news;
+    } else if (path == "/health") {
+        r = route::host_health;
     } else if (path == "/metrics") {
         r = route::metrics;
     } else if (path == "/events") {
@@ -393,6 +399,9 @@ void router::handle(const request_view& req, response& out)
     case route::oi_all: oi_all(out); break;
     case route::oi_one: single_record(oi_record, symbol_raw, out); break;
     case route::universe: single_record(universe_record, {}, out); break;
+    case route::alerts: alerts(query, out); break;
+    case route::news: news(query, out); break;
+    case route::host_health: host_health(out); break;
     case route::metrics: metrics(out); break;
     case route::events: events(query, out); break;
     case route::dashboard:
@@ -424,6 +433,9 @@ void router::root(response& out)
     w.member("/oi/{symbol}", "Open interest of one symbol");
     w.member("/oi", "Open interest of every polled symbol");
     w.member("/universe", "The liquid universe polled for open interest");
+    w.member("/alerts?type=&symbol=&limit=", "Recent alerts of every alert channel, newest first, with delivery states");
+    w.member("/news?limit=", "Latest news posts per channel");
+    w.member("/health", "Every process of the host: alive, healthy, reason (200 healthy, 503 not)");
     w.member("/metrics", "Prometheus metrics");
     w.member("/events?symbols=A,B", "Server-Sent Events: changed records, at most one batch per second");
     w.member("/dashboard", "Live dashboard page");

@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "vs/api/alert_log.hpp"
 #include "vs/api/bus_source.hpp"
 #include "vs/api/events.hpp"
 #include "vs/api/router.hpp"
@@ -177,6 +178,15 @@ struct server::impl {
         return h;
     }
 
+    static alert_log_config feeds_config(const server_config& c)
+    {
+        alert_log_config a;
+        a.bus_prefix = c.bus_prefix;
+        a.alert_channels = c.alert_channels;
+        a.news_channel = c.news_channel;
+        return a;
+    }
+
     asio::awaitable<void> accept_loop();
     bool evict_oldest_idle();
     void note_pressure(bool refused);
@@ -189,6 +199,9 @@ struct server::impl {
     std::int64_t started_ns = realtime_ns();
     metrics_registry metrics;
     event_hub hub;
+    /// Recent alerts and news (/alerts, /news, alert and news events) and their delivery states.
+    delivery_lookup delivery{config.state_dir};
+    alert_log feeds{feeds_config(config)};
     std::vector<std::unique_ptr<worker>> workers;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
@@ -561,6 +574,7 @@ server::server(server_config config) : impl_(std::make_unique<impl>(std::move(co
         rc.stale_seconds = c.stale_seconds;
         rc.max_batch = c.max_batch;
         rc.started_ns = impl_->started_ns;
+        rc.feeds = &impl_->feeds;
         w->rt = std::make_unique<router>(rc, *w->source, &impl_->metrics);
         w->m = &impl_->metrics.worker(i);
         impl_->workers.push_back(std::move(w));
@@ -599,6 +613,16 @@ void server::start()
     }
     impl_->started = true;
     impl_->hub.start();
+    // Alerts and news go to /events clients as they are published (the log's thread).
+    impl_->feeds.set_delivery(&impl_->delivery);
+    impl_->feeds.on_alert([this](const alert_item& a) {
+        impl_->hub.broadcast(std::make_shared<const std::string>(alert_event_message(a, impl_->delivery.states_json(a.id))),
+                             a.symbol);
+    });
+    impl_->feeds.on_news([this](const news_item& n) {
+        impl_->hub.broadcast(std::make_shared<const std::string>(news_event_message(n)), {});
+    });
+    impl_->feeds.start();
     asio::co_spawn(*impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
     for (auto& w : impl_->workers) {
         w->thread = std::thread{[io = w->ioc.get()] {
@@ -658,6 +682,7 @@ void server::stop(std::chrono::steady_clock::time_point drain_until, const std::
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     impl_->hub.stop();
+    impl_->feeds.stop();
     for (auto& w : ws) {
         w->work.reset();
         w->ioc->stop();

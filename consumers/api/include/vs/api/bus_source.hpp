@@ -26,6 +26,8 @@ public:
     bool writer_alive(channel_id ch) override;
     /// Every channel under the prefix (listed again at most every `channels_refresh_ns`).
     void for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn) override;
+    /// The market and oi channels as writer_alive(); the others from their header.
+    bool channel_writer_alive(std::string_view channel) override;
 
     static constexpr std::int64_t liveness_refresh_ns = 100'000'000;
     static constexpr std::int64_t channels_refresh_ns = 5'000'000'000;

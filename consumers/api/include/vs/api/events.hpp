@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -93,6 +94,9 @@ public:
     /// Any thread.
     void add(const std::shared_ptr<event_client>& c);
     void remove(const event_client* c);
+    /// Any thread: queues a whole SSE message (an `alert` or `news` event) to every client
+    /// whose symbol filter wants `symbol` ("" or no filter: every client).
+    void broadcast(const std::shared_ptr<const std::string>& msg, std::string_view symbol);
 
 private:
     void run(std::promise<void>& primed_signal);

@@ -25,6 +25,9 @@ enum class route : std::uint8_t {
     oi_one,
     oi_all,
     universe,
+    alerts,
+    news,
+    host_health,   ///< /health (the whole host)
     metrics,
     events,
     dashboard,

@@ -17,6 +17,7 @@
 namespace vs::api {
 
 class json_writer;
+class feed_source;
 template <class Table>
 struct record_route;   // router.cpp: one single-record route (channel, record type, rendering)
 
@@ -24,6 +25,7 @@ struct router_config {
     double stale_seconds = 180.0;
     std::size_t max_batch = 1000;
     std::int64_t started_ns = 0;   ///< server start, for uptimeSeconds
+    feed_source* feeds = nullptr;  ///< /alerts, /news (none: empty lists)
 };
 
 struct request_view {
@@ -104,6 +106,10 @@ private:
     void oi_all(response& out);
     void metrics(response& out);
     void events(std::string_view query, response& out);
+    // router_feeds.cpp
+    void alerts(std::string_view query, response& out);
+    void news(std::string_view query, response& out);
+    void host_health(response& out);
 
 public:
     /// Symbols of the last /events request's filter (empty: all).

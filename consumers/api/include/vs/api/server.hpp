@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vs/api/metrics.hpp"
 
@@ -32,6 +33,11 @@ struct server_config {
     std::string bus_prefix = "volspike";
     std::string market_channel = "market";
     std::string oi_channel = "oi";
+    /// /alerts, /news and the alert/news events: the channels followed (missing ones skipped)
+    /// and the state directory whose outbox.lmdb gives delivery states (empty: none).
+    std::vector<std::string> alert_channels{"volume", "oi", "user_alerts", "liquidations"};
+    std::string news_channel = "news";
+    std::string state_dir;
     std::chrono::milliseconds request_timeout{15000};   ///< whole request, incl. keep-alive idle
     std::chrono::milliseconds write_timeout{10000};
     std::size_t header_limit = 64 * 1024;     ///< request line + headers (1,000 symbols fit)

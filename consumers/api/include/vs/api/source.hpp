@@ -54,6 +54,17 @@ public:
             for_each_latest(ch, process_status_type, [&](const bus::record_view& r) { fn(name(ch), r); });
         }
     }
+    /// Whether the writer of channel `name` (any channel under the prefix) is alive. The
+    /// default knows the channels above only (others: true); bus_source asks every channel.
+    virtual bool channel_writer_alive(std::string_view channel)
+    {
+        for (std::size_t c = 0; c < channel_count; ++c) {
+            if (name(static_cast<channel_id>(c)) == channel) {
+                return writer_alive(static_cast<channel_id>(c));
+            }
+        }
+        return true;
+    }
     static constexpr auto process_status_type = static_cast<bus::record_type>(vs::schema::RecordType::ProcessStatus);
 };
 
