@@ -129,6 +129,37 @@ void write_oi_members(json_writer& w, std::string_view symbol, const schema::Ope
     w.seconds_value(now_ns - upd);
 }
 
+void write_oi_symbol_members(json_writer& w, std::string_view symbol, const schema::OpenInterest& o,
+                             std::int64_t publish_ns, std::int64_t now_ns)
+{
+    write_oi_members(w, symbol, o, publish_ns, now_ns);
+    // The last alert per timeframe (vs-oi's durable state): null for a timeframe that never fired.
+    w.literal_key("lastAlerts");
+    w.begin_object();
+    for (const std::string_view tf : {"5m", "15m", "1h"}) {
+        const schema::OiLastAlert* found = nullptr;
+        if (const auto* v = o.last_alerts(); v != nullptr) {
+            for (const auto* a : *v) {
+                if (a != nullptr && a->timeframe() != nullptr && a->timeframe()->string_view() == tf) {
+                    found = a;
+                }
+            }
+        }
+        w.key(tf);
+        if (found == nullptr) {
+            w.null();
+            continue;
+        }
+        w.begin_object();
+        w.member("direction", found->direction() > 0 ? "UP" : "DOWN");
+        w.member("pctChange", found->pct_change());
+        w.member("time", found->time_ms());
+        w.member("alertId", found->alert_id() != nullptr ? found->alert_id()->string_view() : std::string_view{});
+        w.end_object();
+    }
+    w.end_object();
+}
+
 health_report write_health(json_writer& w, data_source& src, std::int64_t now_ns, std::int64_t started_ns,
                            double stale_seconds)
 {

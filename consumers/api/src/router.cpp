@@ -130,7 +130,7 @@ constexpr auto funding_record =
 constexpr auto ticker_record =
     symbol_route<schema::Ticker24h>(channel_id::market, ticker_type, /*usd_m_only=*/true, write_ticker_members);
 constexpr auto oi_record =
-    symbol_route<schema::OpenInterest>(channel_id::oi, oi_type, /*usd_m_only=*/false, write_oi_members);
+    symbol_route<schema::OpenInterest>(channel_id::oi, oi_type, /*usd_m_only=*/false, write_oi_symbol_members);
 // The universe is recomputed every 5 minutes (the old job's cadence), longer than the stale
 // threshold: its freshness is its writer's liveness, not its age.
 constexpr record_route<schema::LiquidUniverse> universe_record{
@@ -678,7 +678,7 @@ void router::oi_all(response& out)
         ++count;
         w.key(r.symbol);
         w.begin_object();
-        write_oi_members(w, r.symbol, *o, r.publish_ns, now);
+        write_oi_symbol_members(w, r.symbol, *o, r.publish_ns, now);
         w.end_object();
     });
     w.end_object();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -56,6 +57,51 @@ constexpr auto ticker_type = static_cast<vs::bus::record_type>(RecordType::Ticke
 constexpr std::array<const char*, vs::oi::timeframe_count> timeframe_short{"5m", "15m", "1h"};
 
 std::string state_key(std::string_view symbol) { return "s/" + std::string{symbol}; }
+std::string last_alerts_key(std::string_view symbol) { return "a/" + std::string{symbol}; }
+
+/// The last alert of one timeframe, as /oi/{symbol} shows it (OpenInterest.last_alerts).
+struct last_alert {
+    int direction = 0;   ///< +1 up, -1 down; 0 = none
+    double pct = 0;
+    std::int64_t time_ms = 0;
+    std::string id;
+};
+using last_alerts = std::array<last_alert, vs::oi::timeframe_count>;
+
+/// "a/<SYMBOL>" in LMDB: one line per timeframe that alerted, "<k> <dir> <pct> <time_ms> <id>".
+std::string encode_last_alerts(const last_alerts& la)
+{
+    std::string out;
+    for (std::size_t k = 0; k < la.size(); ++k) {
+        if (la[k].direction != 0) {
+            out += fmt::format("{} {} {:.17g} {} {}\n", k, la[k].direction, la[k].pct, la[k].time_ms,
+                               la[k].id.empty() ? "-" : la[k].id);
+        }
+    }
+    return out;
+}
+
+/// Throws std::invalid_argument on anything encode_last_alerts does not write.
+last_alerts decode_last_alerts(std::string_view text)
+{
+    last_alerts la;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        const std::string line{text.substr(0, nl)};
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        unsigned k = 0;
+        int dir = 0;
+        double pct = 0;
+        long long t = 0;
+        char id[64] = {};
+        if (std::sscanf(line.c_str(), "%u %d %lf %lld %63s", &k, &dir, &pct, &t, id) != 5 || k >= la.size() ||
+            (dir != 1 && dir != -1) || !std::isfinite(pct) || t <= 0) {
+            throw std::invalid_argument("bad last-alert line '" + line + "'");
+        }
+        la[k] = last_alert{dir, pct, t, std::string{id} == "-" ? std::string{} : std::string{id}};
+    }
+    return la;
+}
 
 struct options {
     std::string market_channel;
@@ -179,6 +225,7 @@ private:
     std::int64_t posted_ms_ = 0;
     std::optional<std::vector<vs::oi::contract>> contracts_;
     std::unordered_map<std::string, vs::oi::symbol_state> states_;
+    std::unordered_map<std::string, last_alerts> last_alerts_;   ///< only symbols that ever alerted
     std::unordered_map<std::string, steady::time_point> persisted_at_;
     std::set<std::string> dirty_;
     std::set<std::string> delisted_set_;
@@ -239,6 +286,15 @@ void oi_daemon::restore()
     std::size_t restored = 0, broken = 0;
     const std::int64_t now = vs::realtime_ms();
     ctx_.outbox().state_for_each(ctx_.program(), [&](std::string_view key, std::string_view value) {
+        if (key.rfind("a/", 0) == 0) {
+            try {
+                last_alerts_[std::string{key.substr(2)}] = decode_last_alerts(value);
+            } catch (const std::exception& e) {
+                spdlog::error("the stored last alerts of {} do not decode ({}); /oi shows none", key.substr(2),
+                              e.what());
+            }
+            return;
+        }
         if (key.rfind("s/", 0) != 0) {
             return;
         }
@@ -394,6 +450,9 @@ void oi_daemon::apply_universe(vs::oi::universe_update next, bool post)
     }
     for (const auto& s : next.removed) {
         changes.push_back({state_key(s), std::nullopt});
+        if (last_alerts_.count(s) != 0) {
+            changes.push_back({last_alerts_key(s), std::nullopt});
+        }
     }
     // The universe, its post and the states of the symbols that left: one transaction.
     ctx_.commit(posts, changes);
@@ -403,6 +462,7 @@ void oi_daemon::apply_universe(vs::oi::universe_update next, bool post)
     }
     for (const auto& s : next.removed) {
         states_.erase(s);
+        last_alerts_.erase(s);
         persisted_at_.erase(s);
         dirty_.erase(s);
     }
@@ -677,13 +737,30 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
     const double mark = mark_fresh ? m.mark : std::nan("");
     ++samples_;
 
-    // The bus: latest table + ring.
+    // The bus: latest table + ring, after the rules (the record carries the last alerts).
     const auto now_ns = vs::realtime_ns();
-    fbb_.Clear();
-    fbb_.Finish(vs::schema::CreateOpenInterest(fbb_, fbb_.CreateString(sym), event_ms, now_ns,
-                                               vs::schema::MarketType::UsdM, oi, mark,
-                                               mark_fresh ? oi * mark : std::nan("")));
-    w().publish(oi_type, sym, bytes_of(fbb_), now_ns);
+    const auto publish_sample = [&] {
+        fbb_.Clear();
+        std::vector<flatbuffers::Offset<vs::schema::OiLastAlert>> last;
+        if (auto la = last_alerts_.find(sym); la != last_alerts_.end()) {
+            for (std::size_t k = 0; k < la->second.size(); ++k) {
+                const auto& a = la->second[k];
+                if (a.direction != 0) {
+                    last.push_back(vs::schema::CreateOiLastAlertDirect(fbb_, timeframe_short[k],
+                                                                      static_cast<std::int8_t>(a.direction), a.pct,
+                                                                      a.time_ms, a.id.c_str()));
+                }
+            }
+        }
+        const auto sym_off = fbb_.CreateString(sym);
+        flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<vs::schema::OiLastAlert>>> last_off;
+        if (!last.empty()) {
+            last_off = fbb_.CreateVector(last);
+        }
+        fbb_.Finish(vs::schema::CreateOpenInterest(fbb_, sym_off, event_ms, now_ns, vs::schema::MarketType::UsdM, oi,
+                                                   mark, mark_fresh ? oi * mark : std::nan(""), last_off));
+        w().publish(oi_type, sym, bytes_of(fbb_), now_ns);
+    };
 
     // The batch: only with a fresh, positive mark price (never 0, never invented).
     if (mark_fresh) {
@@ -707,6 +784,7 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
         if (ev.state_changed) {
             dirty_.insert(sym);
         }
+        publish_sample();
         return;
     }
     std::vector<vs::outbox::alert> alerts;
@@ -716,10 +794,26 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
         a.backend = vs::outbox::backend_call{std::string{vs::oi::alert_path}, vs::oi::alert_json(f)};
         alerts.push_back(std::move(a));
     }
-    // The alert, the state that decided it and the sample that caused it: one transaction.
-    const auto ids = ctx_.commit(alerts, {{state_key(sym), vs::oi::encode_state(it->second)}});
+    // The alert, the state that decided it, the sample that caused it and the last alert per
+    // timeframe (/oi/{symbol}): one transaction. The outbox ids exist only once it committed:
+    // they follow in a second, small one (a kill -9 in between leaves the entry without its id).
+    last_alerts& la = last_alerts_[sym];
+    for (const auto& f : fired) {
+        la[f.timeframe] = last_alert{f.dir == vs::oi::direction::up ? 1 : -1, f.pct_change, f.time_ms, {}};
+    }
+    const auto ids = ctx_.commit(alerts, {{state_key(sym), vs::oi::encode_state(it->second)},
+                                          {last_alerts_key(sym), encode_last_alerts(la)}});
     persisted_at_[sym] = steady::now();
     dirty_.erase(sym);
+    for (std::size_t i = 0; i < fired.size() && i < ids.size(); ++i) {
+        la[fired[i].timeframe].id = ids[i];
+    }
+    try {
+        ctx_.commit({}, {{last_alerts_key(sym), encode_last_alerts(la)}});
+    } catch (const std::exception& e) {
+        spdlog::error("cannot store the alert ids of {}: {}", sym, e.what());
+    }
+    publish_sample();
     for (std::size_t i = 0; i < fired.size(); ++i) {
         const auto& f = fired[i];
         ++alerts_;

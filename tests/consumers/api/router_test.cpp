@@ -336,6 +336,51 @@ TEST_F(RouterTest, OpenInterestAndUniverseComeFromTheOiChannel)
     EXPECT_EQ(u.json().at("symbols"), json::parse(R"(["BTCUSDT","ETHUSDT"])"));
 }
 
+// vs-oi's last alert per timeframe rides on the OpenInterest record (its durable state), so
+// /oi/{symbol} shows it however far the oi ring has lapped: null for a timeframe that never fired.
+TEST_F(RouterTest, OiSymbolShowsTheLastAlertPerTimeframe)
+{
+    vs::api::test::live_channel oi{env_.prefix(), "oi"};
+    const auto now = vs::realtime_ns();
+    oi.run([&](vs::bus::writer& w) {
+        flatbuffers::FlatBufferBuilder fbb;
+        std::vector<flatbuffers::Offset<vs::schema::OiLastAlert>> last{
+            vs::schema::CreateOiLastAlertDirect(fbb, "5m", 1, 0.0412, 1'700'000'000'123, "0001a2b3c4d5e6f7"),
+            vs::schema::CreateOiLastAlertDirect(fbb, "1h", -1, -0.125, 1'700'000'100'000, "")};
+        const auto lv = fbb.CreateVector(last);
+        fbb.Finish(vs::schema::CreateOpenInterest(fbb, fbb.CreateString("DOGEUSDT"), now / 1'000'000, now,
+                                                  vs::schema::MarketType::UsdM, 2.5e9, 0.1, 2.5e8, lv));
+        w.publish(static_cast<vs::bus::record_type>(vs::schema::RecordType::OpenInterest), "DOGEUSDT",
+                  {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, now);
+        publish(w, vs::test::open_interest_fields{
+                       .symbol = "BTCUSDT", .recv_time_ns = now, .open_interest = 1234.5, .mark_price = 65000.0});
+    });
+    auto r = get("/oi/dogeusdt");
+    for (int i = 0; i < 100 && r.status != 200; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        r = get("/oi/dogeusdt");
+    }
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto j = r.json();
+    const auto& la = j.at("lastAlerts").as_object();
+    ASSERT_EQ(keys_of(la), (std::set<std::string>{"5m", "15m", "1h"})) << r.body;
+    const auto& five = la.at("5m").as_object();
+    EXPECT_EQ(five.at("direction").as_string(), "UP");
+    EXPECT_DOUBLE_EQ(five.at("pctChange").to_number<double>(), 0.0412);
+    EXPECT_EQ(five.at("time").to_number<std::int64_t>(), 1'700'000'000'123);
+    EXPECT_EQ(five.at("alertId").as_string(), "0001a2b3c4d5e6f7");
+    EXPECT_TRUE(la.at("15m").is_null()) << r.body;
+    EXPECT_EQ(la.at("1h").as_object().at("direction").as_string(), "DOWN");
+    EXPECT_DOUBLE_EQ(la.at("1h").as_object().at("pctChange").to_number<double>(), -0.125);
+    // A symbol that never alerted: every timeframe null; the /oi list carries the same member.
+    const auto btc = get("/oi/BTCUSDT").json();
+    for (const auto* tf : {"5m", "15m", "1h"}) {
+        EXPECT_TRUE(btc.at("lastAlerts").at(tf).is_null()) << tf;
+    }
+    EXPECT_EQ(get("/oi").json().at("data").at("DOGEUSDT").at("lastAlerts").at("5m").at("alertId").as_string(),
+              "0001a2b3c4d5e6f7");
+}
+
 TEST_F(RouterTest, RootListsNameVersionAndEndpoints)
 {
     const auto r = get("/");
@@ -471,7 +516,7 @@ const route_case cases[] = {
       "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "count", "updatedAt", "ageSeconds"}},
     {"OpenInterest", "/oi/btcusdt", channel_id::oi, oi_type, "BTCUSDT", true, false, true, "Symbol not found",
      "OI channel not available", "OI writer not alive",
-     {"symbol", "openInterest", "markPrice", "openInterestUsd", "time", "updatedAt", "ageSeconds"}},
+     {"symbol", "openInterest", "markPrice", "openInterestUsd", "time", "updatedAt", "ageSeconds", "lastAlerts"}},
     {"Universe", "/universe", channel_id::oi, universe_type, "", false, false, false,
      "No liquid universe published yet", "OI channel not available", "OI writer not alive",
      {"symbols", "added", "removed", "enterQuoteVolumeUsd", "exitQuoteVolumeUsd", "updatedAt", "ageSeconds"}},

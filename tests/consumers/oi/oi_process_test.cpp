@@ -224,6 +224,23 @@ protected:
     {
         return vs::test::loopback_http(replay_->port(), "POST", target);
     }
+    /// The `oi` table's OpenInterest record of `symbol` (vs-bus-dump's JSON), or null.
+    boost::json::value oi_record(const std::string& symbol)
+    {
+        auto out = vs::test::run({exe("VS_BUS_DUMP_EXE"), "--bus-prefix", env_.prefix(), "--channel", "oi", "--table",
+                                  "--once", "--json", "--type", "OpenInterest", "--symbol", symbol})
+                       .out;
+        const auto nl = out.find('\n');
+        if (out.empty() || nl == 0) {
+            return nullptr;
+        }
+        boost::system::error_code ec;
+        auto v = boost::json::parse(out.substr(0, nl), ec);
+        if (ec || !v.is_object() || !v.as_object().contains("record")) {
+            return nullptr;
+        }
+        return v.as_object().at("record");
+    }
     double replay_oi(const std::string& symbol)
     {
         auto r = vs::test::loopback_http(replay_->port(), "GET", "/fapi/v1/openInterest?symbol=" + symbol);
@@ -342,7 +359,30 @@ TEST_F(OiProcessTest, Kill9AfterAnAlertAndMidCooldownNeitherLosesNorDuplicates)
     oi_->kill();   // SIGKILL right after the commit
     const auto first_ms = vs::realtime_ms();
     start_oi(env);
+    const auto restarted_ns = vs::realtime_ns();
     ASSERT_TRUE(eventually([&] { return backend_.on("prod", alert_path).size() == 1; }, 30s, 100ms));
+    // The last alert per timeframe (vs-api /oi/{symbol}) survived the kill: the restarted
+    // vs-oi's OpenInterest record carries it from LMDB, with the id the backend got.
+    {
+        const std::string key = backend_.on("prod", alert_path)[0].key;
+        const std::string id = key.substr(0, key.find(':'));
+        boost::json::value rec;
+        ASSERT_TRUE(eventually(
+            [&] {
+                rec = oi_record("DOGEUSDT");
+                return rec.is_object() && rec.as_object().contains("recv_time_ns") &&
+                       rec.at("recv_time_ns").to_number<std::int64_t>() > restarted_ns;
+            },
+            30s, 500ms));
+        ASSERT_TRUE(rec.as_object().contains("last_alerts")) << boost::json::serialize(rec);
+        const auto& la = rec.at("last_alerts").as_array();
+        ASSERT_EQ(la.size(), 1u) << boost::json::serialize(rec);
+        EXPECT_EQ(la[0].at("timeframe").as_string(), "5m");
+        EXPECT_EQ(la[0].at("direction").to_number<int>(), 1);
+        EXPECT_GE(la[0].at("pct_change").to_number<double>(), 0.03);
+        EXPECT_EQ(la[0].at("alert_id").as_string(), id) << boost::json::serialize(rec);
+        EXPECT_GT(la[0].at("time_ms").to_number<std::int64_t>(), first_ms - 60'000);
+    }
     std::this_thread::sleep_for(20s);   // still outside: OUTSIDE survived the kill
     EXPECT_EQ(backend_.on("prod", alert_path).size(), 1u);
     // The window moves past the jump: INSIDE again (persisted at the end of a cycle).

@@ -57,6 +57,11 @@ void write_ticker_members(json_writer& w, std::string_view symbol, const schema:
 void write_oi_members(json_writer& w, std::string_view symbol, const schema::OpenInterest& o,
                       std::int64_t publish_ns, std::int64_t now_ns);
 
+/// Members of /oi/{symbol} and the rows of /oi: write_oi_members plus "lastAlerts" {"5m", "15m",
+/// "1h": {direction, pctChange, time, alertId} or null} (OpenInterest.last_alerts).
+void write_oi_symbol_members(json_writer& w, std::string_view symbol, const schema::OpenInterest& o,
+                             std::int64_t publish_ns, std::int64_t now_ns);
+
 /// The outcome of the health rules, with the old fields' inputs.
 struct health_report {
     bool healthy = false;
