@@ -197,6 +197,9 @@ public:
 
 private:
     void restore();
+    /// Queues openInterestHist requests for those of `symbols` whose newest sample is older
+    /// than 2 min (none: a new member), covering the longest window (+ 5 min).
+    void queue_backfill(const std::vector<std::string>& symbols, std::int64_t now, std::string_view why);
     void schedule_exchange_info(steady::time_point now);
     void decide_universe(steady::time_point now);
     void apply_universe(vs::oi::universe_update next, bool post);
@@ -315,32 +318,41 @@ void oi_daemon::restore()
     spdlog::info("restored a universe of {} symbols and the OI state of {} symbols{}", members_.size(), restored,
                  broken > 0 ? fmt::format(" ({} unreadable)", broken) : "");
     // Back-fill the windows a downtime left blind, from openInterestHist.
-    if (opt_.backfill && !poll_set_.empty()) {
-        std::int64_t longest = 0;
-        for (const auto& tf : rules_.timeframes) {
-            longest = std::max(longest, tf.lookback_s + tf.tolerance_s());
+    queue_backfill(poll_set_, now, "after the downtime");
+}
+
+void oi_daemon::queue_backfill(const std::vector<std::string>& symbols, std::int64_t now, std::string_view why)
+{
+    if (!opt_.backfill || symbols.empty()) {
+        return;
+    }
+    std::int64_t longest = 0;
+    for (const auto& tf : rules_.timeframes) {
+        longest = std::max(longest, tf.lookback_s + tf.tolerance_s());
+    }
+    const std::int64_t horizon = now - longest * 1000 - 300'000;
+    std::size_t n = 0;
+    for (const auto& sym : symbols) {
+        auto it = states_.find(sym);
+        const std::int64_t last = it == states_.end() || it->second.hist.empty() ? 0 : it->second.hist.newest().time_ms;
+        if (now - last < 120'000) {
+            continue;   // not blind: nothing to fill
         }
-        const std::int64_t horizon = now - longest * 1000 - 300'000;
-        std::size_t n = 0;
-        for (const auto& sym : poll_set_) {
-            auto it = states_.find(sym);
-            const std::int64_t last =
-                it == states_.end() || it->second.hist.empty() ? 0 : it->second.hist.newest().time_ms;
-            if (now - last < 120'000) {
-                continue;   // not blind: nothing to fill
-            }
-            vs::oi::poll_job j;
-            j.kind = vs::oi::job_kind::oi_hist;
-            j.symbol = sym;
-            j.start_ms = std::max(last + 1, horizon);
-            j.end_ms = now;
-            hist_queue_.push_back(std::move(j));
-            ++n;
+        if (std::any_of(hist_queue_.begin(), hist_queue_.end(),
+                        [&](const vs::oi::poll_job& q) { return q.symbol == sym; })) {
+            continue;   // already queued
         }
-        if (n > 0) {
-            spdlog::info("back-filling {} symbols from openInterestHist (at most {} requests per 5 min)", n,
-                         opt_.hist_per_5min);
-        }
+        vs::oi::poll_job j;
+        j.kind = vs::oi::job_kind::oi_hist;
+        j.symbol = sym;
+        j.start_ms = std::max(last + 1, horizon);
+        j.end_ms = now;
+        hist_queue_.push_back(std::move(j));
+        ++n;
+    }
+    if (n > 0) {
+        spdlog::info("back-filling {} symbols from openInterestHist {} (at most {} requests per 5 min)", n, why,
+                     opt_.hist_per_5min);
     }
 }
 
@@ -478,6 +490,8 @@ void oi_daemon::apply_universe(vs::oi::universe_update next, bool post)
         poll_set_.push_back(m.symbol);
     }
     ctx_.gauge("universe_size", static_cast<double>(poll_set_.size()));
+    // New members' 15 min and 1 h windows are not blind for an hour either.
+    queue_backfill(next.added, now_ms, "that entered the universe");
     if (publish) {
         publish_universe(next.added, next.removed);
     }

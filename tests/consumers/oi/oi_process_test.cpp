@@ -481,6 +481,38 @@ TEST_F(OiProcessTest, UniverseEntersAt4MStaysAt3MLeavesAt1_9M)
     ASSERT_EQ(control("/_control/set?symbol=STXUSDT&quote_volume=4000000").status, 200);
     ASSERT_TRUE(eventually([&] { auto p = posted_after(t); return p && p->count("STXUSDT") == 1; }, 30s, 100ms))
         << "did not enter at 4M";
+    // Its 15 min and 1 h windows are back-filled from the replay's openInterestHist at once
+    // (5-minute points back to the longest window + 5 min), not blind for an hour.
+    ASSERT_TRUE(eventually(
+        [&] { return oi_log().find("back-filling 1 symbols from openInterestHist that entered") != std::string::npos; },
+        10s, 100ms))
+        << oi_log();
+    {
+        vs::outbox::outbox_options oo;
+        oo.targets = vs::outbox::target_set{};
+        auto ob = vs::outbox::outbox::open(env_.state_dir(), oo);
+        const vs::oi::config cfg;
+        std::size_t old_points = 0;
+        std::int64_t oldest = 0;
+        ASSERT_TRUE(eventually(
+            [&] {
+                const auto bytes = ob->state_get("vs-oi", "s/STXUSDT");
+                if (!bytes) {
+                    return false;
+                }
+                const auto st = vs::oi::decode_state(cfg, *bytes);
+                old_points = 0;
+                oldest = st.hist.empty() ? 0 : st.hist.at(0).time_ms;
+                for (std::size_t i = 0; i < st.hist.size(); ++i) {
+                    old_points += st.hist.at(i).time_ms < t ? 1 : 0;
+                }
+                return old_points >= 12;
+            },
+            40s, 250ms))   // behind the first universe's 39 back-fills (2.7 a second)
+            << old_points << " samples older than the entry";
+        EXPECT_LE(oldest, t - 60 * 60'000) << "the 1 h window (3,600 s + 120 s tolerance) is not covered";
+        EXPECT_GE(oldest, t - 70 * 60'000);
+    }
 
     ASSERT_EQ(control("/_control/set?symbol=STXUSDT&quote_volume=3000000").status, 200);
     std::this_thread::sleep_for(8s);   // several decisions
@@ -677,7 +709,8 @@ TEST_F(OiProcessTest, BackfillsTheBlindWindowFromOpenInterestHistAfterADowntime)
         ob->commit("vs-oi", {}, changes);
     }
     start_feed();
-    start_oi();
+    // Nobody enters or leaves (the other replay symbols would be back-filled as new members).
+    start_oi({{"OI_LIQUID_ENTER_QUOTE_24H", "1e15"}, {"OI_LIQUID_EXIT_QUOTE_24H", "0"}});
     ASSERT_TRUE(eventually([&] { return oi_log().find("back-filling 5 symbols") != std::string::npos; }, 30s, 100ms))
         << oi_log();
     // 20 minutes blind: the 5-minute points after the last sample, 3 or 4 per symbol.
