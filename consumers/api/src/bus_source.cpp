@@ -26,7 +26,28 @@ bus_source::bus_source(const std::string& prefix, const std::string& market_chan
 {
 }
 
+void bus_source::for_each_channel(vs::function_ref<void(std::string_view, const bus::channel_status&)> fn)
+{
+    list_others();
+    data_source::for_each_channel(fn);
+    for (auto& [name, r] : others_) {
+        r.attach();
+        fn(name, r.state() == bus::attach_state::ready ? r.status() : bus::channel_status{});
+    }
+}
+
 void bus_source::for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn)
+{
+    list_others();
+    data_source::for_each_process(fn);
+    for (auto& [name, r] : others_) {
+        if (r.attach() == bus::attach_state::ready) {
+            r.for_each_latest(process_status_type, [&](const bus::record_view& rec) { fn(name, rec); });
+        }
+    }
+}
+
+void bus_source::list_others()
 {
     const auto now = monotonic_ns();
     if (others_listed_ns_ == 0 || now - others_listed_ns_ >= channels_refresh_ns) {
@@ -48,12 +69,6 @@ void bus_source::for_each_process(vs::function_ref<void(std::string_view, const 
             }
         }
         others_ = std::move(next);
-    }
-    data_source::for_each_process(fn);
-    for (auto& [name, r] : others_) {
-        if (r.attach() == bus::attach_state::ready) {
-            r.for_each_latest(process_status_type, [&](const bus::record_view& rec) { fn(name, rec); });
-        }
     }
 }
 

@@ -1,5 +1,9 @@
 #include "vs/api/metrics.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 #include <fmt/format.h>
 
 namespace vs::api {
@@ -135,6 +139,202 @@ void metrics_registry::render(std::string& out) const
                    connections_evicted.load(std::memory_order_relaxed),
                    events_clients.load(std::memory_order_relaxed), events_batches.load(std::memory_order_relaxed),
                    events_resyncs.load(std::memory_order_relaxed));
+}
+
+}  // namespace vs::api
+
+namespace vs::api {
+namespace {
+
+// Prometheus label value escaping: backslash, quote, newline.
+void append_label(std::string& out, std::string_view v)
+{
+    for (const char c : v) {
+        if (c == '\\' || c == '"') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (c == '\n') {
+            out.append("\\n");
+        } else {
+            out.push_back(c);
+        }
+    }
+}
+
+struct unit_word {
+    std::string_view word;
+    std::string_view base;
+    double scale;
+};
+// Abbreviated and non-base units promtool's lint rejects, with their base unit.
+constexpr unit_word unit_words[] = {
+    {"s", "seconds", 1},         {"sec", "seconds", 1},       {"secs", "seconds", 1},
+    {"second", "seconds", 1},    {"ms", "seconds", 1e-3},     {"msec", "seconds", 1e-3},
+    {"millis", "seconds", 1e-3}, {"milliseconds", "seconds", 1e-3},
+    {"us", "seconds", 1e-6},     {"microseconds", "seconds", 1e-6},
+    {"ns", "seconds", 1e-9},     {"nanoseconds", "seconds", 1e-9},
+    {"m", "seconds", 60},        {"min", "seconds", 60},      {"mins", "seconds", 60},
+    {"minute", "seconds", 60},   {"minutes", "seconds", 60},  {"h", "seconds", 3600},
+    {"hour", "seconds", 3600},   {"hours", "seconds", 3600},  {"d", "seconds", 86400},
+    {"day", "seconds", 86400},   {"days", "seconds", 86400},  {"b", "bytes", 1},
+    {"byte", "bytes", 1},        {"kb", "bytes", 1024},       {"kilobytes", "bytes", 1024},
+    {"mb", "bytes", 1048576},    {"megabytes", "bytes", 1048576}, {"gb", "bytes", 1073741824.0},
+    {"gigabytes", "bytes", 1073741824.0},
+};
+
+}  // namespace
+
+std::string process_metric_name(std::string_view raw, bool counter, double& scale)
+{
+    scale = 1;
+    // Words: split at non-alphanumerics and at lower->upper case changes, lower-cased.
+    std::vector<std::string> words;
+    std::string cur;
+    char prev = 0;
+    for (const char c : raw) {
+        const bool upper = c >= 'A' && c <= 'Z';
+        const bool alnum = upper || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum || (upper && prev >= 'a' && prev <= 'z')) {
+            if (!cur.empty()) {
+                words.push_back(std::move(cur));
+                cur.clear();
+            }
+        }
+        if (alnum) {
+            cur.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
+        }
+        prev = c;
+    }
+    if (!cur.empty()) {
+        words.push_back(std::move(cur));
+    }
+    std::string name = "vs_process";
+    bool unit_seen = false;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        auto w = std::string_view{words[i]};
+        if (w == "counter" || w == "gauge" || w == "histogram" || w == "summary" ||
+            (w == "total" && i + 1 == words.size())) {
+            continue;   // the type is not part of a name; _total is added for counters below
+        }
+        for (const auto& u : unit_words) {
+            if (w == u.word && !unit_seen) {
+                w = u.base;
+                scale = u.scale;
+                unit_seen = true;
+                break;
+            }
+        }
+        name.push_back('_');
+        name.append(w);
+    }
+    if (name == "vs_process") {
+        name.append("_unnamed");
+    }
+    if (counter) {
+        name.append("_total");
+    }
+    return name;
+}
+
+void render_process_metrics(const std::vector<process_metrics_row>& rows, std::string& out)
+{
+    if (rows.empty()) {
+        return;
+    }
+    auto it = std::back_inserter(out);
+    const auto labels = [&](const process_metrics_row& p) {
+        out.append("{process=\"");
+        append_label(out, p.process);
+        out.append("\",channel=\"");
+        append_label(out, p.channel);
+        out.append("\"}");
+    };
+    struct fixed {
+        const char* name;
+        const char* help;
+        double (*value)(const process_metrics_row&);
+    };
+    static constexpr fixed fixed_families[] = {
+        {"vs_process_up", "1 when the process's channel writer is alive (the process runs).",
+         [](const process_metrics_row& p) { return p.alive ? 1.0 : 0.0; }},
+        {"vs_process_healthy", "1 when the process is ready and its own health probe holds.",
+         [](const process_metrics_row& p) { return p.healthy ? 1.0 : 0.0; }},
+        {"vs_process_ready", "1 once the process restored its state and serves.",
+         [](const process_metrics_row& p) { return p.ready ? 1.0 : 0.0; }},
+        {"vs_process_status_age_seconds", "Age of the process's last status record.",
+         [](const process_metrics_row& p) { return p.status_age_seconds; }},
+        {"vs_process_start_time_seconds", "Start time of the process since the Unix epoch.",
+         [](const process_metrics_row& p) { return p.start_time_seconds; }},
+    };
+    for (const auto& f : fixed_families) {
+        fmt::format_to(it, "# HELP {} {}\n# TYPE {} gauge\n", f.name, f.help, f.name);
+        for (const auto& p : rows) {
+            out.append(f.name);
+            labels(p);
+            fmt::format_to(it, " {}\n", f.value(p));
+        }
+    }
+    // One family per published name; a name that would clash with a fixed family or with
+    // another type gets "_reported" (never seen so far; keeps the scrape valid).
+    struct sample {
+        const process_metrics_row* p;
+        double value;
+    };
+    struct family {
+        bool counter = false;
+        std::vector<std::string> raw_names;
+        std::vector<sample> samples;
+    };
+    std::map<std::string, family> families;
+    for (const auto& p : rows) {
+        for (const auto& m : p.metrics) {
+            double scale = 1;
+            auto name = process_metric_name(m.name, !m.gauge, scale);
+            const bool reserved = std::any_of(std::begin(fixed_families), std::end(fixed_families),
+                                              [&](const fixed& f) { return name == f.name; });
+            auto found = families.find(name);
+            if (reserved || (found != families.end() && found->second.counter != !m.gauge)) {
+                // Keep _total last on a counter.
+                name = m.gauge ? name + "_reported" : name.substr(0, name.size() - 6) + "_reported_total";
+            }
+            auto& fam = families[name];
+            fam.counter = !m.gauge;
+            if (std::find(fam.raw_names.begin(), fam.raw_names.end(), m.name) == fam.raw_names.end()) {
+                fam.raw_names.push_back(m.name);
+            }
+            fam.samples.push_back({&p, std::isfinite(m.value) ? m.value * scale : m.value});
+        }
+    }
+    for (const auto& [name, fam] : families) {
+        fmt::format_to(it, "# HELP {} {} \"", name, fam.counter ? "Counter" : "Gauge");
+        for (std::size_t i = 0; i < fam.raw_names.size(); ++i) {
+            if (i > 0) {
+                out.append("\", \"");
+            }
+            for (const char c : fam.raw_names[i]) {   // HELP escaping: backslash and newline
+                if (c == '\\') {
+                    out.append("\\\\");
+                } else if (c == '\n') {
+                    out.append("\\n");
+                } else {
+                    out.push_back(c);
+                }
+            }
+        }
+        fmt::format_to(it, "\" that processes publish in their status (base units).\n# TYPE {} {}\n", name,
+                       fam.counter ? "counter" : "gauge");
+        for (const auto& s : fam.samples) {
+            out.append(name);
+            labels(*s.p);
+            if (std::isnan(s.value)) {
+                out.append(" NaN\n");
+            } else if (std::isinf(s.value)) {
+                out.append(s.value > 0 ? " +Inf\n" : " -Inf\n");
+            } else {
+                fmt::format_to(it, " {}\n", s.value);
+            }
+        }
+    }
 }
 
 }  // namespace vs::api

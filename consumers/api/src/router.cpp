@@ -719,18 +719,22 @@ void router::metrics(response& out)
         {"vs_bus_reader_laps_total", "counter", "Times registered readers were lapped by the writer."},
         {"vs_bus_readers", "gauge", "Live registered readers."},
         {"vs_bus_table_used", "gauge", "Filled latest-table slots."},
+        {"vs_bus_table_slots", "gauge", "Slots of the channel's latest table."},
+        {"vs_bus_ring_bytes", "gauge", "Size of the channel's ring."},
+        {"vs_bus_slot_bytes", "gauge", "Record bytes a latest-table slot holds."},
+        {"vs_bus_writer_start_time_seconds", "gauge", "Start time of the channel's writer since the Unix epoch (0 never)."},
     };
-    bus::channel_status st[channel_count];
-    for (std::size_t c = 0; c < channel_count; ++c) {
-        st[c] = source_.status(static_cast<channel_id>(c));
-    }
+    // Every channel under the prefix (the header facts), one family at a time.
+    std::vector<std::pair<std::string, bus::channel_status>> channels;
+    source_.for_each_channel([&](std::string_view name, const bus::channel_status& s) {
+        channels.emplace_back(std::string{name}, s);
+    });
     for (std::size_t g = 0; g < std::size(bus_metrics); ++g) {
         fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", bus_metrics[g].name, bus_metrics[g].help,
                        bus_metrics[g].name, bus_metrics[g].type);
-        for (std::size_t c = 0; c < channel_count; ++c) {
-            const auto& s = st[c];
+        for (const auto& [name, s] : channels) {
             fmt::format_to(it, "{}{{channel=\"", bus_metrics[g].name);
-            label(source_.name(static_cast<channel_id>(c)));
+            label(name);
             out.body.append("\"} ");
             switch (g) {
             case 0: fmt::format_to(it, "{}", s.attached ? 1 : 0); break;
@@ -741,7 +745,11 @@ void router::metrics(response& out)
             case 5: fmt::format_to(it, "{}", s.records_dropped); break;
             case 6: fmt::format_to(it, "{}", s.reader_laps); break;
             case 7: fmt::format_to(it, "{}", s.readers); break;
-            default: fmt::format_to(it, "{}", s.table_used); break;
+            case 8: fmt::format_to(it, "{}", s.table_used); break;
+            case 9: fmt::format_to(it, "{}", s.table_slots); break;
+            case 10: fmt::format_to(it, "{}", s.ring_bytes); break;
+            case 11: fmt::format_to(it, "{}", s.slot_bytes); break;
+            default: fmt::format_to(it, "{}", static_cast<double>(s.writer_started_ns) * 1e-9); break;
             }
             out.body.push_back('\n');
         }
@@ -794,75 +802,29 @@ void router::metrics(response& out)
         }
     });
 
-    // Every process on the daemon skeleton (its ProcessStatus in its own channel), one
-    // metric family at a time as the text format wants.
-    struct process_row {
-        std::string process, channel;
-        bool healthy = false, ready = false;
-        double age = 0;
-        std::vector<std::tuple<std::string, double, bool>> metrics;   // name, value, gauge
-    };
-    std::vector<process_row> procs;
+    // Every process on the daemon skeleton (its ProcessStatus in its own channel): one
+    // family per metric name, in Prometheus conventions (metrics.hpp).
+    std::vector<process_metrics_row> procs;
     source_.for_each_process([&](std::string_view channel, const bus::record_view& r) {
         const auto* p = verified_as<schema::ProcessStatus>(r.data);
         if (p == nullptr) {
             return;
         }
-        process_row row{std::string{as_view(p->symbol())}, std::string{channel}, p->healthy(), p->ready(),
-                        age_seconds(now, r.publish_ns), {}};
+        auto& row = procs.emplace_back();
+        row.process = as_view(p->symbol());
+        row.channel = channel;
+        row.healthy = p->healthy();
+        row.ready = p->ready();
+        row.alive = source_.channel_writer_alive(channel);
+        row.status_age_seconds = age_seconds(now, r.publish_ns);
+        row.start_time_seconds = static_cast<double>(p->started_ns()) * 1e-9;
         if (p->metrics() != nullptr) {
             for (const auto* m : *p->metrics()) {
-                row.metrics.emplace_back(std::string{as_view(m->name())}, m->value(), m->gauge());
+                row.metrics.push_back({std::string{as_view(m->name())}, m->value(), m->gauge()});
             }
         }
-        procs.push_back(std::move(row));
     });
-    const auto labels = [&](const process_row& p, const std::string* name) {
-        out.body.append("{process=\"");
-        label(p.process);
-        out.body.append("\",channel=\"");
-        label(p.channel);
-        if (name != nullptr) {
-            out.body.append("\",name=\"");
-            label(*name);
-        }
-        out.body.append("\"}");
-    };
-    struct family {
-        const char* name;
-        const char* type;
-        const char* help;
-    };
-    static constexpr family process_families[] = {
-        {"vs_process_healthy", "gauge", "1 when the process is ready and its own health probe holds."},
-        {"vs_process_ready", "gauge", "1 once the process restored its state and serves."},
-        {"vs_process_status_age_seconds", "gauge", "Age of the process's last status record."},
-        {"vs_process_counter_total", "counter", "A counter the process publishes in its status."},
-        {"vs_process_gauge", "gauge", "A gauge the process publishes in its status."},
-    };
-    for (std::size_t f = 0; f < std::size(process_families) && !procs.empty(); ++f) {
-        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", process_families[f].name, process_families[f].help,
-                       process_families[f].name, process_families[f].type);
-        for (const auto& p : procs) {
-            if (f < 3) {
-                out.body.append(process_families[f].name);
-                labels(p, nullptr);
-                if (f == 2) {
-                    fmt::format_to(it, " {}\n", p.age);
-                } else {
-                    fmt::format_to(it, " {}\n", (f == 0 ? p.healthy : p.ready) ? 1 : 0);
-                }
-                continue;
-            }
-            for (const auto& [name, value, gauge] : p.metrics) {
-                if (gauge == (f == 4)) {
-                    out.body.append(process_families[f].name);
-                    labels(p, &name);
-                    fmt::format_to(it, " {}\n", value);
-                }
-            }
-        }
-    }
+    render_process_metrics(procs, out.body);
 
     if (metrics_ != nullptr) {
         metrics_->render(out.body);

@@ -112,7 +112,7 @@ TEST_F(ApiProcessTest, PublishesItsProcessStatusAndDrainsOnSigterm)
         metrics = vs::api::test::http_get(port, "/metrics").body();
         return metrics.find("vs_process_healthy{process=\"vs-api\",channel=\"api\"} 1") != std::string::npos;
     }, std::chrono::seconds{5})) << metrics;
-    EXPECT_NE(metrics.find("vs_process_gauge{process=\"vs-api\",channel=\"api\",name=\"connections_open\"}"), std::string::npos);
+    EXPECT_NE(metrics.find("vs_process_connections_open{process=\"vs-api\",channel=\"api\"}"), std::string::npos);
 
     // An idle keep-alive client, one that sent half a request and an open /events stream do
     // not hold the stop up (the drain waits for requests in hand only).

@@ -105,8 +105,8 @@ TEST_F(SymbolStatusTest, RejectionsReachMetricsAndHealth)
     control("/_control/malformed?count=6");
     std::string metrics;
     std::smatch m;
-    const std::regex frames{R"(vs_process_counter_total\{process="vs-feed",channel="market",name="frames_rejected"\} (\d+))"};
-    const std::regex rows{R"(vs_process_counter_total\{process="vs-feed",channel="market",name="rows_rejected"\} (\d+))"};
+    const std::regex frames{R"(vs_process_frames_rejected_total\{process="vs-feed",channel="market"\} (\d+))"};
+    const std::regex rows{R"(vs_process_rows_rejected_total\{process="vs-feed",channel="market"\} (\d+))"};
     ASSERT_TRUE(eventually([&] {
         metrics = get("/metrics").body;
         return std::regex_search(metrics, m, frames) && std::stoll(m[1]) > 0 && std::regex_search(metrics, m, rows) &&

@@ -26,14 +26,17 @@ public:
     bool writer_alive(channel_id ch) override;
     /// Every channel under the prefix (listed again at most every `channels_refresh_ns`).
     void for_each_process(vs::function_ref<void(std::string_view, const bus::record_view&)> fn) override;
+    /// The market and oi channels, then every other channel under the prefix.
+    void for_each_channel(vs::function_ref<void(std::string_view, const bus::channel_status&)> fn) override;
     /// The market and oi channels as writer_alive(); the others from their header.
     bool channel_writer_alive(std::string_view channel) override;
 
     static constexpr std::int64_t liveness_refresh_ns = 100'000'000;
-    static constexpr std::int64_t channels_refresh_ns = 5'000'000'000;
+    static constexpr std::int64_t channels_refresh_ns = 1'000'000'000;
 
 private:
     bus::reader& ready(channel_id ch);
+    void list_others();   // refreshes others_ at most every channels_refresh_ns
     std::array<std::string, channel_count> names_;
     std::array<bus::reader, channel_count> readers_;
     std::array<std::int64_t, channel_count> alive_checked_ns_{};

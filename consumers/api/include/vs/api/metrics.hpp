@@ -77,4 +77,31 @@ private:
     std::vector<std::unique_ptr<worker_metrics>> workers_;
 };
 
+/// A ProcessStatus metric's name in Prometheus conventions: "vs_process_" + its name in
+/// snake_case (camelCase split, other characters as '_'), with abbreviated or non-base time
+/// and size units spelled as base units ("snapshot_age_s" -> "..._age_seconds",
+/// "last_cycle_ms" -> "..._cycle_seconds" with `scale` 0.001, "kb" -> "bytes" with 1024),
+/// without the words counter/gauge, and "_total" at the end of a counter (never of a gauge).
+std::string process_metric_name(std::string_view raw, bool counter, double& scale);
+
+/// One process's ProcessStatus, as /metrics shows it.
+struct process_metrics_row {
+    std::string process, channel;
+    bool healthy = false, ready = false, alive = false;
+    double status_age_seconds = 0;
+    double start_time_seconds = 0;
+    struct metric {
+        std::string name;
+        double value = 0;
+        bool gauge = false;
+    };
+    std::vector<metric> metrics;
+};
+
+/// Appends the process families: vs_process_up, vs_process_healthy, vs_process_ready,
+/// vs_process_status_age_seconds, vs_process_start_time_seconds, then one family per
+/// published metric name (process_metric_name), each with # HELP and # TYPE, labels
+/// process= and channel=.
+void render_process_metrics(const std::vector<process_metrics_row>& rows, std::string& out);
+
 }  // namespace vs::api

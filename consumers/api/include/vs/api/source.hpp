@@ -54,6 +54,15 @@ public:
             for_each_latest(ch, process_status_type, [&](const bus::record_view& r) { fn(name(ch), r); });
         }
     }
+    /// Hands fn(name, status) the header of every channel: the default, the channels above;
+    /// bus_source, every channel under the prefix (/metrics).
+    virtual void for_each_channel(vs::function_ref<void(std::string_view, const bus::channel_status&)> fn)
+    {
+        for (std::size_t c = 0; c < channel_count; ++c) {
+            const auto ch = static_cast<channel_id>(c);
+            fn(name(ch), status(ch));
+        }
+    }
     /// Whether the writer of channel `name` (any channel under the prefix) is alive. The
     /// default knows the channels above only (others: true); bus_source asks every channel.
     virtual bool channel_writer_alive(std::string_view channel)
