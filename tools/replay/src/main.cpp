@@ -38,6 +38,12 @@ int main(int argc, char** argv)
     cli.option("news-channels", "LIST", "marketfeed,watcherguru",
                "Telegram channels served as t.me/s/<channel> pages for vs-news (/_control/news/... adds posts)");
     cli.option("news-posts", "N", "30", "posts each of those channels has at start");
+    cli.option("backend-api-key", "KEY", "",
+               "the stand-in backend (/api/...) accepts only this X-API-Key / apiKey (empty: any)",
+               {"VS_REPLAY_BACKEND_API_KEY"});
+    cli.option("telegram-bot-token", "TOKEN", "",
+               "the stand-in Telegram Bot API (/bot<token>/sendMessage) accepts only this token (empty: any)",
+               {"VS_REPLAY_TELEGRAM_BOT_TOKEN"});
     cli.option("port-file", "PATH", "", "write the bound port number to this file once listening");
     cli.option("log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off", {"VS_LOG_LEVEL"});
 
@@ -59,6 +65,8 @@ int main(int argc, char** argv)
         cfg.scenario_file = cli.get("scenario");
         cfg.news_channels = vs::cli::split_list(cli.get("news-channels"));
         cfg.news_posts = static_cast<int>(cli.get_int("news-posts", 0, 10'000));
+        cfg.backend_api_key = cli.get("backend-api-key");
+        cfg.telegram_bot_token = cli.get("telegram-bot-token");
         cfg.handle_signals = true;
         std::string listen_host;
         std::uint16_t listen_port = 0;

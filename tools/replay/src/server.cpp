@@ -1,4 +1,5 @@
 #include "vs/replay/server.hpp"
+#include "vs/replay/receiver.hpp"
 #include "vs/replay/telegram.hpp"
 
 #include <csignal>
@@ -131,7 +132,7 @@ struct server::impl {
     asio::awaitable<void> scenario_action(std::chrono::steady_clock::time_point at, std::string action,
                                           std::map<std::string, std::string> params);
 
-    http_reply handle_request(http::verb method, std::string_view target, const std::string& ip);
+    http_reply handle_request(const http::request<http::string_body>& req, const std::string& ip);
     http_reply control(std::string_view action, const request_target& t, bool is_post);
     std::string stats_json(std::int64_t now_ms) const;
     void load_scenario();
@@ -152,6 +153,7 @@ struct server::impl {
     weight_limiter limiter;
     rest_api rest;
     telegram_pages news;  // t.me/s/<channel> pages for vs-news (telegram.hpp)
+    receiver sink;        // the backend's and the Bot API's stand-in (receiver.hpp)
     std::vector<std::shared_ptr<ws_session>> sessions;
     std::map<std::string, std::int64_t, std::less<>> stalls;  // stream ("*" = all) -> until ms, 0 = resume only
     bool legacy_everywhere = false;
@@ -410,7 +412,8 @@ server::impl::impl(server_config c)
       mkt(market_config{cfg.symbols, cfg.seed, 168}, vs::realtime_ms()),
       limiter(weight_config{cfg.weight_limit, cfg.ban_seconds, cfg.tolerated_429s}),
       rest(mkt, limiter),
-      news(telegram_config{cfg.news_channels, cfg.news_posts}, vs::realtime_ms())
+      news(telegram_config{cfg.news_channels, cfg.news_posts}, vs::realtime_ms()),
+      sink(receiver_config{cfg.backend_api_key, cfg.telegram_bot_token})
 {
     if (!cfg.file.empty()) {
         std::ifstream in(cfg.file);
@@ -613,7 +616,7 @@ asio::awaitable<void> server::impl::http_session(tcp::socket socket)
             co_await session->run(std::move(req));
             co_return;
         }
-        http_reply r = handle_request(req.method(), req.target(), ip);
+        http_reply r = handle_request(req, ip);
         http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
         res.set(http::field::server, "vs-replay");
         res.set(http::field::content_type, "application/json");
@@ -631,11 +634,20 @@ asio::awaitable<void> server::impl::http_session(tcp::socket socket)
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-http_reply server::impl::handle_request(http::verb method, std::string_view target, const std::string& ip)
+http_reply server::impl::handle_request(const http::request<http::string_body>& req, const std::string& ip)
 {
-    auto t = parse_target(target);
+    const auto method = req.method();
+    auto t = parse_target(req.target());
     if (!t.ok) {
         return binance_error(400, -1100, "Illegal characters found in a parameter.");
+    }
+    if (receiver::is_receiver_path(t.path)) {
+        received_request rr;
+        rr.method = std::string(req.method_string());
+        rr.api_key_header = std::string(req["X-API-Key"]);
+        rr.idempotency_key = std::string(req["Idempotency-Key"]);
+        rr.body = req.body();
+        return sink.handle(t, rr, vs::realtime_ms());
     }
     if (t.path.rfind("/fapi/", 0) == 0 || t.path == "/futures/data/openInterestHist") {
         return rest.handle(t, ip, vs::realtime_ms());
@@ -676,6 +688,10 @@ http_reply server::impl::control(std::string_view action, const request_target& 
     }
     if (action.rfind("news/", 0) == 0) {
         return news.control(std::string(action.substr(5)), t, is_post, now);
+    }
+    // GET /_control/status: the receiver's counts; POST /_control/status stays the exchange status.
+    if (receiver::is_control_action(action) && !(action == "status" && is_post)) {
+        return sink.control(action, t, is_post, now);
     }
     if (!is_post) {
         return control_error(405, "use POST for /_control/" + std::string(action));
@@ -873,10 +889,10 @@ std::string server::impl::stats_json(std::int64_t now_ms) const
         "{{\"ok\":true,\"connections\":{{\"routed\":{},\"legacy\":{}}},\"frames_sent\":{},\"malformed_sent\":{},"
         "\"weight_used\":{},\"weight_limit\":{},\"http_429\":{},\"http_418\":{},\"bans\":{},\"stalled\":{},"
         "\"legacy_everywhere\":{},\"symbols\":{},\"file_frames\":{},\"file_skipped_lines\":{},"
-        "\"storm_frames\":{},\"storms_running\":{}}}",
+        "\"storm_frames\":{},\"storms_running\":{},{}}}",
         routed, legacy, frames, malformed_sent, limiter.used_total(now_ms), cfg.weight_limit, c.http_429, c.http_418,
         c.bans, stalled_list, legacy_everywhere, mkt.usdm_count(), file_frames, file_skipped, storm_frames,
-        storms_running);
+        storms_running, sink.stats_json());
 }
 
 asio::awaitable<void> server::impl::market_loop()

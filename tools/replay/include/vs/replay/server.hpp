@@ -39,6 +39,10 @@ struct server_config {
     /// Telegram channels served as t.me/s pages (telegram.hpp), each with news_posts posts.
     std::vector<std::string> news_channels = {"marketfeed", "watcherguru"};
     int news_posts = 30;
+    /// The backend / Telegram Bot API stand-in (receiver.hpp): the X-API-Key (and apiKey) it
+    /// accepts and the bot token of /bot<token>/...; empty accepts any.
+    std::string backend_api_key;
+    std::string telegram_bot_token;
     bool handle_signals = false;           ///< SIGINT/SIGTERM stop run() (the executable sets it)
 };
 
