@@ -30,6 +30,10 @@ for s in "$root"/schemas/*.fbs; do   # every schema, so a new one never breaks t
 done
 python3 "$root/consumers/api/src/embed_file.py" "$root/consumers/api/src/dashboard.html" \
   "$work/gen/dashboard_html.cpp" dashboard_html
+# The dashboard's Chart.js (Debian libjs-chart.js), as the meson build embeds it.
+chartjs=/usr/share/javascript/chart.js/chart.min.js
+[[ -f "$chartjs" ]] || { echo "run_fuzz: $chartjs not found (apt-get install libjs-chart.js)" >&2; exit 2; }
+python3 "$root/consumers/api/src/embed_file.py" "$chartjs" "$work/gen/chartjs.cpp" chartjs
 version="$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)"
 
 "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -40,8 +44,8 @@ version="$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | he
   "$root/consumers/api/fuzz/router_fuzz.cpp" \
   "$root/consumers/api/src/json_writer.cpp" "$root/consumers/api/src/metrics.cpp" \
   "$root/consumers/api/src/render.cpp" "$root/consumers/api/src/router.cpp" \
-  "$root/consumers/api/src/router_feeds.cpp" \
-  "$work/gen/dashboard_html.cpp" \
+  "$root/consumers/api/src/router_feeds.cpp" "$root/consumers/api/src/history.cpp" \
+  "$work/gen/dashboard_html.cpp" "$work/gen/chartjs.cpp" \
   -lfmt -o "$work/router_fuzz"
 
 # Seeds: the requests the API expects, plus a few hostile ones.
@@ -59,6 +63,8 @@ GET /universe HTTP/1.1\r\n\r\n
 GET /metrics HTTP/1.1\r\n\r\n
 GET /events?symbols=BTCUSDT HTTP/1.1\r\n\r\n
 HEAD /dashboard HTTP/1.0\r\n\r\n
+GET /history/BTCUSDT?hours=1.5 HTTP/1.1\r\n\r\n
+GET /history HTTP/1.1\r\n\r\n
 POST /funding/BTCUSDT HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd
 GET /funding/%22%00%ff HTTP/1.1\r\n\r\n
 GET http://x/funding HTTP/1.1\r\n\r\n

@@ -65,6 +65,12 @@ int main(int argc, char** argv)
                    {"VS_API_ALERT_CHANNELS"});
         cli.option("news-channel", "NAME", "news", "channel of vs-news's NewsPost records (/news, news events)",
                    {"VS_API_NEWS_CHANNEL"});
+        cli.option("history-hours", "H", "3", "hours of mark price and OI kept for /history and the dashboard charts (0: none)",
+                   {"VS_API_HISTORY_HOURS"});
+        cli.option("history-step-ms", "MS", "30000", "one /history point per series and symbol per MS",
+                   {"VS_API_HISTORY_STEP_MS"});
+        cli.option("history-sample-ms", "MS", "1000", "how often the history reads the bus tables",
+                   {"VS_API_HISTORY_SAMPLE_MS"});
     }, [](vs::daemon::context& ctx) {
         const auto& cli = ctx.options();
         vs::api::server_config c;
@@ -89,6 +95,10 @@ int main(int argc, char** argv)
         c.request_timeout = std::chrono::milliseconds{
             static_cast<long long>(cli.get_double("request-timeout", 0.05, 3600) * 1000.0)};
         c.events_interval = std::chrono::milliseconds{cli.get_int("events-interval-ms", 50, 60'000)};
+        c.history_window = std::chrono::milliseconds{
+            static_cast<long long>(cli.get_double("history-hours", 0, 48) * 3'600'000.0)};
+        c.history_step = std::chrono::milliseconds{cli.get_int("history-step-ms", 10, 3'600'000)};
+        c.history_sample_interval = std::chrono::milliseconds{cli.get_int("history-sample-ms", 10, 600'000)};
 
         // Every connection is a descriptor: the soft limit (1024 under systemd by default)
         // must not be reached before --max-connections (and the bus, LMDB and log files).

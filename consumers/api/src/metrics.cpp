@@ -27,6 +27,7 @@ std::string_view route_name(route r) noexcept
     case route::metrics: return "/metrics";
     case route::events: return "/events";
     case route::dashboard: return "/dashboard";
+    case route::history: return "/history";
     case route::not_found: return "unknown";
     case route::bad_request: return "malformed";
     case route::count_: break;

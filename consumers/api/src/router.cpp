@@ -1,12 +1,14 @@
 #include "vs/api/router.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "vs/api/history.hpp"
 #include "vs/api/json_writer.hpp"
 #include "vs/api/render.hpp"
 #include "schemas/process_status_generated.h"
@@ -377,8 +379,13 @@ void router::handle(const request_view& req, response& out)
         r = route::metrics;
     } else if (path == "/events") {
         r = route::events;
-    } else if (path == "/dashboard" || path == "/dashboard/") {
+    } else if (path == "/dashboard" || path == "/dashboard/" || path == "/dashboard/chart.js") {
         r = route::dashboard;
+    } else if (path == "/history" || path == "/history/") {
+        r = route::history;
+    } else if (auto [ok4, seg4] = segment_after("/history/"); ok4) {
+        r = route::history;
+        symbol_raw = seg4;
     }
     out.matched = r;
 
@@ -405,9 +412,17 @@ void router::handle(const request_view& req, response& out)
     case route::metrics: metrics(out); break;
     case route::events: events(query, out); break;
     case route::dashboard:
+        if (path == "/dashboard/chart.js") {
+            // A fixed file per build: cached for a day (the page asks for it by ?v=<version>).
+            out.content_type = "text/javascript; charset=utf-8";
+            out.static_body = chartjs();
+            out.cache_control = "public, max-age=86400, immutable";
+            break;
+        }
         out.content_type = "text/html; charset=utf-8";
         out.static_body = dashboard_html();
         break;
+    case route::history: history(symbol_raw, query, out); break;
     case route::not_found:
     case route::bad_request:
     case route::count_: error_response(out, 404, "Not found", "path", echo(path, scratch_)); break;
@@ -439,6 +454,8 @@ void router::root(response& out)
     w.member("/metrics", "Prometheus metrics");
     w.member("/events?symbols=A,B", "Server-Sent Events: changed records, at most one batch per second");
     w.member("/dashboard", "Live dashboard page");
+    w.member("/history/{symbol}?hours=H", "Mark price and open interest over the last hours (as vs-api saw them)");
+    w.member("/history", "Open-interest change over the last hour of every symbol");
     w.end_object();
     w.end_object();
 }
@@ -850,6 +867,81 @@ void router::events(std::string_view query, response& out)
     // The server takes over the connection (see server.cpp).
     out.status = 200;
     out.content_type = "text/event-stream";
+}
+
+void router::history(std::string_view symbol_raw, std::string_view query, response& out)
+{
+    const auto* h = config_.history;
+    if (h == nullptr) {
+        error_response(out, 503, "History not available");
+        return;
+    }
+    const auto now_ms = realtime_ns() / 1'000'000;
+    if (symbol_raw.empty()) {
+        // Every symbol's open-interest change over the last hour (contracts and USD).
+        constexpr std::int64_t hour_ms = 3'600'000;
+        json_writer w{out.body};
+        w.begin_object();
+        for (const auto& [key, s] : {std::pair{"oiChange1h", series_id::open_interest},
+                                     std::pair{"oiUsdChange1h", series_id::open_interest_usd}}) {
+            w.key(key);
+            w.begin_object();
+            h->changes(s, hour_ms, [&](std::string_view symbol, const history_point& from, const history_point& to) {
+                w.key(symbol);
+                w.begin_object();
+                w.member("pct", from.v != 0 ? (to.v - from.v) / from.v * 100.0 : 0.0);
+                w.member("from", from.v);
+                w.member("to", to.v);
+                w.member("fromTime", from.t_ms);
+                w.member("toTime", to.t_ms);
+                w.end_object();
+            });
+            w.end_object();
+        }
+        w.member("symbols", static_cast<std::uint64_t>(h->symbols()));
+        w.member("since", h->since_ms());
+        w.member("stepMs", h->step_ms());
+        w.member("windowHours", static_cast<double>(h->window_ms()) / 3.6e6);
+        w.end_object();
+        return;
+    }
+    if (!normalize_symbol(symbol_raw, symbol_)) {
+        error_response(out, 400, "Malformed symbol", "symbol", echo(symbol_raw, scratch_));
+        return;
+    }
+    double hours = static_cast<double>(h->window_ms()) / 3.6e6;
+    if (const auto [present, raw] = query_param(query, "hours"); present) {
+        const std::string v{raw.substr(0, 32)};
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || !(x > 0) || x > 1e6) {
+            error_response(out, 400, "Bad hours parameter (a positive number)", "hours", echo(raw.substr(0, 32), scratch_));
+            return;
+        }
+        hours = std::min(hours, x);
+    }
+    // A symbol not seen yet has empty series (vs-api keeps what it saw since it started).
+    std::vector<history_point> pts[series_count];
+    h->read(symbol_, now_ms - static_cast<std::int64_t>(hours * 3.6e6), pts);
+    json_writer w{out.body};
+    w.begin_object();
+    w.member("symbol", symbol_);
+    w.member("hours", hours);
+    w.member("stepMs", h->step_ms());
+    w.member("since", h->since_ms());
+    constexpr std::string_view names[series_count] = {"markPrice", "openInterest", "openInterestUsd"};
+    for (std::size_t i = 0; i < series_count; ++i) {
+        w.key(names[i]);   // [[time ms, value], ...], oldest first
+        w.begin_array();
+        for (const auto& p : pts[i]) {
+            w.begin_array();
+            w.value(p.t_ms);
+            w.value(p.v);
+            w.end_array();
+        }
+        w.end_array();
+    }
+    w.end_object();
 }
 
 }  // namespace vs::api

@@ -33,6 +33,7 @@
 
 #include "vs/api/alert_log.hpp"
 #include "vs/api/bus_source.hpp"
+#include "vs/api/history.hpp"
 #include "vs/api/events.hpp"
 #include "vs/api/router.hpp"
 #include "vs/common/clock.hpp"
@@ -132,14 +133,15 @@ void end_wait(idle_slot& s)
 
 // The status line and headers of a response, appended to `head`.
 void write_head(std::string& head, unsigned status, std::string_view content_type, std::size_t length,
-                std::string_view allow, bool keep_alive, unsigned version, unsigned retry_after = 0)
+                std::string_view allow, bool keep_alive, unsigned version, unsigned retry_after = 0,
+                std::string_view cache_control = "no-store")
 {
     head.clear();
     auto it = std::back_inserter(head);
     const auto reason = http::obsolete_reason(http::int_to_status(status));
     fmt::format_to(it, "HTTP/1.1 {} {}\r\nServer: vs-api\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
-                       "Cache-Control: no-store\r\n",
-                   status, std::string_view{reason.data(), reason.size()}, content_type, length);
+                       "Cache-Control: {}\r\n",
+                   status, std::string_view{reason.data(), reason.size()}, content_type, length, cache_control);
     if (!allow.empty()) {
         fmt::format_to(it, "Allow: {}\r\n", allow);
     }
@@ -178,6 +180,21 @@ struct server::impl {
         return h;
     }
 
+    static std::unique_ptr<history_recorder> make_history(const server_config& c)
+    {
+        if (c.history_window.count() <= 0) {
+            return nullptr;
+        }
+        history_config h;
+        h.bus_prefix = c.bus_prefix;
+        h.market_channel = c.market_channel;
+        h.oi_channel = c.oi_channel;
+        h.sample_interval = c.history_sample_interval;
+        h.step = c.history_step;
+        h.window = c.history_window;
+        return std::make_unique<history_recorder>(std::move(h));
+    }
+
     static alert_log_config feeds_config(const server_config& c)
     {
         alert_log_config a;
@@ -199,6 +216,8 @@ struct server::impl {
     std::int64_t started_ns = realtime_ns();
     metrics_registry metrics;
     event_hub hub;
+    /// The dashboard charts' history (/history); none when config.history_window is 0.
+    std::unique_ptr<history_recorder> history = make_history(config);
     /// Recent alerts and news (/alerts, /news, alert and news events) and their delivery states.
     delivery_lookup delivery{config.state_dir};
     alert_log feeds{feeds_config(config)};
@@ -452,7 +471,8 @@ asio::awaitable<void> server::impl::session(worker& w, tcp::socket socket)
 
         const bool keep = req.keep_alive() && !stopping.load(std::memory_order_relaxed);   // relaxed: a hint
         const auto payload = res.payload();
-        write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version(), res.retry_after);
+        write_head(head, res.status, res.content_type, payload.size(), res.allow, keep, req.version(), res.retry_after,
+                   res.cache_control);
         std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(payload.data(), res.head ? 0 : payload.size())};
         // Write at once when the kernel takes it all (the usual case on loopback): the body
         // goes back to the pool before the next connection's request is handled. Only a
@@ -575,6 +595,7 @@ server::server(server_config config) : impl_(std::make_unique<impl>(std::move(co
         rc.max_batch = c.max_batch;
         rc.started_ns = impl_->started_ns;
         rc.feeds = &impl_->feeds;
+        rc.history = impl_->history ? &impl_->history->store() : nullptr;
         w->rt = std::make_unique<router>(rc, *w->source, &impl_->metrics);
         w->m = &impl_->metrics.worker(i);
         impl_->workers.push_back(std::move(w));
@@ -623,6 +644,9 @@ void server::start()
         impl_->hub.broadcast(std::make_shared<const std::string>(news_event_message(n)), {});
     });
     impl_->feeds.start();
+    if (impl_->history) {
+        impl_->history->start();
+    }
     asio::co_spawn(*impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
     for (auto& w : impl_->workers) {
         w->thread = std::thread{[io = w->ioc.get()] {
@@ -683,6 +707,9 @@ void server::stop(std::chrono::steady_clock::time_point drain_until, const std::
     }
     impl_->hub.stop();
     impl_->feeds.stop();
+    if (impl_->history) {
+        impl_->history->stop();
+    }
     for (auto& w : ws) {
         w->work.reset();
         w->ioc->stop();

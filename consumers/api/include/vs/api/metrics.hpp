@@ -31,6 +31,7 @@ enum class route : std::uint8_t {
     metrics,
     events,
     dashboard,
+    history,
     not_found,
     bad_request,   ///< unparseable request (limits, syntax, target form)
     count_,

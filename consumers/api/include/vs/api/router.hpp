@@ -18,6 +18,7 @@ namespace vs::api {
 
 class json_writer;
 class feed_source;
+class history_store;
 template <class Table>
 struct record_route;   // router.cpp: one single-record route (channel, record type, rendering)
 
@@ -26,6 +27,7 @@ struct router_config {
     std::size_t max_batch = 1000;
     std::int64_t started_ns = 0;   ///< server start, for uptimeSeconds
     feed_source* feeds = nullptr;  ///< /alerts, /news (none: empty lists)
+    const history_store* history = nullptr;   ///< /history (none: 503)
 };
 
 struct request_view {
@@ -40,6 +42,7 @@ struct response {
     std::string_view allow;          ///< Allow header value (405)
     unsigned retry_after = 0;        ///< Retry-After header in seconds (0: none)
     std::string_view static_body;    ///< used instead of body when not empty (embedded page)
+    std::string_view cache_control = "no-store";   ///< Cache-Control header value
     std::string body;                ///< reused between requests: clear() keeps its capacity
     bool head = false;               ///< HEAD request: send headers only
 
@@ -51,6 +54,7 @@ struct response {
         allow = {};
         retry_after = 0;
         static_body = {};
+        cache_control = "no-store";
         body.clear();
         head = false;
     }
@@ -78,6 +82,8 @@ std::pair<bool, std::string_view> parse_symbol_list(std::string_view raw, std::s
 
 /// The embedded dashboard page (dashboard.html).
 std::string_view dashboard_html() noexcept;
+/// The embedded Chart.js (Debian's libjs-chart.js chart.min.js), served at /dashboard/chart.js.
+std::string_view chartjs() noexcept;
 
 class router {
 public:
@@ -110,6 +116,8 @@ private:
     void alerts(std::string_view query, response& out);
     void news(std::string_view query, response& out);
     void host_health(response& out);
+    /// /history/{symbol}?hours= (one symbol's points) and /history (every symbol's OI change).
+    void history(std::string_view symbol_raw, std::string_view query, response& out);
 
 public:
     /// Symbols of the last /events request's filter (empty: all).

@@ -44,6 +44,11 @@ struct server_config {
     std::size_t body_limit = 4 * 1024;
     std::size_t events_queue_bytes = 1u << 20;   ///< per /events client before a resync (~3 s of a full market)
     std::chrono::milliseconds events_interval{1000};
+    /// /history (the dashboard's charts): the tables are read every sample interval, one point
+    /// per step and series is kept over the window (0: no history, /history answers 503).
+    std::chrono::milliseconds history_sample_interval{1000};
+    std::chrono::milliseconds history_step{30000};
+    std::chrono::milliseconds history_window{3 * 3600 * 1000};
 };
 
 class server {
