@@ -52,7 +52,9 @@ TEST(OutboxTest, EnqueueRecordsEveryTargetWithAPayloadAsPending)
     ASSERT_EQ(id.size(), 16u);
     auto e = sut->get(id);
     ASSERT_TRUE(e);
-    EXPECT_EQ(e->targets.size(), all_targets.size());   // every target has a payload for a text + backend call
+    // every target but nats has a payload for a text + backend call (nats takes bus records only)
+    EXPECT_EQ(e->targets.size(), all_targets.size() - 1);
+    EXPECT_EQ(e->find(target::nats), nullptr);
     for (const auto& s : e->targets) {
         EXPECT_EQ(s.st, state::pending);
     }
@@ -381,3 +383,119 @@ TEST(OutboxStateTest, EveryWriteOfAlertsReportsItsOutcomeToTheObserver)
     EXPECT_NE(seen[3].second.find("cannot"), std::string::npos) << seen[3].second;
     EXPECT_EQ(seen[4], (std::pair<std::size_t, std::string>{1, ""}));
 }
+
+// ---- the bus record (NATS target, issue 17) ---------------------------------------------
+namespace {
+
+alert with_bus(std::string symbol, std::vector<std::string>* built_ids = nullptr)
+{
+    alert a = make_alert("", false);
+    bus_record r;
+    r.channel = "oi";
+    r.type = 10;   // OiSpikeAlert
+    r.symbol = symbol;
+    r.schema_hash = 0xfedcba9876543210ull;
+    // Bytes with NUL, high bytes and '"', and a length that is not a multiple of 3.
+    r.build = [symbol, built_ids](std::string_view id) {
+        if (built_ids != nullptr) {
+            built_ids->emplace_back(id);
+        }
+        return "rec:" + std::string{id} + ":" + symbol + ":" + std::string{"\0\xff\x80\"q", 5};
+    };
+    a.bus = std::move(r);
+    return a;
+}
+
+TEST(OutboxBusRecordTest, IsBuiltWithTheIdInsideCommitStoredAndHandedBack)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    std::vector<std::string> built;
+    std::vector<alert> alerts{with_bus("BTCUSDT", &built), with_bus("币安人生USDT", &built)};
+    const auto ids = sut->commit("vs-oi", alerts, {{"k", "v"}});
+    ASSERT_EQ(ids.size(), 2u);
+    ASSERT_EQ(built, ids);   // built once each, with the assigned id
+    for (std::size_t i = 0; i < 2; ++i) {
+        const std::string sym = i == 0 ? "BTCUSDT" : "币安人生USDT";
+        const std::string expected = "rec:" + ids[i] + ":" + sym + ":" + std::string{"\0\xff\x80\"q", 5};
+        EXPECT_EQ(alerts[i].bus->bytes, expected);   // what the caller publishes on its channel
+        auto e = sut->get(ids[i]);
+        ASSERT_TRUE(e);
+        ASSERT_TRUE(e->a.bus);
+        EXPECT_EQ(e->a.bus->bytes, expected);         // what vs-deliver publishes to NATS
+        EXPECT_EQ(e->a.bus->channel, "oi");
+        EXPECT_EQ(e->a.bus->type, 10);
+        EXPECT_EQ(e->a.bus->symbol, sym);
+        EXPECT_EQ(e->a.bus->schema_hash, 0xfedcba9876543210ull);
+        // A bus record alone goes to nats only.
+        ASSERT_EQ(e->targets.size(), 1u);
+        EXPECT_EQ(e->targets[0].t, target::nats);
+    }
+    EXPECT_EQ(sut->queue_length(target::nats), 2u);
+    EXPECT_EQ(sut->queue_length(target::prod), 0u);
+    EXPECT_EQ(sut->state_get("vs-oi", "k"), "v");
+    EXPECT_EQ(to_string(target::nats), "nats");
+    EXPECT_EQ(target_from_string("nats"), target::nats);
+}
+
+TEST(OutboxBusRecordTest, IsBuiltForTheChannelEvenWithoutATarget)
+{
+    vs::test::test_env env;
+    outbox_options o;
+    o.targets = target_set{};
+    auto sut = outbox::open(env.state_dir(), o);
+    std::vector<std::string> built;
+    std::vector<alert> alerts{with_bus("ETHUSDT", &built)};
+    const auto ids = sut->commit("vs-oi", alerts, {});
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_TRUE(ids[0].empty());
+    ASSERT_EQ(built.size(), 1u);
+    EXPECT_TRUE(built[0].empty());
+    EXPECT_EQ(alerts[0].bus->bytes.substr(0, 6), "rec::E");
+    EXPECT_TRUE(sut->list({}).empty());
+}
+
+TEST(OutboxBusRecordTest, ABuilderThatThrowsAbortsTheWholeCommit)
+{
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    alert a = with_bus("BTCUSDT");
+    a.bus->build = [](std::string_view) -> std::string { throw std::runtime_error("no"); };
+    EXPECT_THROW(sut->commit("vs-oi", {make_alert("t"), a}, {{"k", "v"}}), std::runtime_error);
+    EXPECT_TRUE(sut->list({}).empty());
+    EXPECT_FALSE(sut->state_get("vs-oi", "k"));
+}
+
+TEST(OutboxBusRecordTest, EntriesWithoutOneReadAsBefore)
+{
+    // An entry as written before the bus record existed: its JSON has no "bus" field.
+    vs::test::test_env env;
+    auto sut = open_all(env);
+    const auto id = sut->enqueue(make_alert("old"));
+    auto e = sut->get(id);
+    ASSERT_TRUE(e);
+    EXPECT_FALSE(e->a.bus);
+    EXPECT_EQ(e->a.text, "old");
+    sut->mark_delivered(target::prod, {id}, vs::realtime_ms());
+    EXPECT_EQ(sut->get(id)->find(target::prod)->st, state::delivered);
+    EXPECT_FALSE(sut->get(id)->a.bus);
+    // A bus record given as bytes (no builder) is kept as given.
+    alert b = make_alert("", false);
+    b.bus = bus_record{"news", 15, "", 1, {}, std::string{"\x01\x02", 2}};
+    const auto bid = sut->enqueue(b);
+    EXPECT_EQ(sut->get(bid)->a.bus->bytes, std::string("\x01\x02", 2));
+}
+
+TEST(OutboxBusRecordTest, NatsFollowsVsNatsUrlAndTheAlertBotIncludesIt)
+{
+    ::unsetenv("TELEGRAM_ALERT_TOKEN");
+    ::unsetenv("TELEGRAM_TOKEN");
+    ::setenv("VS_NATS_URL", "nats://127.0.0.1:4222", 1);
+    EXPECT_TRUE(target_set::from_env().has(target::nats));
+    EXPECT_TRUE(target_set::alert_bot_from_env().has(target::nats));
+    ::unsetenv("VS_NATS_URL");
+    EXPECT_FALSE(target_set::from_env().has(target::nats));
+    EXPECT_FALSE(target_set::alert_bot_from_env().has(target::nats));
+}
+
+}  // namespace

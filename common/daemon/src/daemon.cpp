@@ -570,6 +570,18 @@ std::vector<std::string> context::commit_to(const std::vector<vs::outbox::alert>
                    : outbox().commit(d.s.program, alerts, changes);
 }
 
+vs::outbox::bus_record context::alert_record(vs::bus::record_type type, std::string_view symbol,
+                                             std::function<std::string(std::string_view id)> build)
+{
+    vs::outbox::bus_record r;
+    r.channel = impl_->channel;
+    r.type = type;
+    r.symbol = std::string{symbol};
+    r.schema_hash = impl_->writer ? impl_->writer->status().schema_hash : 0;
+    r.build = std::move(build);
+    return r;
+}
+
 std::optional<std::string> context::state(std::string_view key) { return outbox().state_get(impl_->s.program, key); }
 
 follower context::follow(const std::string& channel)

@@ -76,6 +76,59 @@ std::array<unsigned char, 9> queue_key(target t, std::uint64_t id)
     return k;
 }
 
+// The bus record's bytes in the JSON value (RFC 4648 base64 with padding).
+constexpr std::string_view b64_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view in)
+{
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const auto n = (std::uint32_t{static_cast<unsigned char>(in[i])} << 16) |
+                       (std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) | static_cast<unsigned char>(in[i + 2]);
+        out += b64_chars[(n >> 18) & 63];
+        out += b64_chars[(n >> 12) & 63];
+        out += b64_chars[(n >> 6) & 63];
+        out += b64_chars[n & 63];
+    }
+    if (i < in.size()) {
+        std::uint32_t n = std::uint32_t{static_cast<unsigned char>(in[i])} << 16;
+        if (i + 1 < in.size()) {
+            n |= std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
+        }
+        out += b64_chars[(n >> 18) & 63];
+        out += b64_chars[(n >> 12) & 63];
+        out += i + 1 < in.size() ? b64_chars[(n >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::string base64_decode(std::string_view in)
+{
+    std::string out;
+    out.reserve(in.size() / 4 * 3);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        const auto p = b64_chars.find(c);
+        if (p == std::string_view::npos) {
+            if (c == '=') {
+                break;
+            }
+            throw std::runtime_error("cannot decode an outbox record: bad base64 in its bus record");
+        }
+        acc = (acc << 6) | static_cast<std::uint32_t>(p);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
 std::optional<state> state_from_string(std::string_view s)
 {
     for (auto st : {state::pending, state::sending, state::delivered, state::dead}) {
@@ -102,6 +155,10 @@ json::object to_json(const entry& e)
     o["amount_usd"] = e.a.amount_usd;
     if (!e.a.keep_after_delivery) {
         o["keep"] = false;
+    }
+    if (e.a.bus) {
+        o["bus"] = json::object{{"channel", e.a.bus->channel}, {"type", e.a.bus->type}, {"symbol", e.a.bus->symbol},
+                                {"schema_hash", e.a.bus->schema_hash}, {"bytes", base64_encode(e.a.bus->bytes)}};
     }
     json::object ts;
     for (const auto& s : e.targets) {
@@ -161,6 +218,18 @@ entry from_json(std::string_view text)
     }
     if (auto* k = o.if_contains("keep"); k != nullptr && k->is_bool()) {
         e.a.keep_after_delivery = k->as_bool();
+    }
+    if (auto* b = o.if_contains("bus"); b != nullptr && b->is_object()) {
+        const auto& bo = b->as_object();
+        bus_record r;
+        r.channel = str(bo, "channel");
+        r.type = static_cast<std::uint16_t>(num(bo, "type"));
+        r.symbol = str(bo, "symbol");
+        if (auto* h = bo.if_contains("schema_hash"); h != nullptr && (h->is_uint64() || h->is_int64())) {
+            r.schema_hash = h->is_uint64() ? h->as_uint64() : static_cast<std::uint64_t>(h->as_int64());
+        }
+        r.bytes = base64_decode(str(bo, "bytes"));
+        e.a.bus = std::move(r);
     }
     if (auto* ts = o.if_contains("targets"); ts != nullptr && ts->is_object()) {
         for (const auto& [k, tv] : ts->as_object()) {
@@ -232,6 +301,7 @@ std::string_view to_string(target t) noexcept
     case target::telegram: return "telegram";
     case target::discord: return "discord";
     case target::telegram_alerts: return "telegram_alerts";
+    case target::nats: return "nats";
     }
     return "unknown";
 }
@@ -272,6 +342,9 @@ target_set target_set::from_env()
     if (env::first({"VS_DISCORD_WEBHOOK_URL"})) {
         s.add(target::discord);
     }
+    if (env::first({"VS_NATS_URL"})) {
+        s.add(target::nats);
+    }
     return s;
 }
 
@@ -286,6 +359,9 @@ target_set target_set::alert_bot_from_env()
     }
     if (all.has(target::discord)) {
         s.add(target::discord);
+    }
+    if (all.has(target::nats)) {
+        s.add(target::nats);
     }
     return s;
 }
@@ -493,7 +569,10 @@ entry make_entry(const alert& a, target_set targets)
             continue;
         }
         const bool backend = t == target::prod || t == target::dev;
-        if ((backend && a.backend) || (!backend && !a.text.empty())) {
+        const bool takes = t == target::nats ? a.bus.has_value()
+                           : backend         ? a.backend.has_value()
+                                             : !a.text.empty();
+        if (takes) {
             e.targets.push_back(target_state{t, state::pending, 0, 0, 0, 0, {}});
         }
     }
@@ -620,14 +699,22 @@ std::vector<std::string> outbox::commit_txn(std::string_view process, const std:
     }
     std::array<target_counters, all_targets.size()> counters;
     std::array<bool, all_targets.size()> touched{};
-    for (auto& e : entries) {
+    for (std::size_t k = 0; k < entries.size(); ++k) {
+        auto& e = entries[k];
         if (e.targets.empty()) {
+            if (e.a.bus && e.a.bus->build) {
+                alerts[k].bus->bytes = e.a.bus->build({});   // the caller still publishes it on the bus
+            }
             ids.emplace_back();
             continue;
         }
         const std::uint64_t id = impl_->next_id(t);
         e.id = format_id(id);
         e.created_ms = static_cast<std::int64_t>(id >> 20);
+        if (e.a.bus && e.a.bus->build) {
+            e.a.bus->bytes = e.a.bus->build(e.id);
+            alerts[k].bus->bytes = e.a.bus->bytes;
+        }
         impl_->store(t, e);
         for (const auto& s : e.targets) {
             const auto i = static_cast<std::size_t>(s.t);

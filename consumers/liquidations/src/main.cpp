@@ -45,32 +45,45 @@ vs::schema::Side side_enum(const std::string& side)
     return vs::schema::Side::Buy;
 }
 
-void publish_alert(vs::daemon::context& ctx, flatbuffers::FlatBufferBuilder& fbb, const liq::alert& a, const std::string& id)
+vs::bus::record_type record_type_of(const liq::alert& a)
+{
+    return a.k == liq::kind::liquidation ? liquidation_alert_type : whale_alert_type;
+}
+
+/// The alert's record (LiquidationAlert or WhaleTradeAlert) with its outbox id.
+std::string alert_record(flatbuffers::FlatBufferBuilder& fbb, const liq::alert& a, std::string_view id, std::int64_t now)
 {
     fbb.Clear();
-    const auto now = vs::realtime_ns();
     const auto sym = fbb.CreateString(a.symbol);
-    const auto alert_id = fbb.CreateString(id);
+    const auto alert_id = fbb.CreateString(id.data(), id.size());
     if (a.k == liq::kind::liquidation) {
         fbb.Finish(vs::schema::CreateLiquidationAlert(fbb, sym, a.last_ms, now, vs::schema::MarketType::UsdM, alert_id,
                                                       side_enum(a.side), a.price, a.qty, a.total_usd, a.count));
-        ctx.writer().publish(liquidation_alert_type, a.symbol,
-                             {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, now);
     } else {
         fbb.Finish(vs::schema::CreateWhaleTradeAlert(fbb, sym, a.last_ms, now, vs::schema::MarketType::UsdM, alert_id,
                                                      side_enum(a.side), a.price, a.qty, a.total_usd));
-        ctx.writer().publish(whale_alert_type, a.symbol,
-                             {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, now);
     }
+    return std::string{reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
 }
 
-vs::outbox::alert outbox_alert(const liq::alert& a)
+/// Publishes the record the commit built (the very bytes the outbox keeps for NATS).
+void publish_alert(vs::daemon::context& ctx, const liq::alert& a, const vs::outbox::alert& committed, std::int64_t now)
+{
+    const auto& rec = committed.bus->bytes;
+    ctx.writer().publish(record_type_of(a), a.symbol, {reinterpret_cast<const std::byte*>(rec.data()), rec.size()}, now);
+}
+
+vs::outbox::alert outbox_alert(vs::daemon::context& ctx, flatbuffers::FlatBufferBuilder& fbb, const liq::alert& a,
+                               std::int64_t now)
 {
     vs::outbox::alert o;
     o.kind = a.k == liq::kind::liquidation ? "liquidation" : "whale_trade";
     o.text = liq::text(a);
     o.label = a.k == liq::kind::liquidation ? "liquidations" : "whale trades";
     o.amount_usd = a.total_usd;
+    // Built inside the commit once the id is known (vs-deliver's nats target sends it).
+    o.bus = ctx.alert_record(record_type_of(a), a.symbol,
+                             [&fbb, a, now](std::string_view id) { return alert_record(fbb, a, id, now); });
     return o;
 }
 
@@ -182,16 +195,21 @@ int main(int argc, char** argv)
                                                 std::to_string(whale_alerts.load()) + " whale alerts");
             });
 
-            // Commits an alert (or none) with state changes; false when the outbox refused.
+            // Commits an alert (or none) with state changes and publishes its record on the
+            // channel; false when the outbox refused (nothing published).
             auto commit = [&](const std::vector<liq::alert>& alerts, std::vector<vs::outbox::state_change> changes,
                               std::vector<std::string>* ids) {
                 std::vector<vs::outbox::alert> out;
+                const auto now = vs::realtime_ns();
                 for (const auto& a : alerts) {
-                    out.push_back(outbox_alert(a));
+                    out.push_back(outbox_alert(ctx, fbb, a, now));
                     changes.push_back({std::string{last_alert_prefix} + a.symbol, std::to_string(a.last_ms)});
                 }
                 try {
                     auto got = ctx.commit(out, targets, changes);
+                    for (std::size_t i = 0; i < alerts.size(); ++i) {
+                        publish_alert(ctx, alerts[i], out[i], now);
+                    }
                     if (ids != nullptr) {
                         *ids = std::move(got);
                     }
@@ -255,7 +273,6 @@ int main(int argc, char** argv)
                     std::vector<std::string> ids;
                     if (commit({a}, {}, &ids)) {
                         ++whale_alerts;
-                        publish_alert(ctx, fbb, a, ids.empty() ? std::string{} : ids.front());
                     }
                 }
             };
@@ -289,7 +306,6 @@ int main(int argc, char** argv)
                         dirty.erase(key);
                         ++liq_alerts;
                         liq_counted += a.count;
-                        publish_alert(ctx, fbb, a, ids.empty() ? std::string{} : ids.front());
                         spdlog::info("{} {}: {} liquidation(s), {} total", a.symbol, a.side, a.count, liq::usd(a.total_usd));
                     } else {
                         liq::window w;

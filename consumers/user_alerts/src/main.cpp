@@ -104,7 +104,8 @@ private:
     void apply_refresh(fetch_outcome o);
     void finish_check(check_output& out, const char* why);
     void flush_prevs();
-    void publish_trigger(const trigger_event& t, const std::string& outbox_id);
+    /// The UserAlertTrigger record of `t` (its bytes), as the channel and NATS carry it.
+    std::string trigger_record(const trigger_event& t, std::string_view outbox_id, std::int64_t now_ns);
     void refresh_gauges();
     void want_oi();
     void report_missing(std::vector<std::string> symbols, vs::daemon::follower& market);
@@ -318,20 +319,19 @@ void user_alerts_process::refresh_gauges()
     ctx_.gauge("alerts_active", static_cast<double>(book_.size()));
 }
 
-void user_alerts_process::publish_trigger(const trigger_event& t, const std::string& outbox_id)
+std::string user_alerts_process::trigger_record(const trigger_event& t, std::string_view outbox_id, std::int64_t now)
 {
     const auto& e = book_.entries()[t.index];
     const auto& symbol = book_.symbol(t.index);
     const auto id = book_.id(t.index);
     fbb_.Clear();
-    const auto now = vs::realtime_ns();
     const auto rec = vs::schema::CreateUserAlertTrigger(
         fbb_, fbb_.CreateString(symbol), now / 1'000'000, now, vs::schema::MarketType::UsdM,
-        fbb_.CreateString(outbox_id), fbb_.CreateString(id.data(), id.size()), fbb_.CreateString(to_string(e.type)),
-        fbb_.CreateString(t.crossed_up ? "above" : "below"), e.threshold, t.previous, t.current);
+        fbb_.CreateString(outbox_id.data(), outbox_id.size()), fbb_.CreateString(id.data(), id.size()),
+        fbb_.CreateString(to_string(e.type)), fbb_.CreateString(t.crossed_up ? "above" : "below"), e.threshold,
+        t.previous, t.current);
     fbb_.Finish(rec);
-    ctx_.writer().publish(trigger_type, symbol,
-                          {reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()), fbb_.GetSize()}, now);
+    return std::string{reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize()};
 }
 
 void user_alerts_process::finish_check(check_output& out, const char* why)
@@ -340,6 +340,7 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
     if (!out.triggers.empty() || !out.must_persist.empty()) {
         std::vector<vs::outbox::alert> alerts;
         std::vector<vs::outbox::state_change> changes;
+        const auto now_ns = vs::realtime_ns();
         for (const auto& t : out.triggers) {
             const std::string id{book_.id(t.index)};
             vs::outbox::alert a;
@@ -353,6 +354,10 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
                                                            {"currentValue", t.current},
                                                            {"previousValue", t.previous},
                                                            {"crossedUp", t.crossed_up}})};
+            // The channel's record, built inside the commit with the outbox id (nats target).
+            a.bus = ctx_.alert_record(trigger_type, book_.symbol(t.index), [this, &t, now_ns](std::string_view oid) {
+                return trigger_record(t, oid, now_ns);
+            });
             alerts.push_back(std::move(a));
             changes.push_back({std::string{prev_prefix} + id, num(t.current)});
             changes.push_back({std::string{fired_prefix} + id, "1"});
@@ -392,7 +397,9 @@ void user_alerts_process::finish_check(check_output& out, const char* why)
                          book_.symbol(t.index), to_string(e.type), t.crossed_up ? "crossed up" : "crossed down",
                          num(e.threshold), num(t.previous), num(t.current), to_string(e.user_tier), why,
                          oid.empty() ? "(no backend configured)" : oid);
-            publish_trigger(t, oid);
+            const auto& rec = alerts[k].bus->bytes;   // exactly what the outbox keeps
+            ctx_.writer().publish(trigger_type, book_.symbol(t.index),
+                                  {reinterpret_cast<const std::byte*>(rec.data()), rec.size()}, now_ns);
         }
         if (!out.triggers.empty()) {
             ctx_.writer().notify();
@@ -534,6 +541,9 @@ int user_alerts_process::run()
 
     if (ctx_.outbox().targets().has(vs::outbox::target::prod)) {
         trigger_targets_.add(vs::outbox::target::prod);
+    }
+    if (ctx_.outbox().targets().has(vs::outbox::target::nats)) {
+        trigger_targets_.add(vs::outbox::target::nats);   // the trigger's record to NATS (issue 17)
     }
     load_state();
     refresh_gauges();

@@ -216,6 +216,7 @@ struct app {
         }
         std::vector<vs::outbox::alert> alerts;
         std::set<std::string> touched;
+        const auto now_ns = vs::realtime_ns();
         for (const auto& d : pending) {
             vol::enhanced_fields extra;
             extra.funding_rate = funding_of(d.symbol);
@@ -225,6 +226,20 @@ struct app {
             a.kind = "volume";
             a.backend = vs::outbox::backend_call{"/api/volume-alerts/ingest", vol::payload_json(d, text, extra)};
             a.text = text;
+            // The channel's record, built inside the commit once the alert's id is known; the
+            // outbox keeps its bytes for vs-deliver's nats target.
+            a.bus = ctx.alert_record(alert_record_type, d.symbol, [this, &d, now_ns, f = extra.funding_rate](std::string_view id) {
+                const char* kind = d.type == vol::alert_type::spike         ? "spike"
+                                   : d.type == vol::alert_type::half_update ? "half_update"
+                                                                            : "full_update";
+                fbb.Clear();
+                const double pct = d.curr.open > 0 ? (d.curr.close - d.curr.open) / d.curr.open * 100.0 : NAN;
+                fbb.Finish(vs::schema::CreateVolumeSpikeAlertDirect(
+                    fbb, d.symbol.c_str(), d.detect_ms, now_ns, vs::schema::MarketType::UsdM, std::string{id}.c_str(),
+                    kind, d.hour_ms, d.curr.quote_volume, d.prev_volume, d.ratio, pct, f.value_or(NAN),
+                    d.curr.close > d.curr.open));
+                return std::string{reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
+            });
             alerts.push_back(std::move(a));
             touched.insert(d.symbol);
         }
@@ -235,7 +250,6 @@ struct app {
                                states.empty() ? std::nullopt : std::optional<std::string>{vol::encode_states(states)}});
         }
         const auto ids = ctx.commit(alerts, changes);   // throws on an LMDB failure
-        const auto now_ns = vs::realtime_ns();
         for (std::size_t i = 0; i < pending.size(); ++i) {
             const auto& d = pending[i];
             const auto id = i < ids.size() ? ids[i] : std::string{};
@@ -247,17 +261,8 @@ struct app {
             spdlog::info("{} {} hour {}: {} ({:.2f}x prev {}) id {}", vol::to_string(d.type), d.symbol,
                          vol::iso_utc(d.hour_ms), vol::format_volume(d.curr.quote_volume), d.ratio,
                          vol::format_volume(d.prev_volume), id.empty() ? "-" : id);
-            const char* kind = d.type == vol::alert_type::spike         ? "spike"
-                               : d.type == vol::alert_type::half_update ? "half_update"
-                                                                        : "full_update";
-            fbb.Clear();
-            const double pct = d.curr.open > 0 ? (d.curr.close - d.curr.open) / d.curr.open * 100.0 : NAN;
-            const auto f = funding_of(d.symbol);
-            fbb.Finish(vs::schema::CreateVolumeSpikeAlertDirect(
-                fbb, d.symbol.c_str(), d.detect_ms, now_ns, vs::schema::MarketType::UsdM, id.c_str(), kind, d.hour_ms,
-                d.curr.quote_volume, d.prev_volume, d.ratio, pct, f.value_or(NAN), d.curr.close > d.curr.open));
-            const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()),
-                                                   fbb.GetSize()};
+            const auto& rec = alerts[i].bus->bytes;   // exactly what the outbox keeps
+            const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(rec.data()), rec.size()};
             const auto st = ctx.writer().publish(alert_record_type, d.symbol, bytes, now_ns, vs::bus::to_both);
             if (st != vs::bus::publish_status::ok) {
                 spdlog::error("cannot publish the VolumeSpikeAlert of {}: status {}", d.symbol, static_cast<int>(st));

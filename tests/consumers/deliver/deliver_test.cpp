@@ -481,7 +481,7 @@ TEST_F(DeliverTest, SecretsNeverReachTheLogTheOutboxOrTheListing)
     for (auto t : vs::outbox::all_targets) {
         all.add(t);
     }
-    const auto id = outbox_->enqueue(a, all);
+    const auto id = outbox_->enqueue(a, all);   // every target but nats (no bus record)
 
     const vs::test::env_map env{{"PATH", "/usr/bin:/bin"},
                                 {"VS_LOG_LEVEL", "debug"},
@@ -514,7 +514,7 @@ TEST_F(DeliverTest, SecretsNeverReachTheLogTheOutboxOrTheListing)
         const auto e = outbox_->get(id);
         for (auto t : vs::outbox::all_targets) {
             const auto* st = e ? e->find(t) : nullptr;
-            if (st == nullptr || st->attempts < 2) {
+            if (t != vs::outbox::target::nats && (st == nullptr || st->attempts < 2)) {
                 return false;
             }
         }

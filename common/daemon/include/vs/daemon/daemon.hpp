@@ -177,6 +177,12 @@ public:
     /// Same, to these targets instead of every configured one (liquidations: the alert bot).
     std::vector<std::string> commit(const std::vector<vs::outbox::alert>& alerts, vs::outbox::target_set targets,
                                     const std::vector<vs::outbox::state_change>& changes);
+    /// The bus record of an alert of this process (vs::outbox::bus_record): this channel's
+    /// name and schema hash, `type`, `symbol`, and `build`, which commit calls with the
+    /// alert's id. After the commit, publish `alert.bus->bytes` on the channel: vs-deliver's
+    /// nats target sends the very same bytes (Nats-Msg-Id alert:<id>).
+    vs::outbox::bus_record alert_record(vs::bus::record_type type, std::string_view symbol,
+                                        std::function<std::string(std::string_view id)> build);
     /// One key of this process's state (kept in the outbox environment); nullopt when absent.
     std::optional<std::string> state(std::string_view key);
     /// A follower of another channel under the same prefix.

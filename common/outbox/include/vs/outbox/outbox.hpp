@@ -13,9 +13,16 @@
 //
 // Targets: `prod` (VOLSPIKE_API_URL), `dev` (VOLSPIKE_API_URL_DEV), `telegram`
 // (TELEGRAM_TOKEN or TELEGRAM_BOT_TOKEN, and CHAT_ID or TELEGRAM_CHANNEL_ID), `discord`
-// (VS_DISCORD_WEBHOOK_URL). An alert goes to each configured target it has a payload for
-// (backend call → prod, dev; text → telegram, discord); the record keeps, per target, its
-// state (pending, sending, delivered, dead), attempts, next attempt time and last error.
+// (VS_DISCORD_WEBHOOK_URL), `nats` (VS_NATS_URL: NATS JetStream, see vs-nats). An alert goes
+// to each configured target it has a payload for (backend call → prod, dev; text → telegram,
+// discord; bus record → nats); the record keeps, per target, its state (pending, sending,
+// delivered, dead), attempts, next attempt time and last error.
+//
+// The bus record: an alerting process builds its alert's FlatBuffer record (which carries
+// alert_id) inside commit, once the id is known (bus_record::build), publishes exactly those
+// bytes on its bus channel afterwards (bus_record::bytes), and vs-deliver's nats target
+// publishes the same bytes to JetStream with `Nats-Msg-Id: alert:<id>` (NATS_DESIGN: vs-nats
+// uses the same id for the copy it reads from the ring, so JetStream keeps one).
 //
 // Ids are 16 hex digits, (epoch ms << 20 | sequence), unique across processes (assigned
 // inside LMDB's single write transaction) and time-ordered; the idempotency key sent to a
@@ -27,9 +34,11 @@
 //   "alerts": key = id (8 bytes);
 //             value = the entry as JSON text: {"id", "kind", "created_ms", "dead_after_ms",
 //             "backend": {"method", "path", "body"} (only with a backend call), "text",
-//             "label", "amount_usd", "keep": false (only when not kept), "targets":
+//             "label", "amount_usd", "keep": false (only when not kept), "bus": {"channel",
+//             "type", "symbol", "schema_hash", "bytes": base64} (only with a bus record; older
+//             entries have none and read as before), "targets":
 //             {"<target>": {"state", "attempts", "next_ms", "done_ms", "requeued_ms", "error"}}}.
-//   "queue":  key = target (1 byte: 0 prod, 1 dev, 2 telegram, 3 discord, 4 telegram_alerts) + id (8 bytes);
+//   "queue":  key = target (1 byte: 0 prod, 1 dev, 2 telegram, 3 discord, 4 telegram_alerts, 5 nats) + id (8 bytes);
 //             empty value. The work list of vs-deliver, read in key order per target.
 //   "stats":  key = target name ("prod", ...) -> its target_counters as JSON text
 //             {"enqueued", "sent", "messages", "failed", "retried", "dead", "coalesced",
@@ -70,9 +79,10 @@ namespace vs::outbox {
 /// telegram_alerts: the separate alert bot of TELEGLAS (TELEGRAM_ALERT_TOKEN and its chat) for
 /// liquidation and whale alerts; never in from_env() (other alerts' texts do not go there), only
 /// where a process asks for it (target_set::alert_bot_from_env()).
-enum class target : std::uint8_t { prod = 0, dev = 1, telegram = 2, discord = 3, telegram_alerts = 4 };
-inline constexpr std::array<target, 5> all_targets{target::prod, target::dev, target::telegram, target::discord,
-                                                   target::telegram_alerts};
+/// nats: NATS JetStream (VS_NATS_URL), for alerts that carry a bus record.
+enum class target : std::uint8_t { prod = 0, dev = 1, telegram = 2, discord = 3, telegram_alerts = 4, nats = 5 };
+inline constexpr std::array<target, 6> all_targets{target::prod, target::dev, target::telegram, target::discord,
+                                                   target::telegram_alerts, target::nats};
 std::string_view to_string(target t) noexcept;
 std::optional<target> target_from_string(std::string_view s) noexcept;
 
@@ -87,7 +97,7 @@ struct target_set {
     /// Where a process's chat-only alerts go when they belong to the alert bot (liquidations,
     /// whale trades): telegram_alerts when TELEGRAM_ALERT_TOKEN is set (chat
     /// TELEGRAM_ALERT_CHAT_ID, else CHAT_ID/TELEGRAM_CHANNEL_ID), else the main bot's telegram
-    /// target when configured; plus discord when configured.
+    /// target when configured; plus discord and nats when configured.
     static target_set alert_bot_from_env();
 };
 
@@ -96,6 +106,21 @@ struct backend_call {
     std::string path;               ///< e.g. "/api/volume-alerts/ingest"
     std::string body;               ///< JSON text sent as is
     std::string method = "POST";
+};
+
+/// The alert's record on its process's bus channel (see the top of this file).
+struct bus_record {
+    std::string channel;            ///< the alerting process's bus channel ("oi", "volume", ...)
+    std::uint16_t type = 0;         ///< vs::schema::RecordType of the record
+    std::string symbol;             ///< the record's symbol ("" for channel-level records)
+    std::uint64_t schema_hash = 0;  ///< the channel's schema hash (the bus header's; NATS header Vs-Schema-Hash)
+    /// Builds the record's bytes from the alert's id, inside commit's transaction (once per
+    /// commit call; "" as id when no configured target takes the alert and nothing is stored).
+    /// Empty: `bytes` is used as given. An exception aborts the commit (nothing is written).
+    std::function<std::string(std::string_view id)> build;
+    /// The record's bytes: what `build` returned, set by commit (so the caller publishes
+    /// exactly what the outbox keeps), or given by the caller when there is no `build`.
+    mutable std::string bytes;
 };
 
 struct alert {
@@ -108,6 +133,8 @@ struct alert {
     /// false: the record is deleted once every target is done with it, delivered or dead
     /// (row batches, which would otherwise fill the outbox; the counters still count them).
     bool keep_after_delivery = true;
+    /// The alert's bus record (for the nats target); none: the alert never goes to NATS.
+    std::optional<bus_record> bus;
 };
 
 /// A change to a process's own state (outbox::commit): set `key` to `value`, or erase it.
