@@ -145,6 +145,7 @@ int run_publish(vs::daemon::context& ctx)
     bool streams_ok = false;
     std::string streams_error;
     bool was_connected = false;
+    bool ever_connected = false;   // the first connection: the followers' first attach publishes the tables
 
     auto publish_one = [&](followed& c, const vs::bus::record_view& r, std::string_view key, bool snapshot,
                            std::uint64_t snap_seq) {
@@ -231,7 +232,10 @@ int run_publish(vs::daemon::context& ctx)
             was_connected = false;
             continue;   // the rings keep the records (alerts); market data: a snapshot after
         }
-        if (!streams_ok || reconnected.exchange(false) || !was_connected) {
+        if (reconnected.exchange(false)) {
+            was_connected = false;   // however short the outage was
+        }
+        if (!streams_ok || !was_connected) {
             const auto now = std::chrono::steady_clock::now();
             if (!streams_ok && now - last_stream_try < 1s) {
                 continue;
@@ -251,7 +255,7 @@ int run_publish(vs::daemon::context& ctx)
                 streams_error = e.what();
                 continue;
             }
-            if (was_connected == false) {
+            if (!was_connected && ever_connected) {
                 for (auto& c : chans) {
                     // After an outage: market data resumes from its latest table, the alert
                     // channels from where their ring was left (a lapped one: from its table).
@@ -262,6 +266,7 @@ int run_publish(vs::daemon::context& ctx)
                 }
             }
             was_connected = true;
+            ever_connected = true;
         }
         for (auto& c : chans) {
             c.f.poll([&](const vs::bus::record_view& r) { publish_one(c, r, {}, false, 0); },
@@ -416,12 +421,13 @@ int run_mirror(vs::daemon::context& ctx)
 
     ctx.set_probe([&] {
         const auto now = std::chrono::steady_clock::now();
+        // Over windows of at least 2 s (market data arrives in bursts, once a second).
         const double secs = std::chrono::duration<double>(now - rate_at).count();
-        if (secs > 0) {
+        if (secs >= 2.0) {
             ctx.gauge("records_per_s", static_cast<double>(records.load() - rate_base) / secs);
+            rate_base = records.load();
+            rate_at = now;
         }
-        rate_base = records.load();
-        rate_at = now;
         ctx.gauge("lag_ms", lag_ms);
         const bool connected = conn->connected();
         ctx.gauge("connected", connected ? 1 : 0);
