@@ -68,6 +68,9 @@ outbox::target_set deliver_config::targets() const
     if (!alert_token.empty() && !alert_chat_id.empty()) {
         s.add(target::telegram_alerts);
     }
+    if (nats && !nats->url.empty()) {
+        s.add(target::nats);
+    }
     return s;
 }
 
@@ -137,6 +140,9 @@ deliverer::deliverer(outbox::outbox& ob, deliver_config cfg) : ob_(ob), cfg_(std
         if (ep != nullptr) {
             redact::add_secret(ep->api_key);
         }
+    }
+    if (cfg_.nats) {
+        redact::add_secret(cfg_.nats->token);
     }
     redact::add_secret(cfg_.telegram_token);
     redact::add_secret(cfg_.alert_token);
@@ -272,8 +278,119 @@ deliverer::outcome deliverer::send_chat(net::http_client& http, target t, const 
     return o;
 }
 
+deliverer::outcome deliverer::send_nats(vs::nats::connection& nc, const entry& e)
+{
+    outcome o;
+    if (!e.a.bus || e.a.bus->bytes.empty()) {
+        o.k = outcome::dead;
+        o.error = "no bus record";
+        return o;
+    }
+    const auto& b = *e.a.bus;
+    vs::nats::record_message m;
+    m.subject = vs::nats::subject(b.channel, b.type, b.symbol);
+    m.type = b.type;
+    m.data = std::as_bytes(std::span{b.bytes.data(), b.bytes.size()});
+    m.schema_hash = b.schema_hash;
+    m.id = vs::nats::alert_msg_id(e.id);
+    try {
+        auto msg = vs::nats::make_message(m);
+        const bool dup = nc.publish_sync(msg.get(), cfg_.nats_timeout);
+        spdlog::debug("nats: {} -> {}{}", e.id, m.subject, dup ? " (duplicate: already in the stream)" : "");
+        o.k = outcome::delivered;
+    } catch (const std::exception& ex) {
+        o.error = redact::apply(ex.what());
+        // No stream takes the subject (a new server, or streams deleted): create them, and the
+        // retry finds them. Only while connected: otherwise it is the outage, not the streams.
+        if (nc.connected() && o.error.find("esponders") != std::string::npos) {
+            try {
+                nc.ensure_streams();
+                spdlog::info("nats: no stream took {}: streams created or updated", m.subject);
+                o.retry_after_ms = realtime_ms();   // at once
+            } catch (const std::exception& se) {
+                o.error += std::string{"; creating the streams: "} + redact::apply(se.what());
+            }
+        }
+    }
+    return o;
+}
+
+void deliverer::run_nats()
+{
+    const target t = target::nats;
+    auto& beat = beats_[static_cast<int>(t)];
+    backoff retry{backoff_config{.min_delay = cfg_.backoff_base, .max_delay = cfg_.backoff_max,
+                                 .jitter_min = 0.5, .jitter_max = 1.0}};
+    const auto backoff_ms = [&retry](int attempts) {
+        const auto d = retry.delay(static_cast<unsigned>(std::max(attempts, 0)));
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    auto opts = *cfg_.nats;
+    if (opts.name.empty()) {
+        opts.name = "vs-deliver";
+    }
+    // Connects in the background when the server is not there yet; reconnects forever.
+    vs::nats::connection_callbacks cb;
+    cb.on_connected = [] { spdlog::info("nats: connected"); };
+    cb.on_disconnected = [] { spdlog::warn("nats: disconnected"); };
+    cb.on_reconnected = [] { spdlog::info("nats: reconnected"); };
+    vs::nats::connection nc{opts, std::move(cb)};
+    spdlog::info("nats: publishing alerts to {}", vs::nats::describe(opts));
+    while (!shutdown::requested()) {
+        beat.store(mono_ms(), std::memory_order_relaxed);
+        std::vector<entry> q;
+        try {
+            q = ob_.queue(t, 1);
+        } catch (const std::exception& ex) {
+            spdlog::error("nats: cannot read the outbox: {}", redact::apply(ex.what()));
+            shutdown::wait_for(std::chrono::seconds{1});
+            continue;
+        }
+        if (q.empty()) {
+            shutdown::wait_for(cfg_.poll);
+            continue;
+        }
+        std::int64_t now = realtime_ms();
+        const entry& head = q.front();
+        const auto* hs = head.find(t);
+        const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
+                                                                       : cfg_.dead_after.count();
+        const std::int64_t since = std::max(head.created_ms, hs != nullptr ? hs->requeued_ms : 0);
+        if (hs == nullptr || now - since > dead_after) {
+            spdlog::warn("nats: alert {} ({}) is dead: expired after {} attempts", head.id, head.a.kind,
+                         hs ? hs->attempts : 0);
+            ob_.mark_dead(t, head.id, fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
+                                                  (now - since) / 1000, hs && !hs->last_error.empty() ? "; last error: " : "",
+                                                  hs ? hs->last_error : ""),
+                          now);
+            continue;
+        }
+        if (hs->next_attempt_ms > now) {
+            shutdown::wait_for(std::min(std::chrono::milliseconds{hs->next_attempt_ms - now}, cfg_.poll));
+            continue;
+        }
+        auto o = send_nats(nc, head);
+        now = realtime_ms();
+        if (o.k == outcome::delivered) {
+            ob_.mark_delivered(t, {head.id}, now);
+        } else if (o.k == outcome::dead) {
+            spdlog::error("nats: alert {} ({}) cannot be published, dead: {}", head.id, head.a.kind, o.error);
+            ob_.mark_dead(t, head.id, "rejected: " + o.error, now);
+        } else {
+            const std::int64_t next = o.retry_after_ms > 0 ? o.retry_after_ms : now + backoff_ms(hs->attempts);
+            spdlog::warn("nats: {} attempt {} failed ({}); next in {} ms", head.id, hs->attempts + 1, o.error,
+                         next - now);
+            ob_.mark_failed(t, head.id, o.error, next);
+        }
+    }
+}
+
 void deliverer::run_target(target t)
 {
+    if (t == target::nats) {
+        run_nats();
+        return;
+    }
     net::http_client http{cfg_.http};
     const bool telegram = t == target::telegram || t == target::telegram_alerts;
     const bool chat = telegram || t == target::discord;

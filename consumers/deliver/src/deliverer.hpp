@@ -11,6 +11,14 @@
 // before the call; one found `sending` at start had an unknown outcome and is, by default,
 // sent again (at-least-once: a rare duplicate message beats a lost alert) and counted as
 // `uncertain`; `uncertain_policy::drop` makes it dead instead (at-most-once).
+//
+// NATS (target `nats`, issue 17): an alert's bus record (the bytes its process put on its bus
+// channel) is published with JetStream on volspike.<channel>.<RecordTypeName>.<symbol token>
+// with the headers of common/nats and `Nats-Msg-Id: alert:<id>`; the PubAck (a duplicate one
+// too: an earlier attempt or vs-nats got there first) is the delivery. Exactly-once in the
+// stream through JetStream's duplicate window (1 h on VOLSPIKE_ALERTS), and the mirror drops an
+// alert id it already wrote beyond that. No stream for the subject: the streams of
+// vs::nats::stream_configs() are created, then the attempt is retried.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vs/nats/nats.hpp"
 #include "vs/net/http_client.hpp"
 #include "vs/outbox/outbox.hpp"
 
@@ -41,6 +50,9 @@ struct deliver_config {
     std::string alert_token;
     std::string alert_chat_id;
     std::string discord_webhook;
+    /// NATS JetStream (VS_NATS_URL, --nats-url; creds, token, TLS as vs-nats): target nats.
+    std::optional<vs::nats::options> nats;
+    std::chrono::milliseconds nats_timeout{5'000};   ///< wait for one PubAck
 
     std::chrono::milliseconds backoff_base{1'000};
     std::chrono::milliseconds backoff_max{300'000};
@@ -91,6 +103,8 @@ private:
     };
     outcome send_backend(net::http_client& http, outbox::target t, const outbox::entry& e);
     outcome send_chat(net::http_client& http, outbox::target t, const std::string& text);
+    outcome send_nats(vs::nats::connection& nc, const outbox::entry& e);
+    void run_nats();
 
     outbox::outbox& ob_;
     deliver_config cfg_;

@@ -35,6 +35,18 @@ vs::deliver::deliver_config config_from(const vs::cli::parser& cli)
     c.alert_token = cli.get("alert-token");
     c.alert_chat_id = cli.get("alert-chat-id").empty() ? c.chat_id : cli.get("alert-chat-id");
     c.discord_webhook = cli.get("discord-webhook");
+    if (!cli.get("nats-url").empty()) {
+        vs::nats::options n;
+        n.url = cli.get("nats-url");
+        n.creds = cli.get("nats-creds");
+        n.token = cli.get("nats-token");
+        n.tls_ca = cli.get("nats-tls-ca");
+        n.tls_cert = cli.get("nats-tls-cert");
+        n.tls_key = cli.get("nats-tls-key");
+        n.name = "vs-deliver";
+        c.nats = std::move(n);
+    }
+    c.nats_timeout = std::chrono::milliseconds{cli.get_int("nats-timeout-ms", 100, 600'000)};
     c.dead_after = std::chrono::seconds{cli.get_int("dead-after", 1, 365LL * 86400)};
     c.backoff_base = std::chrono::milliseconds{cli.get_int("backoff-base-ms", 1, 3'600'000)};
     c.backoff_max = std::chrono::milliseconds{cli.get_int("backoff-max-ms", 1, 86'400'000)};
@@ -78,7 +90,8 @@ std::string status_line(const vs::outbox::outbox& ob, vs::outbox::target_set tar
 int main(int argc, char** argv)
 {
     vs::daemon::spec s{"vs-deliver",
-                       "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram and Discord.",
+                       "Send the alerts of the shared outbox to the backend (PROD, DEV), Telegram, Discord and NATS "
+                       "JetStream.",
                        "VOLSPIKE_API_URL=https://api.example VOLSPIKE_API_KEY=... vs-deliver --state-dir /var/lib/volspike"};
     s.snapshots = false;   // its channel carries only its ProcessStatus; its state is the outbox
     s.channel_option = "status-channel";
@@ -101,6 +114,17 @@ int main(int argc, char** argv)
                     {"TELEGRAM_ALERT_TOKEN"})
             .option("alert-chat-id", "ID", "", "the alert bot's chat (default: --chat-id)", {"TELEGRAM_ALERT_CHAT_ID"})
             .option("discord-webhook", "URL", "", "Discord webhook URL (off when empty)", {"VS_DISCORD_WEBHOOK_URL"})
+            .option("nats-url", "URLS", "",
+                    "NATS server(s) for target nats (alerts' bus records to JetStream; off when empty): "
+                    "nats://host:port, tls://host:port, a comma list for a cluster",
+                    {"VS_NATS_URL"})
+            .option("nats-creds", "FILE", "", "NATS credentials file (.creds)", {"VS_NATS_CREDS"})
+            .option("nats-token", "TOKEN", "", "NATS authentication token (never logged)", {"VS_NATS_TOKEN"})
+            .option("nats-tls-ca", "FILE", "", "CA certificates (PEM) of the NATS server", {"VS_NATS_TLS_CA"})
+            .option("nats-tls-cert", "FILE", "", "NATS client certificate (PEM)", {"VS_NATS_TLS_CERT"})
+            .option("nats-tls-key", "FILE", "", "the NATS client certificate's key (PEM)", {"VS_NATS_TLS_KEY"})
+            .option("nats-timeout-ms", "MS", "5000", "wait for one JetStream PubAck before retrying",
+                    {"VS_DELIVER_NATS_TIMEOUT_MS"})
             .option("dead-after", "SECONDS", "86400", "age after which an undelivered alert is dead-lettered",
                     {"VS_DELIVER_DEAD_AFTER"})
             .option("backoff-base-ms", "MS", "1000", "first retry delay (doubles per attempt, with jitter)",
@@ -123,7 +147,7 @@ int main(int argc, char** argv)
         const auto targets = cfg.targets();
         if (targets.empty()) {
             spdlog::warn("no target configured (VOLSPIKE_API_URL, VOLSPIKE_API_URL_DEV, TELEGRAM_TOKEN+CHAT_ID, "
-                         "VS_DISCORD_WEBHOOK_URL): nothing will be sent");
+                         "VS_DISCORD_WEBHOOK_URL, VS_NATS_URL): nothing will be sent");
         }
         for (auto t : vs::outbox::all_targets) {
             if (!targets.has(t) && ob.queue_length(t) > 0) {

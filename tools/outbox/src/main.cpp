@@ -60,7 +60,7 @@ std::optional<target> target_option(const vs::cli::parser& cli)
     }
     auto t = target_from_string(cli.get("target"));
     if (!t) {
-        throw vs::cli::usage_error("--target must be prod, dev, telegram or discord");
+        throw vs::cli::usage_error("--target must be prod, dev, telegram, discord, telegram_alerts or nats");
     }
     return t;
 }
@@ -154,7 +154,7 @@ int main(int argc, char** argv)
                         "vs-outbox list --state dead --target telegram"};
     vs::cli::add_common_options(cli);
     cli.positionals("COMMAND [ID]")
-        .option("target", "T", "", "prod, dev, telegram or discord")
+        .option("target", "T", "", "prod, dev, telegram, discord, telegram_alerts or nats")
         .option("state", "S", "all", "pending, sending, delivered, dead or all")
         .option("limit", "N", "1000", "at most N alerts listed")
         .option("older-than", "SECONDS", "0", "purge: only alerts finished longer ago than this")
