@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# The main job on one machine: installs what is missing, builds, then runs the pipeline
-# against the project's own local exchange (vs-replay) — no internet needed:
+# The main job on one machine: installs what is missing, builds, then runs the whole pipeline
+# against the project's own local stand-ins — no internet, no real backend, no real Telegram:
 #
-#   vs-replay (Binance look-alike) ──WebSocket──► vs-feed ──► bus channel "market" ──► vs-api :8888
-#                                                                  └──► vs-bus-dump --summary (this terminal)
+#   vs-replay ── Binance look-alike (REST + WebSocket), t.me/s channel pages, and a local
+#   │            backend + Telegram Bot API that record every request they receive
+#   ├─WebSocket─► vs-feed ──► bus "market" ──► vs-api :8888 (prices, /dashboard)
+#   ├─REST──────► vs-oi (universe, open interest, OI spikes) ──► bus "oi"
+#   │             vs-volume (hourly volume spikes, from vs-feed's klines)
+#   │             vs-user-alerts (users' price / funding crosses; reads the backend's /active list)
+#   │             vs-liquidations (liquidations and whale trades, from vs-feed's streams)
+#   ├─t.me/s────► vs-news (channel posts)
+#   └◄──────────── vs-deliver (sends the shared outbox to the backend and to Telegram)
 #
-# Production (real Binance) is one variable away:
-#   VS_BINANCE_WS_URL=wss://fstream.binance.com/market/stream scripts/run-demo.sh
+# The scenario tools/replay/scenarios/demo.jsonl makes every kind of alert happen within about
+# four minutes; this terminal prints each one as it reaches the local backend or Telegram,
+# with a line of live prices (read back from vs-api) every 5 s. Ctrl-C stops everything.
 #
-# Settings: VS_BUS_PREFIX (default volspike-demo), VS_STATE_DIR (default ./demo-state),
-# VS_API_LISTEN (default 127.0.0.1:8888), DEMO_SECONDS (stop after this long; default: until
-# Ctrl-C on a terminal, 30 s otherwise), DEMO_SYMBOLS (default BTCUSDT,ETHUSDT,SOLUSDT,XAUUSDT).
+# Settings: VS_API_LISTEN (default 127.0.0.1:8888), DEMO_SECONDS (stop after this long;
+# default: until Ctrl-C on a terminal, 300 s otherwise), DEMO_KEEP=1 keeps the temporary
+# directory (state, logs) after the end. Everything lives in a fresh temporary directory and
+# a bus prefix of its own (/dev/shm/volspike-demo-<pid>.*), both removed at the end.
+# Real Binance instead of the look-alike: VS_BINANCE_WS_URL=wss://fstream.binance.com/market/stream
+# VS_BINANCE_REST_URL=https://fapi.binance.com scripts/run-demo.sh (alerts still go to the
+# local stand-in, never to a real backend or chat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,61 +32,116 @@ if [[ ! -f build/build.ninja ]]; then
   meson setup build -Doptimization=2 -Ddebug=false >/dev/null
 fi
 echo "building (the first build takes several minutes on 2 cores)..."
-ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api tools/bus_dump/vs-bus-dump \
-  tools/snapshot/vs-snapshot consumers/oi/vs-oi >/dev/null
+ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api consumers/oi/vs-oi \
+  consumers/volume/vs-volume consumers/user_alerts/vs-user-alerts consumers/liquidations/vs-liquidations \
+  consumers/news/vs-news consumers/deliver/vs-deliver >/dev/null
 
-export VS_BUS_PREFIX=${VS_BUS_PREFIX:-volspike-demo}
-export VS_STATE_DIR=${VS_STATE_DIR:-$root/demo-state}
+demo_dir=$(mktemp -d "${TMPDIR:-/tmp}/volspike-demo.XXXXXX")
+export VS_BUS_PREFIX="volspike-demo-$$"
+export VS_STATE_DIR="$demo_dir/state"
 export VS_API_LISTEN=${VS_API_LISTEN:-127.0.0.1:8888}
-symbols=${DEMO_SYMBOLS:-BTCUSDT,ETHUSDT,SOLUSDT,XAUUSDT}
-mkdir -p "$VS_STATE_DIR"
-logs="$VS_STATE_DIR/logs"
-mkdir -p "$logs"
+logs="$demo_dir/logs"
+mkdir -p "$VS_STATE_DIR" "$logs"
 
 pids=()
+names=()
+cleaned=0
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-if [[ -z "${VS_BINANCE_WS_URL:-}" ]]; then
-  rm -f "$VS_STATE_DIR/replay.port"
-  build/tools/replay/vs-replay --listen 127.0.0.1:0 --port-file "$VS_STATE_DIR/replay.port" \
-    >"$logs/vs-replay.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do [[ -s "$VS_STATE_DIR/replay.port" ]] && break; sleep 0.1; done
-  port=$(cat "$VS_STATE_DIR/replay.port")
-  export VS_BINANCE_WS_URL="ws://127.0.0.1:$port/market/stream"
-  export VS_BINANCE_REST_URL="http://127.0.0.1:$port"
-  echo "vs-replay: a local Binance look-alike on 127.0.0.1:$port (log: $logs/vs-replay.log)"
-fi
-
-build/producers/feed/vs-feed >"$logs/vs-feed.log" 2>&1 &
-pids+=($!)
-echo "vs-feed:   $VS_BINANCE_WS_URL -> bus /dev/shm/$VS_BUS_PREFIX.market (log: $logs/vs-feed.log)"
-build/consumers/api/vs-api >"$logs/vs-api.log" 2>&1 &
-pids+=($!)
-echo "vs-api:    http://$VS_API_LISTEN/funding/BTCUSDT  http://$VS_API_LISTEN/dashboard (log: $logs/vs-api.log)"
-# vs-oi with the 5 min window shortened to 60 s (the demo only; the defaults are the old
-# script's): the scenario's DOGEUSDT ramp (+5 % at 40 s) alerts within the first minutes.
-OI_LOOKBACK_WINDOW_5MIN=${OI_LOOKBACK_WINDOW_5MIN:-60} build/consumers/oi/vs-oi >"$logs/vs-oi.log" 2>&1 &
-pids+=($!)
-echo "vs-oi:     universe + open interest -> bus /dev/shm/$VS_BUS_PREFIX.oi (log: $logs/vs-oi.log)"
-sleep 3
-
-if [[ -t 1 && -z "${DEMO_SECONDS:-}" ]]; then
-  echo "live view (Ctrl-C to stop everything):"
-  sleep 1
-  build/tools/bus_dump/vs-bus-dump --summary --symbol "$symbols" || true
-else
-  end=$((SECONDS + ${DEMO_SECONDS:-30}))
-  while ((SECONDS < end)); do
-    echo "---- $(date -u +%H:%M:%S)"
-    build/tools/bus_dump/vs-bus-dump --summary --once --human --symbol "$symbols" || true
-    sleep 5
+  set +e
+  ((cleaned)) && return
+  cleaned=1
+  trap '' INT TERM
+  local i
+  if [[ -n "${watch_pid:-}" ]]; then   # the view first: its summary before the stop messages
+    kill -TERM "$watch_pid" 2>/dev/null || true
+    wait "$watch_pid" 2>/dev/null || true
+  fi
+  echo "stopping ${#pids[@]} processes..."
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  # SIGTERM drains (vs-deliver finishes the send in hand, at most 20 s); then nothing is left.
+  for _ in $(seq 250); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
   done
-  echo "---- vs-api:"
-  curl -fsS "http://$VS_API_LISTEN/funding/BTCUSDT" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://$VS_API_LISTEN/funding/BTCUSDT').read().decode())" || true
-  echo
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "${names[$i]} did not stop within 25 s: SIGKILL"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+  done
+  wait 2>/dev/null || true
+  rm -f /dev/shm/"$VS_BUS_PREFIX".* /dev/shm/sem."$VS_BUS_PREFIX".* 2>/dev/null || true
+  if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
+    echo "state and logs kept in $demo_dir"
+  else
+    rm -rf "$demo_dir"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start() {   # start NAME LOG COMMAND...: in the background, remembered for cleanup
+  local name=$1 log=$2
+  shift 2
+  "$@" >"$log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+
+# -- the stand-ins: Binance, t.me/s pages, the backend and the Telegram Bot API -----------------
+api_key=demo-key
+bot_token=123456:demo-bot-token
+start vs-replay "$logs/vs-replay.log" build/tools/replay/vs-replay --listen 127.0.0.1:0 \
+  --port-file "$demo_dir/replay.port" --scenario tools/replay/scenarios/demo.jsonl \
+  --backend-api-key "$api_key" --telegram-bot-token "$bot_token"
+for _ in $(seq 100); do [[ -s "$demo_dir/replay.port" ]] && break; sleep 0.1; done
+port=$(cat "$demo_dir/replay.port")
+replay="http://127.0.0.1:$port"
+export VS_BINANCE_WS_URL=${VS_BINANCE_WS_URL:-ws://127.0.0.1:$port/market/stream}
+export VS_BINANCE_REST_URL=${VS_BINANCE_REST_URL:-$replay}
+export VS_TELEGRAM_WEB_URL=$replay                      # vs-news reads t.me/s/<channel> here
+export VOLSPIKE_API_URL=$replay VOLSPIKE_API_KEY=$api_key  # the backend (vs-deliver, vs-user-alerts)
+export VS_TELEGRAM_API_URL=$replay TELEGRAM_TOKEN=$bot_token CHAT_ID=-1001234567890
+unset VOLSPIKE_API_URL_DEV VOLSPIKE_API_KEY_DEV TELEGRAM_ALERT_TOKEN VS_DISCORD_WEBHOOK_URL VS_NATS_URL
+echo "vs-replay:         Binance + t.me + backend + Telegram stand-in on $replay (log: $logs/vs-replay.log)"
+
+# -- windows shortened for the demo, through the environment only (defaults are production's) --
+export OI_LOOKBACK_WINDOW_5MIN=60         # OI "5 min" window: 60 s (the DOGEUSDT ramp alerts at once)
+export VS_USER_ALERTS_REFRESH_MS=5000     # the backend's active list every 5 s (30 s)
+export VS_USER_ALERTS_PRO_MS=2000         # Pro alerts checked every 2 s (30 s)
+export VS_NEWS_INTERVAL_MS=5000           # channel pages every 5 s (30 s)
+export VS_NEWS_FIRST_RUN_POSTS=0          # start after the newest post: only the scenario's posts
+export TELEGRAM_CHANNELS=marketfeed,watcherguru
+export VS_LIQ_WINDOW_MS=3000              # liquidations of a symbol grouped for 3 s (10 s)
+export VS_WHALE_THRESHOLD_USD=5000000     # whales from $5M ($1M): the synthetic trades stay below
+
+start vs-feed "$logs/vs-feed.log" build/producers/feed/vs-feed
+start vs-api "$logs/vs-api.log" build/consumers/api/vs-api
+start vs-oi "$logs/vs-oi.log" build/consumers/oi/vs-oi
+start vs-volume "$logs/vs-volume.log" build/consumers/volume/vs-volume
+start vs-user-alerts "$logs/vs-user-alerts.log" build/consumers/user_alerts/vs-user-alerts
+start vs-liquidations "$logs/vs-liquidations.log" build/consumers/liquidations/vs-liquidations
+start vs-news "$logs/vs-news.log" build/consumers/news/vs-news
+start vs-deliver "$logs/vs-deliver.log" build/consumers/deliver/vs-deliver
+echo "pipeline:          ${names[*]:1} (bus /dev/shm/$VS_BUS_PREFIX.*, logs $logs)"
+echo "vs-api:            http://$VS_API_LISTEN/dashboard  http://$VS_API_LISTEN/alerts  http://$VS_API_LISTEN/funding/BTCUSDT"
+echo "what arrived:      curl -s '$replay/_control/received?since=0' (every request the backend and Telegram got)"
+echo
+
+seconds=${DEMO_SECONDS:-}
+if [[ -z "$seconds" && ! -t 1 ]]; then
+  seconds=300
 fi
+if [[ -n "$seconds" ]]; then
+  echo "alerts as they reach the local backend and Telegram, prices every 5 s (for $seconds s):"
+else
+  echo "alerts as they reach the local backend and Telegram, prices every 5 s (Ctrl-C stops everything):"
+fi
+python3 scripts/demo-watch.py --replay "$replay" --api "http://$VS_API_LISTEN" --seconds "${seconds:-0}" &
+watch_pid=$!
+# `wait` returns at once when a signal arrives, so Ctrl-C reaches the trap without delay.
+wait "$watch_pid" || true
+watch_pid=
