@@ -36,6 +36,8 @@
 #include "vs/common/clock.hpp"
 #include "vs/nats/nats.hpp"
 
+#include <fmt/format.h>
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -287,6 +289,53 @@ TEST_F(NatsProcessTest, SchemaMismatchIsRefused)
     EXPECT_NE(vs::test::read_file(a_.state_dir() / "mirror.log").find("schema mismatch on channel 'market'"),
               std::string::npos);
     EXPECT_TRUE(mirror_->running());
+}
+
+TEST_F(NatsProcessTest, JsonFormatPublishesBothTrees)
+{
+    start_server();
+    // Host A's market channel written by the test, with vs-feed's configuration.
+    vs::bus::writer market{vs::nats_process::config_of(*vs::nats_process::find_channel("market"), a_.prefix())};
+    start_publisher({"--format", "both", "--channels", "market"});
+
+    vs::nats::options o;
+    o.url = url();
+    vs::nats::connection conn{o};
+    ASSERT_TRUE(vs::test::eventually([&] { return conn.connected(); }, 5s));
+    natsSubscription* json_sub = nullptr;
+    natsSubscription* bin_sub = nullptr;
+    ASSERT_EQ(natsConnection_SubscribeSync(&json_sub, conn.nc(), "volspike.json.market.MarkPrice.BTCUSDT"), NATS_OK);
+    ASSERT_EQ(natsConnection_SubscribeSync(&bin_sub, conn.nc(), "volspike.market.MarkPrice.BTCUSDT"), NATS_OK);
+    ASSERT_TRUE(vs::test::eventually([&] { market.heartbeat(); return vs::test::read_file(a_.state_dir() / "pub.log").find("JetStream streams ready") != std::string::npos; }, 10s));
+    std::this_thread::sleep_for(300ms);
+
+    flatbuffers::FlatBufferBuilder fbb;
+    const auto ms = vs::realtime_ms();
+    fbb.Finish(vs::schema::CreateMarkPriceDirect(fbb, "BTCUSDT", ms, ms * 1'000'000, vs::schema::MarketType::UsdM, 61234.5));
+    market.publish(type_of(RecordType::MarkPrice), "BTCUSDT",
+                   {reinterpret_cast<const std::byte*>(fbb.GetBufferPointer()), fbb.GetSize()}, vs::realtime_ns());
+    market.notify();
+
+    natsMsg* m = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&m, bin_sub, 5000), NATS_OK) << "no binary message";
+    {
+        const std::span<const std::byte> body{reinterpret_cast<const std::byte*>(natsMsg_GetData(m)),
+                                              static_cast<std::size_t>(natsMsg_GetDataLength(m))};
+        ASSERT_TRUE(vs::bus::verify_record(type_of(RecordType::MarkPrice), body));
+        EXPECT_EQ(vs::bus::record_as<vs::schema::MarkPrice>(body)->mark_price(), 61234.5);
+        EXPECT_EQ(vs::nats::get_header(m, vs::nats::header::record_type), "1");
+        EXPECT_EQ(vs::nats::get_header(m, vs::nats::header::schema_hash),
+                  fmt::format("{:016x}", vs::nats_process::schema_hash_of(*vs::nats_process::find_channel("market"))));
+        EXPECT_NE(vs::nats::get_header(m, vs::nats::header::msg_id).find("market:"), std::string::npos);
+        natsMsg_Destroy(m);
+    }
+    ASSERT_EQ(natsSubscription_NextMsg(&m, json_sub, 5000), NATS_OK) << "no JSON message";
+    const std::string text{natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))};
+    EXPECT_NE(text.find("\"mark_price\""), std::string::npos) << text;
+    EXPECT_NE(text.find("61234.5"), std::string::npos) << text;
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(json_sub);
+    natsSubscription_Destroy(bin_sub);
 }
 
 /// Host A's `volume` channel written by the test (the configuration vs-volume uses).
