@@ -466,7 +466,7 @@ protected:
 /// vs-volume sends HALF_UPDATE at :30 (spike minute <= 20) and FULL_UPDATE when the hour
 /// closes: the run must stay inside one hour, with vs-feed's previous-candle fetch (20 s into
 /// an hour) done, and never reach :30 after a spike at minute <= 20 (it cannot: the run is
-/// shorter than 10 minutes). Waits for the next hour when less than `need` is left.
+/// shorter than 5 minutes). Waits for the next hour when less than `need` is left.
 void wait_for_room_in_the_hour(std::chrono::seconds need)
 {
     const auto into = now_ms() % 3'600'000;
@@ -481,7 +481,7 @@ void wait_for_room_in_the_hour(std::chrono::seconds need)
 TEST_F(PipelineSignal, EveryAlertOnceWithinItsBoundAndAfterKillNineOfEveryAlerterStillOnce)
 {
     const auto t_start = std::chrono::steady_clock::now();
-    wait_for_room_in_the_hour(330s);
+    wait_for_room_in_the_hour(240s);
     const auto t_begin = std::chrono::steady_clock::now();
 
     replay_ = std::make_unique<vs::test::replay_process>(
