@@ -18,7 +18,9 @@ int main(int argc, char** argv)
         "vs-replay",
         "A local Binance USDⓈ-M futures look-alike: REST /fapi/v1 with request weights, WebSocket "
         "/market/stream and /market/ws (legacy /stream and /ws acknowledge but stay silent), synthetic or "
-        "recorded data, and a /_control API for scenarios and faults.",
+        "recorded data, and a /_control API for scenarios and faults. Also plays t.me/s channel pages and, for "
+        "the demo and tests, a stand-in of the VolSpike backend (/api/...) and the Telegram Bot API "
+        "(/bot<token>/sendMessage) that records every request (GET /_control/received).",
         "vs-replay --listen 127.0.0.1:0 --port-file /tmp/vs-replay.port --symbols 650 --ping-interval-s 20"};
     cli.option("listen", "ADDR:PORT", "127.0.0.1:9900", "where to serve REST, WebSocket and control (port 0: any free)",
                {"VS_REPLAY_LISTEN"});
