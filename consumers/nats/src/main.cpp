@@ -23,6 +23,7 @@
 
 #include "channels.hpp"
 #include "schemas/common_generated.h"
+#include "schemas/market_data_generated.h"
 #include "vs/bus/records.hpp"
 #include "vs/daemon/daemon.hpp"
 #include "vs/nats/nats.hpp"
@@ -32,6 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 using vs::nats_process::channel_spec;
 constexpr auto process_status_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus);
+constexpr auto kline_type = static_cast<vs::bus::record_type>(vs::schema::RecordType::Kline);
 
 std::vector<std::string> split_list(const std::string& s)
 {
@@ -413,8 +415,9 @@ int run_mirror(vs::daemon::context& ctx)
                 sub_error = why;
                 return;
             }
-            spdlog::info("durable consumer {} on {}: the latest value of every subject, then what follows", s.consumer,
-                         s.stream);
+            spdlog::info("durable consumer {} on {} bound (a new one starts with the latest value of every subject, "
+                         "an existing one resumes where it was)",
+                         s.consumer, s.stream);
         }
         sub_error.clear();
     };
@@ -553,6 +556,14 @@ int run_mirror(vs::daemon::context& ctx)
             const auto st = ch.w.publish(parts->type, parts->symbol, data, bus_ns, snap ? vs::bus::to_table : vs::bus::to_both);
             if (st != vs::bus::publish_status::ok && st != vs::bus::publish_status::table_full) {
                 ++invalid;
+            }
+            // vs-feed keeps a closed kline also under "<S>@prev" (table only, never in the ring:
+            // producers/feed/src/feed.hpp, kline_prev_key_suffix); the mirror does the same with
+            // the closed klines it receives, so vs-volume on host B finds the previous hour.
+            if (!snap && parts->type == kline_type) {
+                if (const auto* k = vs::bus::record_as<vs::schema::Kline>(data); k != nullptr && k->closed()) {
+                    ch.w.publish(parts->type, parts->symbol + "@prev", data, bus_ns, vs::bus::to_table);
+                }
             }
             ch.dirty = true;
             ++records;
