@@ -4,12 +4,15 @@
 // One thread (the daemon body) owns the bus writer of `oi`, the schedule, the rules and every
 // LMDB commit; a few worker threads (poll_pool) make the REST calls. See README.md.
 #include <malloc.h>
+#include <sys/mman.h>
 
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -149,6 +152,35 @@ vs::bus::reader_options market_reader_options()
     o.register_reader = false;   // the table only: no ring position to lag behind
     o.name = "vs-oi";
     return o;
+}
+
+/// Drops the pages of `file`'s mappings in this process from its resident set (MADV_DONTNEED):
+/// the LMDB map of the outbox is read-only here (no MDB_WRITEMAP: writes go through pwrite),
+/// so its pages are the page cache's, and reading 650 states at a restore or touching them in
+/// a write transaction need not keep ~18 MB of them counted in vs-oi's RSS. A later read
+/// faults them in again from the page cache.
+void release_mapped_pages(const std::filesystem::path& file)
+{
+    std::ifstream maps{"/proc/self/maps"};
+    const std::string name = file.string();
+    std::string line;
+    while (std::getline(maps, line)) {
+        if (line.size() < name.size() || line.compare(line.size() - name.size(), name.size(), name) != 0) {
+            continue;
+        }
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && hi > lo) {
+            ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+        }
+    }
+}
+
+/// The heap's free memory back to the system (transient buffers: restore, persist, the
+/// exchangeInfo reply) and the LMDB pages this process touched.
+void release_memory(const std::filesystem::path& outbox_dir)
+{
+    ::malloc_trim(0);
+    release_mapped_pages(outbox_dir / "data.mdb");
 }
 
 std::span<const std::byte> bytes_of(const flatbuffers::FlatBufferBuilder& fbb)
@@ -314,7 +346,7 @@ void oi_daemon::restore()
     for (const auto& m : members_) {
         poll_set_.push_back(m.symbol);
     }
-    ::malloc_trim(0);   // the decode buffers: back to the system before the steady state
+    release_memory(ctx_.outbox().path());   // the decode buffers and the LMDB pages read
     spdlog::info("restored a universe of {} symbols and the OI state of {} symbols{}", members_.size(), restored,
                  broken > 0 ? fmt::format(" ({} unreadable)", broken) : "");
     // Back-fill the windows a downtime left blind, from openInterestHist.
@@ -877,6 +909,9 @@ void oi_daemon::persist(bool all)
     } catch (const std::exception& e) {
         spdlog::error("cannot persist the OI state of {} symbols: {}", changes.size(), e.what());
     }
+    changes.clear();
+    changes.shrink_to_fit();
+    release_memory(ctx_.outbox().path());
 }
 
 void oi_daemon::finish_cycle(steady::time_point now)
@@ -970,6 +1005,10 @@ int main(int argc, char** argv)
     // Few malloc arenas: the REST workers allocate only small, short-lived strings, and one
     // arena per thread would keep megabytes of their free memory resident.
     ::mallopt(M_ARENA_MAX, 2);
+    // Large transient buffers (REST replies, exchangeInfo's parse, LMDB's overflow pages of a
+    // persist) in their own mappings, returned at free(): glibc's sliding threshold would
+    // otherwise move them into the heap after the first free, where they stay resident.
+    ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     vs::daemon::spec s{"vs-oi",
                        "Keep the liquid universe, poll open interest inside the shared REST weight budget and send "
                        "the OI spike alerts.",
@@ -985,6 +1024,10 @@ int main(int argc, char** argv)
     // resident page (its header is scanned), so their number is kept to what is needed.
     s.table_slots = 1024;
     s.slot_bytes = 16384;
+    // No table snapshot: every record of the table is rebuilt from vs-oi's own LMDB state
+    // (the universe at start, each symbol's OpenInterest with its last alerts within a cycle),
+    // and the snapshot's LMDB environment and thread cost ~4 MB of RSS (issue 12's 40 MB).
+    s.snapshots = false;
     s.outbox = true;
     s.drain = std::chrono::seconds{5};
     s.auto_ready = false;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -782,7 +783,9 @@ TEST_F(OiProcessTest, RssWith650SymbolsEvery5sAndAFull3hHistory)
             }
             vs::oi::symbol_state st{cfg};
             for (int i = 2159; i >= 0; --i) {
-                st.hist.add(vs::oi::sample{now - i * 5000LL, oi * (1.0 + 1e-5 * (i % 7)), 100.0 + (i % 13) * 0.01});
+                // Whole milli-contracts, as Binance's strings (at most 3 decimals) give them.
+                const double x = std::round(oi * (1.0 + 1e-5 * (i % 7)) * 1000.0) / 1000.0;
+                st.hist.add(vs::oi::sample{now - i * 5000LL, x, 100.0 + (i % 13) * 0.01});
             }
             changes.push_back({"s/" + sym, vs::oi::encode_state(st)});
         }

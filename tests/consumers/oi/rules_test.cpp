@@ -3,6 +3,7 @@
 // that delays rather than drops, the poll-interval formula (test_oi_poller_interval.py) and
 // the configuration's environment names. The clock is the samples' time: fully controlled.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -357,7 +358,7 @@ TEST(OiHistory, KeepsTheWindowBackFromTheNewestSampleAndStaysCompact)
     }
     EXPECT_EQ(h.size(), 2161u);   // 3 h at 5 s, both ends included
     EXPECT_EQ(h.at(0).time_ms, h.newest().time_ms - 3 * 3600 * s);
-    EXPECT_LE(h.memory_bytes(), 2161u * 16u * 110u / 100u);   // sized to the window, not doubled
+    EXPECT_LE(h.memory_bytes(), 2161u * 12u * 110u / 100u);   // 8 B + a mark: sized to the window, not doubled
     EXPECT_EQ(h.at(5).mark, 2.5);
 }
 
@@ -385,6 +386,69 @@ TEST(OiHistory, SurvivesGapsLongerThanItsOffsetRange)
     h.add({t0 + 60LL * 24 * 3600 * s + 5 * s, 3, 0});
     EXPECT_EQ(h.newest().time_ms, t0 + 60LL * 24 * 3600 * s + 5 * s);
     EXPECT_EQ(h.at(0).oi, 2);
+}
+
+// The compact history (8 bytes a sample) against a plain list of samples: every stored OI comes
+// back bit for bit whatever its decimals and size (codes re-scaled, re-centred, or kept on the
+// side list), back-filled samples included, and the mark is kept for exactly the samples
+// younger than the mark window.
+TEST(OiHistory, CompactStorageGivesBackEveryValueExactly)
+{
+    std::mt19937_64 rng{11};
+    for (int variant = 0; variant < 6; ++variant) {
+        const std::int64_t window = 3600 * s, mark_window = 900 * s;
+        vs::oi::history h{window, mark_window};
+        std::vector<sample> model;   // time order, equal times in arrival order
+        double level = variant == 0 ? 81'234.567 : variant == 1 ? 1.3e10 : variant == 2 ? 5e8 : 2e6;
+        std::int64_t t = t0;
+        for (int i = 0; i < 3000; ++i) {
+            t += 4000 + static_cast<std::int64_t>(rng() % 2000);
+            level *= 1.0 + (static_cast<double>(rng() % 2001) - 1000.0) * 2e-6;
+            double oi;
+            switch ((variant == 5 ? static_cast<int>(rng() % 6) : variant == 4 ? static_cast<int>(rng() % 4) : 0)) {
+            case 0: oi = std::round(level * 1000) / 1000; break;   // 3 decimals (Binance's strings)
+            case 1: oi = std::round(level); break;                  // whole contracts
+            case 2: oi = std::round(level * 10) / 10; break;
+            case 3: oi = level + 1.0 / 3.0; break;                  // no finite decimals: side list
+            case 4: oi = std::round(level * 1000) / 1000 * 1e4; break;   // a jump out of the 32-bit range
+            default: oi = std::round(level / 100) * 100; break;
+            }
+            if (variant == 1) {
+                oi = std::round(level);   // 1000PEPE-like: 1.3e10 whole contracts
+            }
+            const float mark = static_cast<float>(100.0 + static_cast<double>(rng() % 1000) / 7.0);
+            sample smp{t, oi, mark};
+            if (i > 10 && rng() % 10 == 0) {
+                smp.time_ms = t - static_cast<std::int64_t>(rng() % (1800 * s));   // back-fill
+            }
+            const bool kept = h.add(smp);
+            const std::int64_t newest = std::max(model.empty() ? smp.time_ms : model.back().time_ms, smp.time_ms);
+            EXPECT_EQ(kept, smp.time_ms >= newest - window) << variant << " " << i;
+            if (kept) {
+                auto pos = std::upper_bound(model.begin(), model.end(), smp.time_ms,
+                                            [](std::int64_t v, const sample& x) { return v < x.time_ms; });
+                model.insert(pos, smp);
+                model.erase(model.begin(), std::lower_bound(model.begin(), model.end(), newest - window,
+                                                            [](const sample& x, std::int64_t v) { return x.time_ms < v; }));
+            }
+            if (i % 97 == 0 || i > 2990) {
+                ASSERT_EQ(h.size(), model.size()) << variant << " " << i;
+                for (std::size_t k = 0; k < model.size(); ++k) {
+                    const auto got = h.at(k);
+                    ASSERT_EQ(got.time_ms, model[k].time_ms) << variant << " " << i << " " << k;
+                    ASSERT_EQ(std::bit_cast<std::uint64_t>(got.oi), std::bit_cast<std::uint64_t>(model[k].oi))
+                        << variant << " " << i << " " << k << " " << got.oi << " vs " << model[k].oi;
+                    const double want_mark = model[k].time_ms >= newest - mark_window ? model[k].mark : 0.0;
+                    ASSERT_EQ(got.mark, want_mark) << variant << " " << i << " " << k;
+                }
+            }
+        }
+        if (variant <= 1) {
+            // Realistic values (variant 2 walks 5e8 contracts in milli steps out of any 32-bit
+            // range: the side list): 8 bytes a sample plus the marks of 15 of 60 min.
+            EXPECT_LE(h.memory_bytes(), h.size() * 8 * 115 / 100 + h.size() * 4 * 115 / 100 / 4 + 256) << variant;
+        }
+    }
 }
 
 // ---- poll interval (old test_oi_poller_interval.py + CONTRACTS 3.1 examples) --------------------

@@ -1,6 +1,7 @@
 #include "vs/oi/rules.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -207,10 +208,82 @@ int poll_interval_s(const config& cfg, long long universe_size) noexcept
 
 // ---- history ----------------------------------------------------------------------------
 
-sample history::at(std::size_t i) const noexcept
+namespace {
+
+constexpr std::array<double, 4> pow10{1.0, 10.0, 100.0, 1000.0};
+constexpr std::int64_t exact_int = std::int64_t{1} << 52;
+
+/// The fewest decimals (0..3) whose integer u gives back exactly `v` as u / 10^k, with u.
+std::optional<std::pair<int, std::int64_t>> decimals_of(double v) noexcept
+{
+    for (int k = 0; k < 4; ++k) {
+        const double x = std::nearbyint(v * pow10[static_cast<std::size_t>(k)]);
+        if (std::fabs(x) < static_cast<double>(exact_int) &&
+            x / pow10[static_cast<std::size_t>(k)] == v) {
+            return std::pair{k, static_cast<std::int64_t>(x)};
+        }
+    }
+    return std::nullopt;
+}
+
+bool fits_code(std::int64_t d) noexcept
+{
+    return d > std::numeric_limits<std::int32_t>::min() && d <= std::numeric_limits<std::int32_t>::max();
+}
+
+}  // namespace
+
+std::int64_t mark_window_ms(const config& cfg) noexcept
+{
+    std::int64_t longest = 0;
+    for (const auto& tf : cfg.timeframes) {
+        longest = std::max(longest, tf.lookback_s + tf.tolerance_s());
+    }
+    return std::min(cfg.history_window_s, longest + 600) * 1000;
+}
+
+double history::oi_at(std::size_t i) const noexcept
 {
     const packed& p = slot(i);
-    return sample{base_ms_ + p.dt_ms, p.oi, static_cast<double>(p.mark)};
+    if (p.q != side) {
+        return static_cast<double>(oi_base_ + p.q) / pow10[static_cast<std::size_t>(k_)];
+    }
+    // The side list is in slot order: the one of this time, after the side samples of the
+    // same time stored before it.
+    const std::int64_t t = time_at(i);
+    std::size_t before = 0;
+    for (std::size_t j = i; j > 0 && time_at(j - 1) == t; --j) {
+        before += slot(j - 1).q == side ? 1 : 0;
+    }
+    auto it = std::lower_bound(exact_.begin(), exact_.end(), t,
+                               [](const exact_value& e, std::int64_t v) { return e.time_ms < v; });
+    it += static_cast<std::ptrdiff_t>(before);
+    return it < exact_.end() ? it->oi : 0.0;
+}
+
+float history::mark_at(std::size_t i) const noexcept
+{
+    if (i + mark_count_ < size_) {
+        return 0.0F;
+    }
+    std::size_t k = mark_head_ + (i - (size_ - mark_count_));
+    return marks_[k >= marks_.size() ? k - marks_.size() : k];
+}
+
+sample history::at(std::size_t i) const noexcept
+{
+    return sample{time_at(i), oi_at(i), static_cast<double>(mark_at(i))};
+}
+
+void history::clear() noexcept
+{
+    size_ = 0;
+    head_ = 0;
+    k_ = -1;
+    codes_ = 0;
+    exact_.clear();
+    mark_head_ = 0;
+    mark_count_ = 0;
 }
 
 std::size_t history::lower_bound(std::int64_t t) const noexcept
@@ -308,31 +381,115 @@ void history::rebase(std::int64_t new_base_ms) noexcept
     base_ms_ = new_base_ms;
 }
 
-bool history::add(const sample& s)
+std::int32_t history::encode_oi(double oi)
+{
+    const auto dec = decimals_of(oi);
+    if (!dec) {
+        return side;
+    }
+    auto [kv, u] = *dec;
+    if (k_ < 0 || codes_ == 0) {
+        k_ = kv;
+        oi_base_ = u;
+        return 0;
+    }
+    if (kv > k_) {
+        // Finer than the codes so far: re-scale them when they still fit in 32 bits.
+        const auto f = static_cast<std::int64_t>(pow10[static_cast<std::size_t>(kv - k_)]);
+        for (std::size_t i = 0; i < size_; ++i) {
+            const packed& p = slot(i);
+            if (p.q != side && !fits_code(static_cast<std::int64_t>(p.q) * f)) {
+                return side;
+            }
+        }
+        for (std::size_t i = 0; i < size_; ++i) {
+            packed& p = slot(i);
+            if (p.q != side) {
+                p.q = static_cast<std::int32_t>(static_cast<std::int64_t>(p.q) * f);
+            }
+        }
+        oi_base_ *= f;
+        k_ = kv;
+    } else if (kv < k_) {
+        u *= static_cast<std::int64_t>(pow10[static_cast<std::size_t>(k_ - kv)]);
+    }
+    if (std::llabs(u) >= exact_int || static_cast<double>(u) / pow10[static_cast<std::size_t>(k_)] != oi) {
+        return side;
+    }
+    std::int64_t d = u - oi_base_;
+    if (!fits_code(d)) {
+        // Re-centre the codes on the middle of what is stored plus this value.
+        std::int64_t lo = u, hi = u;
+        for (std::size_t i = 0; i < size_; ++i) {
+            const packed& p = slot(i);
+            if (p.q != side) {
+                lo = std::min(lo, oi_base_ + p.q);
+                hi = std::max(hi, oi_base_ + p.q);
+            }
+        }
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        if (!fits_code(lo - mid) || !fits_code(hi - mid)) {
+            return side;
+        }
+        for (std::size_t i = 0; i < size_; ++i) {
+            packed& p = slot(i);
+            if (p.q != side) {
+                p.q = static_cast<std::int32_t>(oi_base_ + p.q - mid);
+            }
+        }
+        oi_base_ = mid;
+        d = u - oi_base_;
+    }
+    return static_cast<std::int32_t>(d);
+}
+
+void history::drop_front(std::size_t n) noexcept
+{
+    std::size_t sides = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        sides += slot(i).q == side ? 1 : 0;
+    }
+    if (sides > 0) {
+        exact_.erase(exact_.begin(), exact_.begin() + static_cast<std::ptrdiff_t>(sides));
+    }
+    head_ = (head_ + n) % ring_.size();
+    size_ -= n;
+    codes_ -= n - sides;
+    if (mark_count_ > size_) {
+        const std::size_t gone = mark_count_ - size_;
+        mark_head_ = (mark_head_ + gone) % marks_.size();
+        mark_count_ = size_;
+    }
+}
+
+void history::trim_marks() noexcept
 {
     if (size_ == 0) {
-        base_ms_ = s.time_ms;
-        if (ring_.empty()) {
-            grow();
+        return;
+    }
+    const std::int64_t cutoff = time_at(size_ - 1) - mark_window_ms_;
+    while (mark_count_ > 0 && time_at(size_ - mark_count_) < cutoff) {
+        mark_head_ = (mark_head_ + 1) % marks_.size();
+        --mark_count_;
+    }
+}
+
+bool history::add(const sample& s)
+{
+    if (size_ > 0) {
+        const std::int64_t newest_ms = time_at(size_ - 1);
+        const std::int64_t cutoff = std::max(newest_ms, s.time_ms) - window_ms_;
+        if (s.time_ms < cutoff) {
+            return false;
         }
-        head_ = 0;
-        ring_[0] = packed{0, static_cast<float>(s.mark), s.oi};
-        size_ = 1;
-        return true;
-    }
-    const std::int64_t newest_ms = time_at(size_ - 1);
-    const std::int64_t cutoff = std::max(newest_ms, s.time_ms) - window_ms_;
-    if (s.time_ms < cutoff) {
-        return false;
-    }
-    // Drop what falls out of the window.
-    if (const std::size_t drop = lower_bound(cutoff); drop > 0) {
-        head_ = (head_ + drop) % ring_.size();
-        size_ -= drop;
+        // Drop what falls out of the window.
+        if (const std::size_t drop = lower_bound(cutoff); drop > 0) {
+            drop_front(drop);
+        }
     }
     if (size_ == 0) {
+        clear();
         base_ms_ = s.time_ms;
-        head_ = 0;
     } else {
         // Keep every offset within 32 bits: the span is at most the window (<= 30 days).
         const std::int64_t lowest = std::min(time_at(0), s.time_ms);
@@ -343,19 +500,60 @@ bool history::add(const sample& s)
     if (size_ == ring_.size()) {
         grow();
     }
-    const packed p{static_cast<std::uint32_t>(s.time_ms - base_ms_), static_cast<float>(s.mark), s.oi};
-    if (size_ == 0 || s.time_ms >= time_at(size_ - 1)) {
-        slot(size_) = p;
-        ++size_;
-        return true;
+    const std::int32_t q = encode_oi(s.oi);
+    const packed p{static_cast<std::uint32_t>(s.time_ms - base_ms_), q};
+    const auto mark = static_cast<float>(s.mark);
+    std::size_t pos = size_;
+    if (size_ > 0 && s.time_ms < time_at(size_ - 1)) {
+        pos = lower_bound(s.time_ms + 1);   // back-fill: after every sample not newer than it
     }
-    // Back-fill: after every sample not newer than it (equal times keep arrival order).
-    const std::size_t pos = lower_bound(s.time_ms + 1);
+    // The side list, in slot order.
+    if (q == side) {
+        std::size_t before = 0;
+        for (std::size_t i = 0; i < pos; ++i) {
+            before += slot(i).q == side ? 1 : 0;
+        }
+        exact_.insert(exact_.begin() + static_cast<std::ptrdiff_t>(before), exact_value{s.time_ms, s.oi});
+    }
+    // The marks: the newest mark_count_ samples have one. A sample older than the first of
+    // them is older than the mark window (it would never be a baseline): none.
+    const std::size_t first_marked = size_ - mark_count_;
+    const bool marked = pos >= first_marked;
+    if (marked) {
+        if (mark_count_ == marks_.size()) {
+            // Grow the mark ring like the sample ring: to the mark window at the rate seen.
+            std::size_t want = marks_.size() + marks_.size() / 8 + 16;
+            if (size_ >= 2) {
+                const double per_sample = static_cast<double>(time_at(size_ - 1) - time_at(0)) / static_cast<double>(size_ - 1);
+                if (per_sample > 0) {
+                    const double need = static_cast<double>(mark_window_ms_) / per_sample * 1.05 + 4;
+                    if (need > static_cast<double>(want)) {
+                        want = static_cast<std::size_t>(std::min(need, static_cast<double>(2 * marks_.size() + 16)));
+                    }
+                }
+            }
+            std::vector<float> bigger(want);
+            for (std::size_t i = 0; i < mark_count_; ++i) {
+                std::size_t k = mark_head_ + i;
+                bigger[i] = marks_[k >= marks_.size() ? k - marks_.size() : k];
+            }
+            marks_ = std::move(bigger);
+            mark_head_ = 0;
+        }
+        const std::size_t at_mark = pos - first_marked;   // position among the marked
+        for (std::size_t i = mark_count_; i > at_mark; --i) {
+            marks_[(mark_head_ + i) % marks_.size()] = marks_[(mark_head_ + i - 1) % marks_.size()];
+        }
+        marks_[(mark_head_ + at_mark) % marks_.size()] = mark;
+        ++mark_count_;
+    }
     for (std::size_t i = size_; i > pos; --i) {
         slot(i) = slot(i - 1);
     }
     slot(pos) = p;
     ++size_;
+    codes_ += q != side ? 1 : 0;
+    trim_marks();
     return true;
 }
 

@@ -26,10 +26,11 @@
 //   - priceChange = (mark - base mark) / base mark when both marks > 0.
 // The time of a sample is the rule's only clock ("now"); nothing here reads a clock.
 //
-// Memory: a stored sample is 16 bytes (time as a 32-bit ms offset from a per-symbol base, OI
-// as a double, the mark price as a float: 7 significant digits, so priceChange may differ
-// from the old script's in the 8th decimal; the backend keeps 6). 650 symbols x 3 h at 5 s:
-// 2,160 samples x 16 B x 650 = 22.5 MB.
+// Memory: a stored sample is 8 bytes (time as a 32-bit ms offset from a per-symbol base, OI
+// as a 32-bit code that decodes to the exact double, see history), plus a float mark price for
+// the samples young enough to be a baseline (the mark has 7 significant digits, so
+// priceChange may differ from the old script's in the 8th decimal; the backend keeps 6).
+// 650 symbols x 3 h at 5 s: 2,160 x 8 B + ~860 x 4 B = ~20.7 KB a symbol, 13.4 MB.
 //
 // Threads: a config is immutable after construction; a symbol_state belongs to one thread.
 // Errors: config::from_env throws std::invalid_argument naming the variable; the rest does
@@ -38,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,9 +96,22 @@ struct sample {
 };
 
 /// A time-ordered ring of compact samples covering `window` back from the newest one.
+///
+/// 8 bytes a sample: the time as a 32-bit ms offset from a per-history base, and the OI as a
+/// 32-bit offset from a per-history base in units of 10^-k contracts (k = 0..3 decimals, the
+/// most any stored value needs: Binance's strings have at most 3). Every value is checked to
+/// come back bit for bit ((base + q) / 10^k is the double strtod gives for that decimal);
+/// one that does not (more decimals, or outside the 32-bit range even after re-centring) is
+/// kept exactly in a small side list. The mark price (a float) is kept only for the samples
+/// younger than `mark_window` (the longest lookback + tolerance + a margin: older samples are
+/// never a baseline, the only use of a stored mark); older ones read back as 0 (unknown).
 class history {
 public:
-    explicit history(std::int64_t window_ms = 3 * 3600 * 1000LL) : window_ms_(window_ms) {}
+    /// `mark_window_ms` < 0: marks kept for the whole window.
+    explicit history(std::int64_t window_ms = 3 * 3600 * 1000LL, std::int64_t mark_window_ms = -1)
+        : window_ms_(window_ms), mark_window_ms_(mark_window_ms < 0 || mark_window_ms > window_ms ? window_ms : mark_window_ms)
+    {
+    }
 
     /// Adds `s`: appended when not older than the newest sample (the normal case, O(1)
     /// amortised), else inserted in time order (back-fill, O(n)); then samples older than
@@ -109,44 +124,68 @@ public:
 
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
-    /// i-th oldest sample (i < size()); the mark comes back rounded to float.
+    /// i-th oldest sample (i < size()); the mark comes back rounded to float, 0 past the mark window.
     sample at(std::size_t i) const noexcept;
     sample newest() const noexcept { return at(size_ - 1); }
-    void clear() noexcept { size_ = 0; head_ = 0; }
+    void clear() noexcept;
     /// Room for n samples without reallocation (the daemon: window / interval + a few).
     void reserve(std::size_t n);
     /// Heap bytes held.
-    std::size_t memory_bytes() const noexcept { return ring_.capacity() * sizeof(packed); }
+    std::size_t memory_bytes() const noexcept
+    {
+        return ring_.capacity() * sizeof(packed) + marks_.capacity() * sizeof(float) +
+               exact_.capacity() * sizeof(exact_value);
+    }
     std::int64_t window_ms() const noexcept { return window_ms_; }
+    std::int64_t mark_window_ms() const noexcept { return mark_window_ms_; }
 
     struct packed {
         std::uint32_t dt_ms;   ///< time - base_ms_
-        float mark;
-        double oi;
+        std::int32_t q;        ///< OI: (oi_base_ + q) / 10^k_; `side` = in exact_
     };
-    static_assert(sizeof(packed) == 16);
+    static_assert(sizeof(packed) == 8);
+    static constexpr std::int32_t side = std::numeric_limits<std::int32_t>::min();
 
 private:
-    const packed& slot(std::size_t i) const noexcept
+    struct exact_value {
+        std::int64_t time_ms;
+        double oi;
+    };
+    std::size_t index(std::size_t i) const noexcept
     {
         std::size_t k = head_ + i;
-        return ring_[k >= ring_.size() ? k - ring_.size() : k];
+        return k >= ring_.size() ? k - ring_.size() : k;
     }
-    packed& slot(std::size_t i) noexcept
-    {
-        std::size_t k = head_ + i;
-        return ring_[k >= ring_.size() ? k - ring_.size() : k];
-    }
+    const packed& slot(std::size_t i) const noexcept { return ring_[index(i)]; }
+    packed& slot(std::size_t i) noexcept { return ring_[index(i)]; }
     std::int64_t time_at(std::size_t i) const noexcept { return base_ms_ + slot(i).dt_ms; }
+    double oi_at(std::size_t i) const noexcept;
+    float mark_at(std::size_t i) const noexcept;
     std::size_t lower_bound(std::int64_t t) const noexcept;   // first i with time >= t
     void grow();
     void rebase(std::int64_t new_base_ms) noexcept;
+    /// The 32-bit code of `oi`, re-scaling or re-centring the stored codes if needed; `side`
+    /// when it must be kept exactly in exact_.
+    std::int32_t encode_oi(double oi);
+    void drop_front(std::size_t n) noexcept;
+    void trim_marks() noexcept;
 
     std::vector<packed> ring_;
     std::size_t head_ = 0, size_ = 0;
     std::int64_t base_ms_ = 0;
+    std::int64_t oi_base_ = 0;   ///< in 10^-k_ contracts
+    int k_ = -1;                 ///< decimals of the codes; -1: none stored yet
+    std::size_t codes_ = 0;      ///< samples stored as a code (not in exact_)
+    std::vector<exact_value> exact_;   ///< the `side` samples, in slot order
+    std::vector<float> marks_;   ///< ring: the marks of the newest mark_count_ samples
+    std::size_t mark_head_ = 0, mark_count_ = 0;
     std::int64_t window_ms_;
+    std::int64_t mark_window_ms_;
 };
+
+/// The mark window symbol_state uses: the longest lookback + its tolerance + 10 min (a late
+/// sample's baseline), within the history window.
+std::int64_t mark_window_ms(const struct config& cfg) noexcept;
 
 enum class direction : std::uint8_t { up = 0, down = 1 };
 std::string_view to_string(direction d) noexcept;   ///< "UP" / "DOWN"
@@ -160,7 +199,7 @@ struct symbol_state {
     std::array<std::array<std::int64_t, 2>, timeframe_count> last_alert_ms{};
 
     symbol_state() = default;
-    explicit symbol_state(const config& cfg) : hist(cfg.history_window_s * 1000) {}
+    explicit symbol_state(const config& cfg) : hist(cfg.history_window_s * 1000, mark_window_ms(cfg)) {}
 };
 
 /// One alert, everything the payload (payload.hpp) and the OiSpikeAlert record need.
