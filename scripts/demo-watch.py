@@ -107,6 +107,7 @@ def main():
     counts = {}   # (kind, target) -> n
     quiet = {}
     first_seen = {}   # kind -> seconds after start
+    misses = 0        # polls of vs-replay in a row without an answer
     color = sys.stdout.isatty()
 
     def out(line):
@@ -135,6 +136,10 @@ def main():
                 else:
                     out(f"{time.strftime('%H:%M:%S')}  prices   (vs-api not answering yet)")
             r = get(f"{args.replay}/_control/received?since={since}&limit=500")
+            misses = 0 if r else misses + 1
+            if misses >= 10:   # the pipeline was stopped under us (e.g. a signal run-demo.sh could not trap)
+                out(f"{time.strftime('%H:%M:%S')}  vs-replay stopped answering: the view ends")
+                break
             if r and isinstance(r.get("received"), list):
                 if any(x.get("path") == "/api/user-alerts-trigger/trigger" for x in r["received"]):
                     ua = get(f"{args.replay}/_control/user_alerts") or {}
