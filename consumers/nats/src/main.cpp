@@ -282,6 +282,8 @@ int run_publish(vs::daemon::context& ctx)
     }
     conn->publish_async_complete(std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max<std::chrono::steady_clock::duration>(0s, ctx.drain_deadline() - std::chrono::steady_clock::now())));
+    conn.reset();
+    nats_Close();   // libnats' own threads and state
     return 0;
 }
 
@@ -617,11 +619,12 @@ int run_mirror(vs::daemon::context& ctx)
             natsSubscription_Destroy(s.sub);
         }
     }
-    std::lock_guard lock{in.m};
+    conn.reset();   // no callback after this
     for (natsMsg* m : in.q) {
         natsMsg_Destroy(m);
     }
     in.q.clear();
+    nats_Close();
     return 0;
 }
 
