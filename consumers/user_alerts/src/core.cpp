@@ -739,11 +739,12 @@ std::vector<std::string> book::replace(
             e.has_persisted = true;
             e.fired = st->fired;
         } else if (a.last_checked) {
-            // The backend's value is what a restart would seed from when LMDB has nothing:
-            // it counts as persisted (only a change of side must reach LMDB, see check_symbol).
+            // The backend's value is the baseline, but it is not in LMDB yet: a restart after
+            // kill -9 checks the kept list before the backend answers, and without a stored
+            // prev a cross made meanwhile would be taken as the first value and lost. So the
+            // first check writes it (check_symbol: !has_persisted), once per alert.
             e.prev = *a.last_checked;
-            e.persisted = *a.last_checked;
-            e.has_persisted = true;
+            e.has_persisted = false;
         }
         ids->text += a.id;
         ids->ends.push_back(static_cast<std::uint32_t>(ids->text.size()));
@@ -832,12 +833,15 @@ void check_symbol(book& b, const book::symbol_group& g, tier_set tiers, value_lo
                 e.dirty = true;
                 continue;
             }
-            if (!(e.prev == v.v)) {
+            const bool changed = !(e.prev == v.v);
+            if (changed) {
                 e.prev = v.v;
                 e.dirty = true;
-                if (!e.has_persisted || side_of(e.persisted, thr) != side_of(v.v, thr)) {
-                    out.must_persist.push_back(i);
-                }
+            }
+            // Only the first value and a change of side must reach LMDB (the side is all a
+            // restart needs to find the next cross).
+            if (!e.has_persisted || (changed && side_of(e.persisted, thr) != side_of(v.v, thr))) {
+                out.must_persist.push_back(i);
             }
             out.updates.push_back({i, v.v});
         }

@@ -372,6 +372,31 @@ TEST(Check, PrevEqualToThresholdThenAwayDoesNotTrigger)
     ASSERT_EQ(out.must_persist.size(), 1u);
 }
 
+TEST(Check, BackendSeedIsWrittenByTheFirstCheckEvenWithoutAChange)
+{
+    // A restart after kill -9 checks the alerts kept in LMDB before the backend answers: the
+    // backend's lastCheckedValue must be in LMDB by then, or a cross made meanwhile is lost.
+    book b;
+    b.replace({make("a", "BTCUSDT", alert_type::price_cross, 100, 90.0),
+               make("b", "ETHUSDT", alert_type::price_cross, 100, 90.0)},
+              {});
+    map_values v;
+    v.set(alert_type::price_cross, "BTCUSDT", 90);   // the seed itself
+    v.set(alert_type::price_cross, "ETHUSDT", 95);   // same side as the seed
+    check_output out;
+    check(b, all_checked(), v, out);
+    EXPECT_TRUE(out.triggers.empty());
+    ASSERT_EQ(out.must_persist.size(), 2u);
+    for (const auto i : out.must_persist) {   // what finish_check does after the commit
+        b.entries()[i].persisted = b.entries()[i].prev;
+        b.entries()[i].has_persisted = true;
+    }
+    v.set(alert_type::price_cross, "ETHUSDT", 96);   // same side again: nothing more to write
+    out.clear();
+    check(b, all_checked(), v, out);
+    EXPECT_TRUE(out.must_persist.empty());
+}
+
 TEST(Check, NullSeedOnlyRecordsTheFirstValue)
 {
     book b;
