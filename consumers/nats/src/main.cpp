@@ -89,10 +89,14 @@ int run_publish(vs::daemon::context& ctx)
     auto& json_published = ctx.counter("json_published");
 
     std::atomic<bool> reconnected{false};
+    std::atomic<bool> closing{false};   // our own close: not an outage
     std::atomic<std::uint64_t> last_error_logged_ns{0};
     std::unique_ptr<vs::nats::connection> conn;
     vs::nats::connection_callbacks cb;
     cb.on_disconnected = [&] {
+        if (closing) {
+            return;
+        }
         ++disconnects;
         spdlog::warn("NATS connection lost ({}); publishing paused, reconnecting", vs::nats::describe(opts));
     };
@@ -282,6 +286,7 @@ int run_publish(vs::daemon::context& ctx)
     }
     conn->publish_async_complete(std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max<std::chrono::steady_clock::duration>(0s, ctx.drain_deadline() - std::chrono::steady_clock::now())));
+    closing = true;
     conn.reset();
     nats_Close();   // libnats' own threads and state
     return 0;
@@ -353,8 +358,12 @@ int run_mirror(vs::daemon::context& ctx)
     auto& commit_failures = ctx.counter("state_commit_failures");
 
     inbox in;
+    std::atomic<bool> closing{false};   // our own close: not an outage
     vs::nats::connection_callbacks cb;
     cb.on_disconnected = [&] {
+        if (closing) {
+            return;
+        }
         ++disconnects;
         spdlog::warn("NATS connection lost ({}); reconnecting, the durable consumers resume where they were",
                      vs::nats::describe(opts));
@@ -619,6 +628,7 @@ int run_mirror(vs::daemon::context& ctx)
             natsSubscription_Destroy(s.sub);
         }
     }
+    closing = true;
     conn.reset();   // no callback after this
     for (natsMsg* m : in.q) {
         natsMsg_Destroy(m);
