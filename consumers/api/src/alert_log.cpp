@@ -161,9 +161,8 @@ std::optional<alert_item> render_alert(std::string_view channel, const bus::reco
         a.symbol = sv(o->symbol());
         alert_id = sv(o->alert_id());
         event_ms = o->event_time_ms();
-        // pct_change as the rules store it: a fraction (0.052) or percent; show as given * 100
-        // when it is a fraction of one.
-        const double pct = std::fabs(o->pct_change()) < 1.0 ? o->pct_change() * 100.0 : o->pct_change();
+        // pct_change is a fraction (0.052 = 5.2 %), as vs-oi's rules compute it.
+        const double pct = o->pct_change() * 100.0;
         summary = fmt::format("{} open interest {} {:.2f}% in {} (now {}{})", a.symbol,
                               o->direction() < 0 ? "down" : "up", std::fabs(pct), sv(o->timeframe()),
                               num(o->current_oi()),
@@ -468,6 +467,8 @@ std::string alert_log::delivery_json(const std::string& id)
     return delivery_ != nullptr ? delivery_->states_json(id) : std::string{};
 }
 
+std::string alert_log::outbox_json() { return delivery_ != nullptr ? delivery_->stats_json() : std::string{}; }
+
 // ---- delivery_lookup ----------------------------------------------------------------------
 
 delivery_lookup::delivery_lookup(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
@@ -525,6 +526,48 @@ std::string delivery_lookup::states_json(const std::string& id)
         w.member(vs::outbox::to_string(t.t), vs::outbox::to_string(st));
     }
     w.end_object();
+    return out;
+}
+
+std::string delivery_lookup::stats_json()
+{
+    auto* ob = open();
+    if (ob == nullptr) {
+        return {};
+    }
+    std::string out;
+    try {
+        std::uint64_t queued = 0, dead = 0;
+        std::string targets;
+        json_writer tw{targets};
+        tw.begin_object();
+        for (const auto t : vs::outbox::all_targets) {
+            const auto q = ob->queue_length(t);
+            const auto c = ob->counters(t);
+            if (q == 0 && c.enqueued == 0) {
+                continue;   // a target this host never used
+            }
+            queued += q;
+            dead += c.dead;
+            tw.key(vs::outbox::to_string(t));
+            tw.begin_object();
+            tw.member("queued", static_cast<std::uint64_t>(q));
+            tw.member("dead", c.dead);
+            tw.member("delivered", c.sent);
+            tw.end_object();
+        }
+        tw.end_object();
+        json_writer w{out};
+        w.begin_object();
+        w.member("queued", queued);
+        w.member("dead", dead);
+        w.key("targets");
+        w.raw(targets);
+        w.end_object();
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot read the outbox's counts: {}", e.what());
+        return {};
+    }
     return out;
 }
 

@@ -1,6 +1,7 @@
 #include "vs/api/bus_source.hpp"
 
 #include "vs/common/clock.hpp"
+#include "vs/net/rest_weight.hpp"
 
 namespace vs::api {
 namespace {
@@ -140,5 +141,24 @@ bool bus_source::writer_alive(channel_id ch)
 }
 
 std::string_view bus_source::name(channel_id ch) const { return names_[static_cast<std::size_t>(ch)]; }
+
+data_source::rest_weight_view bus_source::rest_weight()
+{
+    rest_weight_view v;
+    const auto st = vs::net::weight_budget::peek(prefix_, realtime_ns() / 1'000'000);
+    if (!st) {
+        return v;
+    }
+    v.present = true;
+    v.used = st->used;
+    v.window_ms = st->window_ms;
+    v.pause_until_ms = st->pause_until_ms;
+    v.ban_until_ms = st->ban_until_ms;
+    v.requests = st->requests;
+    v.weight = st->weight;
+    v.rate_limited = st->rate_limited;
+    v.banned = st->banned;
+    return v;
+}
 
 }  // namespace vs::api

@@ -224,6 +224,29 @@ void router::host_health(response& out)
         w.end_object();
     }
     w.end_array();
+    // The host's REST weight budget and the outbox (the dashboard's process panel): null when
+    // absent. Informational: neither changes `healthy`.
+    w.key("restWeight");
+    if (const auto rw = source_.rest_weight(); rw.present) {
+        w.begin_object();
+        w.member("used", rw.used);
+        w.member("windowMs", rw.window_ms);
+        w.member("pausedUntil", rw.pause_until_ms);
+        w.member("bannedUntil", rw.ban_until_ms);
+        w.member("requests", rw.requests);
+        w.member("weight", rw.weight);
+        w.member("rateLimited", rw.rate_limited);
+        w.member("banned", rw.banned);
+        w.end_object();
+    } else {
+        w.null();
+    }
+    w.key("outbox");
+    if (auto ob = config_.feeds != nullptr ? config_.feeds->outbox_json() : std::string{}; !ob.empty()) {
+        w.raw(ob);
+    } else {
+        w.null();
+    }
     w.end_object();
     out.status = healthy ? 200 : 503;
 }

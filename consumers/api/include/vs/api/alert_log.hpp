@@ -85,6 +85,8 @@ public:
     news_channels news(std::size_t limit) const override;
     /// From `delivery` (set_delivery), "" without one.
     std::string delivery_json(const std::string& id) override;
+    /// From `delivery` (set_delivery), "" without one.
+    std::string outbox_json() override;
     void set_delivery(delivery_lookup* d) noexcept { delivery_ = d; }
 
     const alert_log_config& config() const noexcept { return config_; }
@@ -125,6 +127,8 @@ public:
     /// The object {"prod":"delivered","telegram":"dead",...} of alert `id` ("pending" for
     /// pending and sending), or "" when the outbox is missing or does not hold the alert.
     std::string states_json(const std::string& id);
+    /// feed_source::outbox_json's object, or "" when the outbox is missing.
+    std::string stats_json();
 
 private:
     vs::outbox::outbox* open();

@@ -30,6 +30,8 @@ public:
     void for_each_channel(vs::function_ref<void(std::string_view, const bus::channel_status&)> fn) override;
     /// The market and oi channels as writer_alive(); the others from their header.
     bool channel_writer_alive(std::string_view channel) override;
+    /// vs::net::weight_budget::peek of the prefix.
+    rest_weight_view rest_weight() override;
 
     static constexpr std::int64_t liveness_refresh_ns = 100'000'000;
     static constexpr std::int64_t channels_refresh_ns = 1'000'000'000;

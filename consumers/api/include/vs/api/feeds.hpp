@@ -59,6 +59,10 @@ public:
     /// The delivery states {"prod":"delivered",...} of alert `id`; "" when unknown (no outbox,
     /// or the outbox does not hold the alert).
     virtual std::string delivery_json(const std::string& id) = 0;
+    /// The outbox's counts {"queued":N,"dead":N,"targets":{"prod":{"queued","dead","delivered"},..}}
+    /// (queued: entries still to send now; dead and delivered: the outbox's lasting counters);
+    /// "" when unknown (no outbox).
+    virtual std::string outbox_json() { return {}; }
 };
 
 }  // namespace vs::api

@@ -74,6 +74,17 @@ public:
         }
         return true;
     }
+    /// The host's shared Binance REST weight budget (/dev/shm/<prefix>.rest-weight), read
+    /// only: nothing (present false) by default and when no process created it.
+    struct rest_weight_view {
+        bool present = false;
+        int used = 0;                     ///< in the current window (minute)
+        int window_ms = 0;
+        std::int64_t pause_until_ms = 0;  ///< 429 / restriction pause of every process
+        std::int64_t ban_until_ms = 0;    ///< 418 ban
+        std::uint64_t requests = 0, weight = 0, rate_limited = 0, banned = 0;
+    };
+    virtual rest_weight_view rest_weight() { return {}; }
     static constexpr auto process_status_type = static_cast<bus::record_type>(vs::schema::RecordType::ProcessStatus);
 };
 
