@@ -146,6 +146,18 @@ protected:
     std::unique_ptr<vs::outbox::outbox> outbox_;
 };
 
+TEST_F(FeedsProcessTest, HelpNamesTheNewRoutesAndOptions)
+{
+    child_process p{{VS_API_EXE, "--help"}, logged_to(env_.state_dir() / "help")};
+    EXPECT_EQ(p.wait(10s), 0);
+    const auto text = p.output();
+    for (const char* s : {"/alerts", "/news", "/health", "--alert-channels", "VS_API_ALERT_CHANNELS",
+                          "volume,oi,user_alerts,liquidations", "--news-channel", "VS_API_NEWS_CHANNEL", "--state-dir",
+                          "read-only"}) {
+        EXPECT_NE(text.find(s), std::string::npos) << s << "\n" << text;
+    }
+}
+
 TEST_F(FeedsProcessTest, AlertsFromEveryChannelNewestFirstWithDeliveryStatesFiltersAndLimit)
 {
     // Delivery states in the real outbox: id1 prod delivered, dev pending, telegram dead;
