@@ -32,9 +32,15 @@ if [[ ! -f build/build.ninja ]]; then
   meson setup build -Doptimization=2 -Ddebug=false >/dev/null
 fi
 echo "building (the first build takes several minutes on 2 cores)..."
-ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api consumers/oi/vs-oi \
+build_log=$(mktemp "${TMPDIR:-/tmp}/volspike-demo-build.XXXXXX")
+if ! ninja -C build tools/replay/vs-replay producers/feed/vs-feed consumers/api/vs-api consumers/oi/vs-oi \
   consumers/volume/vs-volume consumers/user_alerts/vs-user-alerts consumers/liquidations/vs-liquidations \
-  consumers/news/vs-news consumers/deliver/vs-deliver >/dev/null
+  consumers/news/vs-news consumers/deliver/vs-deliver >"$build_log" 2>&1; then
+  tail -n 40 "$build_log"
+  echo "the build failed (whole output: $build_log)"
+  exit 1
+fi
+rm -f "$build_log"
 
 demo_dir=$(mktemp -d "${TMPDIR:-/tmp}/volspike-demo.XXXXXX")
 export VS_BUS_PREFIX="volspike-demo-$$"
