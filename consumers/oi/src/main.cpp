@@ -838,6 +838,17 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
         vs::outbox::alert a;
         a.kind = "oi";
         a.backend = vs::outbox::backend_call{std::string{vs::oi::alert_path}, vs::oi::alert_json(f)};
+        // The channel's OiSpikeAlert, built inside the commit with the outbox id; the outbox
+        // keeps its bytes for vs-deliver's nats target (issue 17).
+        a.bus = ctx_.alert_record(alert_type, sym, [&, this, fp = &f](std::string_view id) {
+            fbb_.Clear();
+            fbb_.Finish(vs::schema::CreateOiSpikeAlertDirect(
+                fbb_, sym.c_str(), t_ms, now_ns, vs::schema::MarketType::UsdM, std::string{id}.c_str(),
+                timeframe_short[fp->timeframe], static_cast<std::int8_t>(fp->dir == vs::oi::direction::up ? 1 : -1),
+                fp->baseline, fp->current, fp->pct_change, fp->abs_change, mark,
+                mark_fresh ? fp->current * mark : std::nan("")));
+            return std::string{reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize()};
+        });
         alerts.push_back(std::move(a));
     }
     // The alert, the state that decided it, the sample that caused it and the last alert per
@@ -863,16 +874,12 @@ void oi_daemon::handle_oi(vs::oi::poll_result& r)
     for (std::size_t i = 0; i < fired.size(); ++i) {
         const auto& f = fired[i];
         ++alerts_;
-        const int dir = f.dir == vs::oi::direction::up ? 1 : -1;
         spdlog::info("OI alert {} {} {}: {:.0f} -> {:.0f} ({:+.2f} %, {:+.0f} contracts) id {}", sym, f.timeframe_label,
                      vs::oi::to_string(f.dir), f.baseline, f.current, f.pct_change * 100, f.abs_change,
                      i < ids.size() && !ids[i].empty() ? ids[i] : "(no target configured)");
-        fbb_.Clear();
-        fbb_.Finish(vs::schema::CreateOiSpikeAlertDirect(
-            fbb_, sym.c_str(), t_ms, now_ns, vs::schema::MarketType::UsdM, i < ids.size() ? ids[i].c_str() : "",
-            timeframe_short[f.timeframe], static_cast<std::int8_t>(dir), f.baseline, f.current, f.pct_change,
-            f.abs_change, mark, mark_fresh ? f.current * mark : std::nan("")));
-        w().publish(alert_type, sym, bytes_of(fbb_), now_ns, vs::bus::to_ring);
+        const auto& rec = alerts[i].bus->bytes;   // exactly what the outbox keeps
+        w().publish(alert_type, sym, {reinterpret_cast<const std::byte*>(rec.data()), rec.size()}, now_ns,
+                    vs::bus::to_ring);
     }
     w().notify();
 }
