@@ -64,6 +64,30 @@ TEST(OutboxTest, EnqueueRecordsEveryTargetWithAPayloadAsPending)
     EXPECT_EQ(sut->queue_length(target::telegram), 1u);
 }
 
+TEST(OutboxTest, RecentListsTheNewestFirstWithABoundReadOnly)
+{
+    vs::test::test_env env;
+    std::vector<std::string> ids;
+    {
+        auto sut = open_all(env);
+        EXPECT_TRUE(sut->recent(10).empty());
+        for (int i = 0; i < 5; ++i) {
+            ids.push_back(sut->enqueue(make_alert("alert " + std::to_string(i))));
+        }
+    }
+    outbox_options ro;
+    ro.read_only = true;
+    auto reader = outbox::open(env.state_dir(), ro);   // as vs-api opens it
+    const auto three = reader->recent(3);
+    ASSERT_EQ(three.size(), 3u);
+    EXPECT_EQ(three[0].id, ids[4]);
+    EXPECT_EQ(three[1].id, ids[3]);
+    EXPECT_EQ(three[2].id, ids[2]);
+    EXPECT_EQ(three[0].a.text, "alert 4");
+    EXPECT_EQ(reader->recent(100).size(), 5u);
+    EXPECT_TRUE(reader->recent(0).empty());
+}
+
 TEST(OutboxTest, NothingIsStoredWithoutAnApplicableTarget)
 {
     vs::test::test_env env;

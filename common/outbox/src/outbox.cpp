@@ -951,6 +951,23 @@ std::vector<entry> outbox::list(const list_filter& f) const
     return out;
 }
 
+std::vector<entry> outbox::recent(std::size_t limit) const
+{
+    std::vector<entry> out;
+    if (limit == 0) {
+        return out;
+    }
+    txn t{impl_->env, txn::read};
+    cursor c{t, impl_->alerts};
+    MDB_val key{};
+    MDB_val data{};
+    for (bool more = c.get(key, data, MDB_LAST, "read the alerts of"); more && out.size() < limit;
+         more = c.get(key, data, MDB_PREV, "read the alerts of")) {
+        out.push_back(from_json(vs::lmdb::view(data)));
+    }
+    return out;
+}
+
 std::optional<entry> outbox::get(const std::string& id) const
 {
     txn t{impl_->env, txn::read};

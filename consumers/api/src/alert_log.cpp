@@ -345,6 +345,25 @@ void alert_log::stop()
 
 void alert_log::poll_once()
 {
+    // Once, as soon as the outbox exists: the alerts it keeps with their bus record (the
+    // bytes the process published) seed the log, so a restarted vs-api lists the alerts
+    // published before it started, ring-only ones (OI) included.
+    if (!outbox_seeded_ && delivery_ != nullptr) {
+        if (auto entries = delivery_->recent(config_.max_alerts)) {
+            outbox_seeded_ = true;
+            for (const auto& e : *entries) {
+                if (!e.a.bus || e.a.bus->bytes.empty()) {
+                    continue;
+                }
+                bus::record_view r;
+                r.type = e.a.bus->type;
+                r.publish_ns = e.created_ms * 1'000'000;
+                r.symbol = e.a.bus->symbol;
+                r.data = {reinterpret_cast<const std::byte*>(e.a.bus->bytes.data()), e.a.bus->bytes.size()};
+                add_alert(render_alert(e.a.bus->channel, r), false);
+            }
+        }
+    }
     for (auto& f : followers_) {
         if (f.reader.attach() != bus::attach_state::ready) {
             continue;
@@ -527,6 +546,20 @@ std::string delivery_lookup::states_json(const std::string& id)
     }
     w.end_object();
     return out;
+}
+
+std::optional<std::vector<vs::outbox::entry>> delivery_lookup::recent(std::size_t limit)
+{
+    auto* ob = open();
+    if (ob == nullptr) {
+        return std::nullopt;
+    }
+    try {
+        return ob->recent(limit);
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot read the outbox's recent alerts: {}", e.what());
+        return std::nullopt;
+    }
 }
 
 std::string delivery_lookup::stats_json()

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -248,6 +249,46 @@ TEST_F(FeedsProcessTest, AlertsFromEveryChannelNewestFirstWithDeliveryStatesFilt
     EXPECT_EQ(get("/alerts?limit=0").first, 400);
     EXPECT_EQ(get("/alerts?symbol=%ZZ").first, 400);
     EXPECT_EQ(api_->terminate(10s), 0);
+}
+
+TEST_F(FeedsProcessTest, AlertsPublishedBeforeTheApiStartedComeFromTheOutbox)
+{
+    // An OI alert (ring-only on the bus) committed with its bus record before vs-api runs.
+    vs::outbox::alert a;
+    a.kind = "oi";
+    a.backend = vs::outbox::backend_call{"/api/oi-alerts/ingest", "{}"};
+    const auto ms = vs::realtime_ns() / 1'000'000 - 60'000;
+    a.bus = vs::outbox::bus_record{};
+    a.bus->channel = "oi";
+    a.bus->type = type_of(RecordType::OiSpikeAlert);
+    a.bus->symbol = "XRPUSDT";
+    a.bus->build = [&](std::string_view id) {
+        flatbuffers::FlatBufferBuilder fbb;
+        fbb.Finish(vs::schema::CreateOiSpikeAlertDirect(fbb, "XRPUSDT", ms, 0, vs::schema::MarketType::UsdM,
+                                                        std::string{id}.c_str(), "1h", 1, 100, 150, 0.5, 50));
+        return std::string{reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
+    };
+    const auto id = outbox().commit("vs-oi", {a}, {}).at(0);
+    ASSERT_EQ(id.size(), 16u);
+    outbox().mark_delivered(vs::outbox::target::prod, {id}, ms);
+    vs::api::test::live_channel oi{env_.prefix(), "oi"};   // empty: the alert is in the outbox only
+    start_api();
+    json::array alerts;
+    ASSERT_TRUE(vs::test::eventually([&] {
+        alerts = get("/alerts").second.at("alerts").as_array();
+        return alerts.size() == 1;
+    }, 5s)) << json::serialize(alerts);
+    EXPECT_EQ(alerts[0].at("id"), json::value(id));
+    EXPECT_EQ(alerts[0].at("symbol"), "XRPUSDT");
+    EXPECT_EQ(alerts[0].at("time_ms").to_number<std::int64_t>(), ms);
+    EXPECT_EQ(alerts[0].at("summary"), "XRPUSDT open interest up 50.00% in 1h (now 150)");
+    EXPECT_EQ(alerts[0].at("delivery").at("prod"), "delivered");
+    // The same alert on the ring later is not listed twice.
+    oi.run([&](vs::bus::writer& w) { oi_alert(w, "XRPUSDT", id, ms); });
+    oi.run([&](vs::bus::writer& w) { oi_alert(w, "XRPUSDT", "", ms + 1); });
+    ASSERT_TRUE(vs::test::eventually([&] { return get("/alerts").second.at("alerts").as_array().size() == 2; }, 5s));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(get("/alerts").second.at("alerts").as_array().size(), 2u);
 }
 
 TEST_F(FeedsProcessTest, AlertsWithoutAnOutboxHaveNoDeliveryStates)

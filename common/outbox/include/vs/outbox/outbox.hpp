@@ -254,6 +254,8 @@ public:
     // ---- operators (vs-outbox) ----------------------------------------------------------
     std::vector<entry> list(const list_filter& f) const;
     std::optional<entry> get(const std::string& id) const;
+    /// Up to `limit` alerts still stored, newest first (vs-api's /alerts after its restart).
+    std::vector<entry> recent(std::size_t limit) const;
     target_counters counters(target t) const;
     /// Puts dead (or, with `include_delivered`, delivered) states back to pending. `id`
     /// empty = every dead entry. Returns the number of target states requeued.

@@ -34,6 +34,7 @@
 
 namespace vs::outbox {
 class outbox;
+struct entry;
 }
 
 namespace vs::api {
@@ -106,6 +107,7 @@ private:
     alert_listener on_alert_;
     news_listener on_news_;
     delivery_lookup* delivery_ = nullptr;
+    bool outbox_seeded_ = false;   // log thread only
     mutable std::mutex mu_;
     std::deque<std::shared_ptr<const alert_item>> alerts_;   // guarded by mu_, publish_ns order
     std::unordered_set<std::string> alert_ids_;               // guarded by mu_
@@ -127,6 +129,8 @@ public:
     /// The object {"prod":"delivered","telegram":"dead",...} of alert `id` ("pending" for
     /// pending and sending), or "" when the outbox is missing or does not hold the alert.
     std::string states_json(const std::string& id);
+    /// The outbox's newest `limit` alerts (newest first); nullopt while there is no outbox.
+    std::optional<std::vector<vs::outbox::entry>> recent(std::size_t limit);
     /// feed_source::outbox_json's object, or "" when the outbox is missing.
     std::string stats_json();
 
