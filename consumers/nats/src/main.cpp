@@ -460,6 +460,7 @@ int run_mirror(vs::daemon::context& ctx)
                  ctx.bus_prefix());
 
     std::vector<natsMsg*> batch;
+    std::vector<std::uint64_t> aligned;   // the record being handled, 8-byte aligned
     std::vector<natsMsg*> to_ack;
     std::vector<vs::outbox::state_change> changes;
     std::vector<std::string> batch_ids;
@@ -512,8 +513,11 @@ int run_mirror(vs::daemon::context& ctx)
             auto& ch = it->second;
             const auto type_text = vs::nats::get_header(msg, vs::nats::header::record_type);
             const auto hash_text = vs::nats::get_header(msg, vs::nats::header::schema_hash);
-            const std::span<const std::byte> data{reinterpret_cast<const std::byte*>(natsMsg_GetData(msg)),
-                                                  static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
+            // The body sits at any offset in libnats' message buffer: FlatBuffers need it aligned.
+            const auto body_len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+            aligned.resize(body_len / sizeof(std::uint64_t) + 1);
+            std::memcpy(aligned.data(), natsMsg_GetData(msg), body_len);
+            const std::span<const std::byte> data{reinterpret_cast<const std::byte*>(aligned.data()), body_len};
             std::uint64_t hash = 0;
             try {
                 hash = std::stoull(std::string{hash_text}, nullptr, 16);

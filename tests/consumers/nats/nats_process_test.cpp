@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -327,7 +328,10 @@ TEST_F(NatsProcessTest, JsonFormatPublishesBothTrees)
     natsMsg* m = nullptr;
     ASSERT_EQ(natsSubscription_NextMsg(&m, bin_sub, 5000), NATS_OK) << "no binary message";
     {
-        const std::span<const std::byte> body{reinterpret_cast<const std::byte*>(natsMsg_GetData(m)),
+        // Copied to an aligned buffer: FlatBuffers need it, libnats' body sits at any offset.
+        std::vector<std::uint64_t> aligned(static_cast<std::size_t>(natsMsg_GetDataLength(m)) / 8 + 1);
+        std::memcpy(aligned.data(), natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+        const std::span<const std::byte> body{reinterpret_cast<const std::byte*>(aligned.data()),
                                               static_cast<std::size_t>(natsMsg_GetDataLength(m))};
         ASSERT_TRUE(vs::bus::verify_record(type_of(RecordType::MarkPrice), body));
         EXPECT_EQ(vs::bus::record_as<vs::schema::MarkPrice>(body)->mark_price(), 61234.5);
