@@ -812,10 +812,11 @@ TEST_F(OiProcessTest, RssWith650SymbolsEvery5sAndAFull3hHistory)
               << " MiB\n";
     RecordProperty("vs_oi_rss_kib", static_cast<int>(rss));
     EXPECT_GT(rss, 0);
-    // The issue's goal is 40 MB; measured about 72 MiB (history 16 B a sample in the rules
-    // library: ~23 MB; LMDB pages of the restored state: ~14 MB; libraries ~10 MB; bus ~9 MB).
-    // The bound here is the unit's MemoryHigh, which must never be reached.
-    EXPECT_LE(rss, 96 * 1024) << "over vs-oi.service's MemoryHigh";
+    // The issue's goal: 40 MB. Measured 37.5 / 37.5 / 38.1 MiB (median 39.3 MB; it was ~85 MiB
+    // before the 8-byte history, the LMDB pages dropped after reading, malloc_trim, no table
+    // snapshot): heap ~19 MB (histories ~14 MB), libraries ~10 MB, bus ~6 MB, spdlog's queue
+    // 4 MB. The bound is 40 MiB (41.9 MB), a little room over the goal for another machine.
+    EXPECT_LE(rss, 40 * 1024) << "over issue 12's 40 MB (+5 %)";
 }
 
 }  // namespace

@@ -239,7 +239,7 @@ std::int64_t mark_window_ms(const config& cfg) noexcept
     for (const auto& tf : cfg.timeframes) {
         longest = std::max(longest, tf.lookback_s + tf.tolerance_s());
     }
-    return std::min(cfg.history_window_s, longest + 600) * 1000;
+    return std::min(cfg.history_window_s, longest + 120) * 1000;
 }
 
 double history::oi_at(std::size_t i) const noexcept
@@ -363,10 +363,11 @@ void history::grow()
         const double span = static_cast<double>(time_at(size_ - 1) - time_at(0));
         const double per_sample = span / static_cast<double>(size_ - 1);
         if (per_sample > 0) {
+            // The window's need at this rate (+5 %), not the growth step's 12 % (a ring
+            // decoded to its exact size grows once, to this).
             const double need = static_cast<double>(window_ms_) / per_sample * 1.05 + 4;
-            if (need > static_cast<double>(want)) {
-                want = static_cast<std::size_t>(std::min(need, static_cast<double>(2 * ring_.size() + 16)));
-            }
+            const std::size_t at_least = ring_.size() + ring_.size() / 64 + 16;
+            want = std::max(at_least, static_cast<std::size_t>(std::min(need, static_cast<double>(2 * ring_.size() + 16))));
         }
     }
     reserve(want);
