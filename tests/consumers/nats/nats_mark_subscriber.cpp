@@ -5,8 +5,10 @@
 //   usage: nats_mark_subscriber URL SUBJECT COUNT TIMEOUT_MS
 // Exit 0 after COUNT records; 1 on a timeout, 2 on a record that does not verify or decode.
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <flatbuffers/flatbuffers.h>
 #include <nats/nats.h>
@@ -34,6 +36,7 @@ int main(int argc, char** argv)
     }
     std::fprintf(stderr, "subscribed to %s\n", argv[2]);
     int rc = 0;
+    std::vector<std::uint64_t> aligned;
     for (int got = 0; got < count;) {
         natsMsg* m = nullptr;
         s = natsSubscription_NextMsg(&m, sub, timeout_ms);
@@ -42,8 +45,11 @@ int main(int argc, char** argv)
             rc = 1;
             break;
         }
-        const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
+        // libnats puts the body at any offset of its buffer; FlatBuffers read it aligned.
         const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(m));
+        aligned.resize(len / sizeof(std::uint64_t) + 1);
+        std::memcpy(aligned.data(), natsMsg_GetData(m), len);
+        const auto* data = reinterpret_cast<const std::uint8_t*>(aligned.data());
         const char* type = "";
         natsMsgHeader_Get(m, "Vs-Record-Type", &type);
         flatbuffers::Verifier v{data, len};
