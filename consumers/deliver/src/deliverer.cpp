@@ -5,6 +5,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -334,7 +335,34 @@ void deliverer::run_nats()
     cb.on_connected = [] { spdlog::info("nats: connected"); };
     cb.on_disconnected = [] { spdlog::warn("nats: disconnected"); };
     cb.on_reconnected = [] { spdlog::info("nats: reconnected"); };
-    vs::nats::connection nc{opts, std::move(cb)};
+    // A setup that cannot work (TLS or creds file missing or unreadable) is an operator's
+    // error: logged, shown by the health probe, retried every 30 s, and the other targets
+    // go on delivering (the alerts wait in the outbox for this one).
+    std::optional<vs::nats::connection> conn;
+    while (!conn && !shutdown::requested()) {
+        beat.store(mono_ms(), std::memory_order_relaxed);
+        try {
+            conn.emplace(opts, cb);
+            const std::lock_guard lock{nats_error_mutex_};
+            nats_setup_error_.clear();
+        } catch (const std::exception& ex) {
+            const std::string why = redact::apply(ex.what());
+            spdlog::error("nats: cannot set up the connection to {}: {}; the other targets go on, retry in 30 s",
+                          vs::nats::describe(opts), why);
+            {
+                const std::lock_guard lock{nats_error_mutex_};
+                nats_setup_error_ = why;
+            }
+            for (int i = 0; i < 30 && !shutdown::requested(); ++i) {
+                beat.store(mono_ms(), std::memory_order_relaxed);
+                shutdown::wait_for(std::chrono::seconds{1});
+            }
+        }
+    }
+    if (!conn) {
+        return;
+    }
+    auto& nc = *conn;
     spdlog::info("nats: publishing alerts to {}", vs::nats::describe(opts));
     while (!shutdown::requested()) {
         beat.store(mono_ms(), std::memory_order_relaxed);
@@ -383,6 +411,12 @@ void deliverer::run_nats()
             ob_.mark_failed(t, head.id, o.error, next);
         }
     }
+}
+
+std::string deliverer::nats_setup_error() const
+{
+    const std::lock_guard lock{nats_error_mutex_};
+    return nats_setup_error_;
 }
 
 void deliverer::run_target(target t)

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +96,10 @@ public:
 
     const deliver_config& config() const noexcept { return cfg_; }
 
+    /// Why the nats target cannot even set up its connection (a TLS file that does not load,
+    /// a creds file missing...); empty when it can. The other targets are not affected.
+    std::string nats_setup_error() const;
+
 private:
     struct outcome {
         enum kind { delivered, retry, dead } k = retry;
@@ -109,6 +114,8 @@ private:
     outbox::outbox& ob_;
     deliver_config cfg_;
     std::atomic<std::int64_t> beats_[outbox::all_targets.size()] = {};
+    mutable std::mutex nats_error_mutex_;
+    std::string nats_setup_error_;
 };
 
 }  // namespace vs::deliver

@@ -211,6 +211,9 @@ int main(int argc, char** argv)
                     ctx.counter(tn + "_retried").store(c.retried, std::memory_order_relaxed);
                 }
             }
+            if (const auto e = d.nats_setup_error(); !e.empty()) {
+                return vs::daemon::health::bad("nats target not set up: " + e);
+            }
             return vs::daemon::health::good(status_line(ob, targets));
         });
         spdlog::info("delivering from {} ({})", ob.path().string(), status_line(ob, targets));

@@ -19,6 +19,10 @@
 #include "http_test_server.hpp"
 #include "process.hpp"
 #include "test_env.hpp"
+#include "schemas/common_generated.h"
+#include "schemas/process_status_generated.h"
+#include "vs/bus/channel.hpp"
+#include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
 #include "vs/outbox/outbox.hpp"
 #include "vs/net/rest_weight.hpp"
@@ -741,3 +745,40 @@ TEST_F(DeliverTest, UserAlertTriggerCarriesBodyApiKeyAndAlreadyFiredCountsAsDeli
 }
 
 }  // namespace
+
+TEST_F(DeliverTest, NatsTargetThatCannotBeSetUpLeavesTheOtherTargetsDeliveringAndIsUnhealthy)
+{
+    // An operator's error on one target (a TLS CA file that does not exist) must not stop
+    // vs-deliver: the backend still gets its alerts, the process says why it is unhealthy.
+    start_deliver({"--nats-url", "tls://127.0.0.1:1", "--nats-tls-ca", (env_.state_dir() / "no-such-ca.pem").string()});
+    const auto id = enqueue_backend(1);
+    ASSERT_TRUE(drained(target::prod, 10s));
+    {
+        std::lock_guard lock{world_.mu};
+        EXPECT_EQ(world_.accepted_keys["prod"], std::vector<std::string>{id + ":prod"});
+    }
+    vs::bus::channel_config c;
+    c.prefix = env_.prefix();
+    c.name = "deliver";
+    vs::bus::reader status{c, vs::bus::reader_options{false, "deliver-test"}};
+    std::string reason;
+    const bool unhealthy = eventually(
+        [&] {
+            if (status.attach() != vs::bus::attach_state::ready) {
+                return false;
+            }
+            bool bad = false;
+            status.latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::ProcessStatus), "vs-deliver",
+                          [&](const vs::bus::record_view& v) {
+                              const auto* s = vs::bus::record_as<vs::schema::ProcessStatus>(v.data);
+                              bad = !s->healthy();
+                              reason = s->reason() != nullptr ? s->reason()->str() : "";
+                          });
+            return bad;
+        },
+        10s);
+    EXPECT_TRUE(unhealthy);
+    EXPECT_NE(reason.find("nats target not set up"), std::string::npos) << reason;
+    EXPECT_TRUE(deliver_->running());
+    EXPECT_EQ(deliver_->terminate(10s), 0);
+}
