@@ -306,7 +306,10 @@ TEST_F(LiquidationsProcess, ATradeStormNeitherLapsTheAlerterNorDelaysMarkPrices)
     market.prefix = env_.prefix();
     market.name = "market";
     vs::bus::reader reader{market, {.register_reader = false, .name = "storm-test"}};
-    ASSERT_TRUE(vs::test::eventually([&] { return reader.attach() == vs::bus::attach_state::ready; }, 10s));
+    // The restarted vs-feed restores its snapshot first; on a loaded 2-core CI host (the oi
+    // weight case runs 650 symbols next to this) that took longer than 10 s once.
+    ASSERT_TRUE(vs::test::eventually([&] { return reader.attach() == vs::bus::attach_state::ready; }, 30s))
+        << "market channel not ready 30 s after vs-feed's restart";
     auto mark_age_ms = [&]() -> std::int64_t {
         std::int64_t recv_ns = 0;
         reader.latest(static_cast<vs::bus::record_type>(vs::schema::RecordType::MarkPrice), "BTCUSDT",
