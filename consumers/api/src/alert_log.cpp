@@ -562,6 +562,17 @@ std::optional<std::vector<vs::outbox::entry>> delivery_lookup::recent(std::size_
     }
 }
 
+bool delivery_lookup::state_for_each(std::string_view process,
+                                     const std::function<void(std::string_view key, std::string_view value)>& fn)
+{
+    auto* ob = open();
+    if (ob == nullptr) {
+        return false;
+    }
+    ob->state_for_each(process, fn);
+    return true;
+}
+
 std::string delivery_lookup::stats_json()
 {
     auto* ob = open();

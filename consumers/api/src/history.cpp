@@ -38,6 +38,63 @@ void history_store::add(series_id s, std::string_view symbol, std::int64_t t_ms,
     }
 }
 
+std::size_t history_store::merge(series_id s, std::string_view symbol, const std::vector<history_point>& pts,
+                                 std::int64_t now_ms)
+{
+    const auto cutoff = now_ms - window_ms_;
+    // One point per step, the newest of each, inside the window.
+    std::vector<history_point> in;
+    in.reserve(pts.size() / 2 + 1);
+    for (const auto& p : pts) {
+        if (!std::isfinite(p.v) || p.t_ms <= 0 || p.t_ms < cutoff || p.t_ms > now_ms + window_ms_) {
+            continue;
+        }
+        if (!in.empty() && p.t_ms < in.back().t_ms) {
+            continue;   // out of order: not a history this store can trust
+        }
+        if (!in.empty() && p.t_ms / step_ms_ == in.back().t_ms / step_ms_) {
+            in.back() = p;
+        } else {
+            in.push_back(p);
+        }
+    }
+    if (in.empty() || symbol.empty()) {
+        return 0;
+    }
+    std::unique_lock lock{mu_};
+    auto it = by_symbol_.find(symbol);
+    if (it == by_symbol_.end()) {
+        it = by_symbol_.emplace(std::string{symbol}, entry{}).first;
+    }
+    auto& d = it->second.s[static_cast<std::size_t>(s)];
+    std::deque<history_point> out;
+    std::size_t added = 0;
+    auto a = d.begin();
+    auto b = in.begin();
+    while (a != d.end() || b != in.end()) {
+        if (b == in.end() || (a != d.end() && a->t_ms / step_ms_ < b->t_ms / step_ms_)) {
+            out.push_back(*a++);
+        } else if (a == d.end() || b->t_ms / step_ms_ < a->t_ms / step_ms_) {
+            out.push_back(*b++);
+            ++added;
+        } else {
+            ++b;   // the same step: the point recorded here wins
+        }
+    }
+    while (!out.empty() && out.front().t_ms < cutoff) {
+        out.pop_front();
+    }
+    d.swap(out);
+    if (added > 0) {
+        // The history now starts at the oldest point merged, if that is older.
+        auto cur = since_ms_.load(std::memory_order_relaxed);
+        const auto first = in.front().t_ms;
+        while ((cur == 0 || first < cur) && !since_ms_.compare_exchange_weak(cur, first, std::memory_order_relaxed)) {
+        }
+    }
+    return added;
+}
+
 bool history_store::read(std::string_view symbol, std::int64_t since_ms,
                          std::vector<history_point> (&out)[series_count]) const
 {

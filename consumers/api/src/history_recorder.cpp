@@ -1,4 +1,5 @@
 // The recorder thread of the history (history.hpp): reads the bus tables, fills the store.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "schemas/market_data_generated.h"
@@ -51,6 +52,41 @@ void history_recorder::sample_once()
     });
 }
 
+void history_recorder::seed_once()
+{
+    if (!oi_states_) {
+        return;
+    }
+    seed_result r;
+    try {
+        r = seed_oi_history(store_, oi_states_, realtime_ns() / 1'000'000);
+    } catch (const std::exception& e) {
+        spdlog::warn("history: cannot read vs-oi's stored OI histories: {}", e.what());
+        return;
+    }
+    seeded_points_.fetch_add(r.points, std::memory_order_relaxed);
+    seed_broken_.fetch_add(r.broken, std::memory_order_relaxed);
+    if (r.broken > 0 && !seed_logged_broken_) {
+        seed_logged_broken_ = true;
+        spdlog::warn("history: {} of vs-oi's {} stored OI states do not decode, skipped (first: {}); counted in "
+                     "history_seed_broken, logged once", r.broken, r.states, r.first_error);
+    }
+    if (!r.outbox || r.states == 0) {
+        if (!seed_logged_missing_) {
+            seed_logged_missing_ = true;
+            spdlog::info("history: {}; the charts start with what vs-api records ({})",
+                         r.outbox ? "no OI history of vs-oi in the outbox" : "no outbox to seed the history from",
+                         config_.seed_interval.count() > 0
+                             ? fmt::format("retried every {} s", config_.seed_interval.count() / 1000)
+                             : std::string{"not retried: --history-seed-s 0"});
+        }
+        return;
+    }
+    if (r.points > 0) {
+        spdlog::info("history: {} points from vs-oi's stored OI histories of {} symbols", r.points, r.states - r.broken);
+    }
+}
+
 void history_recorder::start()
 {
     if (thread_.joinable()) {
@@ -58,9 +94,18 @@ void history_recorder::start()
     }
     thread_ = std::thread{[this] {
         std::unique_lock lock{mu_};
+        // The seed first (before the first sample: the bus's newest points are appended after
+        // the older ones), then every seed_interval; never on a request.
+        auto next_seed = std::chrono::steady_clock::now();
         while (!stop_) {
             lock.unlock();
             try {
+                if (oi_states_ && std::chrono::steady_clock::now() >= next_seed) {
+                    seed_once();
+                    next_seed = config_.seed_interval.count() > 0
+                                    ? std::chrono::steady_clock::now() + config_.seed_interval
+                                    : std::chrono::steady_clock::time_point::max();
+                }
                 sample_once();
             } catch (const std::exception& e) {
                 spdlog::error("history: {}", e.what());   // a bug; the next sample tries again

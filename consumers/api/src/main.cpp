@@ -71,6 +71,10 @@ int main(int argc, char** argv)
                    {"VS_API_HISTORY_STEP_MS"});
         cli.option("history-sample-ms", "MS", "1000", "how often the history reads the bus tables",
                    {"VS_API_HISTORY_SAMPLE_MS"});
+        cli.option("history-seed-s", "S", "300",
+                   "how often the history re-reads vs-oi's stored OI histories from the outbox in --state-dir "
+                   "(read at start; 0: at start only)",
+                   {"VS_API_HISTORY_SEED_S"});
     }, [](vs::daemon::context& ctx) {
         const auto& cli = ctx.options();
         vs::api::server_config c;
@@ -99,6 +103,8 @@ int main(int argc, char** argv)
             static_cast<long long>(cli.get_double("history-hours", 0, 48) * 3'600'000.0)};
         c.history_step = std::chrono::milliseconds{cli.get_int("history-step-ms", 10, 3'600'000)};
         c.history_sample_interval = std::chrono::milliseconds{cli.get_int("history-sample-ms", 10, 600'000)};
+        c.history_seed_interval = std::chrono::milliseconds{
+            static_cast<long long>(cli.get_double("history-seed-s", 0, 86'400) * 1000.0)};
 
         // Every connection is a descriptor: the soft limit (1024 under systemd by default)
         // must not be reached before --max-connections (and the bus, LMDB and log files).
@@ -116,6 +122,8 @@ int main(int argc, char** argv)
             ctx.counter("connections_rejected").store(m.connections_rejected.load(std::memory_order_relaxed));
             ctx.counter("connections_evicted").store(m.connections_evicted.load(std::memory_order_relaxed));
             ctx.gauge("events_clients", static_cast<double>(m.events_clients.load(std::memory_order_relaxed)));
+            ctx.counter("history_seeded_points").store(srv.history_seeded_points());
+            ctx.counter("history_seed_broken").store(srv.history_seed_broken());
             if (!srv.responsive(std::chrono::seconds{5})) {
                 return vs::daemon::health::bad("a worker thread has not run for 5 s");
             }

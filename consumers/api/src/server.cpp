@@ -192,6 +192,7 @@ struct server::impl {
         h.sample_interval = c.history_sample_interval;
         h.step = c.history_step;
         h.window = c.history_window;
+        h.seed_interval = c.history_seed_interval;
         return std::make_unique<history_recorder>(std::move(h));
     }
 
@@ -627,6 +628,16 @@ std::uint16_t server::port() const noexcept
 
 metrics_registry& server::metrics() noexcept { return impl_->metrics; }
 
+std::uint64_t server::history_seeded_points() const noexcept
+{
+    return impl_->history ? impl_->history->seeded_points() : 0;
+}
+
+std::uint64_t server::history_seed_broken() const noexcept
+{
+    return impl_->history ? impl_->history->seed_broken() : 0;
+}
+
 void server::start()
 {
     if (impl_->started) {
@@ -645,6 +656,13 @@ void server::start()
     });
     impl_->feeds.start();
     if (impl_->history) {
+        if (!impl_->config.state_dir.empty() && !impl_->config.oi_program.empty()) {
+            // vs-oi's stored histories through the outbox /alerts already opens (one LMDB
+            // environment per process), read-only.
+            impl_->history->set_oi_states([this](const std::function<void(std::string_view, std::string_view)>& fn) {
+                return impl_->delivery.state_for_each(impl_->config.oi_program, fn);
+            });
+        }
         impl_->history->start();
     }
     asio::co_spawn(*impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);

@@ -133,6 +133,10 @@ public:
     std::optional<std::vector<vs::outbox::entry>> recent(std::size_t limit);
     /// feed_source::outbox_json's object, or "" when the outbox is missing.
     std::string stats_json();
+    /// fn(key, value) for every key of `process`'s own state (the history's seed from
+    /// vs-oi's); false while there is no outbox. Throws on an LMDB error.
+    bool state_for_each(std::string_view process,
+                        const std::function<void(std::string_view key, std::string_view value)>& fn);
 
 private:
     vs::outbox::outbox* open();

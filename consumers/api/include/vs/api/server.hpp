@@ -49,6 +49,10 @@ struct server_config {
     std::chrono::milliseconds history_sample_interval{1000};
     std::chrono::milliseconds history_step{30000};
     std::chrono::milliseconds history_window{3 * 3600 * 1000};
+    /// The history's seed: vs-oi's stored OI histories, read from state_dir's outbox (the
+    /// state of process `oi_program`) at start and every seed interval (0: at start only).
+    std::string oi_program = "vs-oi";
+    std::chrono::milliseconds history_seed_interval{5 * 60 * 1000};
 };
 
 class server {
@@ -75,6 +79,9 @@ public:
     bool responsive(std::chrono::milliseconds max_lag);
 
     metrics_registry& metrics() noexcept;
+    /// Points the history merged from vs-oi's stored states, and states that did not decode.
+    std::uint64_t history_seeded_points() const noexcept;
+    std::uint64_t history_seed_broken() const noexcept;
 
 private:
     struct impl;
