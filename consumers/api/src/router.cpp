@@ -927,7 +927,7 @@ void router::history(std::string_view symbol_raw, std::string_view query, respon
         }
         hours = std::min(hours, x);
     }
-    // A symbol not seen yet has empty series (vs-api keeps what it saw since it started).
+    // A symbol neither seen on the bus nor in vs-oi's stored histories has empty series.
     std::vector<history_point> pts[series_count];
     h->read(symbol_, now_ms - static_cast<std::int64_t>(hours * 3.6e6), pts);
     json_writer w{out.body};
