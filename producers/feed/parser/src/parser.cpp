@@ -321,6 +321,8 @@ public:
     parser_options options;
     parser_counters counters;
     rejected_row_sink rejected_sink_;
+    std::shared_ptr<const funding_interval_map> funding_intervals_;   ///< builder_ points into it
+    detail::record_builder& builder() noexcept { return builder_; }
 
 private:
     /// What became of one row: delivered at once by the DOM path, kept until the frame's end
@@ -795,6 +797,12 @@ frame_parser::frame_parser(frame_parser&&) noexcept = default;
 frame_parser& frame_parser::operator=(frame_parser&&) noexcept = default;
 
 void frame_parser::on_rejected_row(rejected_row_sink sink) { impl_->rejected_sink_ = std::move(sink); }
+
+void frame_parser::set_funding_intervals(std::shared_ptr<const funding_interval_map> table) noexcept
+{
+    impl_->builder().set_funding_intervals(table.get());
+    impl_->funding_intervals_ = std::move(table);
+}
 
 const parser_counters& frame_parser::counters() const noexcept
 {

@@ -467,7 +467,14 @@ const char* record_builder::mark_price(const row& r, std::int64_t recv_ns, parse
     out_.number(f_::estimated_settle_price, settle);
     out_.number(f_::funding_rate, funding);
     out_.scalar(f_::next_funding_time_ms, next_funding);
-    out_.scalar(f_::funding_interval_hours, std::uint8_t{0});  // not in the frame; the feed fills it from REST
+    // Not in the frame: vs-feed's table from REST fundingInfo + exchangeInfo (0 = unknown).
+    std::uint8_t interval_hours = 0;
+    if (funding_intervals_ != nullptr) {
+        if (const auto it = funding_intervals_->find(symbol); it != funding_intervals_->end()) {
+            interval_hours = it->second;
+        }
+    }
+    out_.scalar(f_::funding_interval_hours, interval_hours);
     finish(static_cast<std::uint16_t>(vs::schema::RecordType::MarkPrice), symbol, market, out);
     return nullptr;
 }

@@ -47,6 +47,10 @@ public:
     }
     void restart() noexcept { out_.restart(); }
 
+    /// The table MarkPrice records take funding_interval_hours from (nullptr: 0 for all);
+    /// the caller keeps it alive while it is set.
+    void set_funding_intervals(const funding_interval_map* table) noexcept { funding_intervals_ = table; }
+
     /// The symbol of the last row handed to build(), accepted or not (for stream names).
     std::string_view last_symbol() const noexcept { return last_symbol_; }
 
@@ -61,6 +65,7 @@ private:
 
     std::size_t max_symbol_bytes_;
     std::string_view last_symbol_;
+    const funding_interval_map* funding_intervals_ = nullptr;
     flat_writer out_;
 };
 

@@ -1096,6 +1096,81 @@ TEST_F(FrameParserTest, DoesNotAllocateInSteadyState)
     EXPECT_EQ(rows, 6u * 650u);
 }
 
+// Issue 18: the funding interval is not in the frames; vs-feed hands the parser a table
+// (REST fundingInfo + exchangeInfo) and every MarkPrice built carries its symbol's entry.
+TEST_F(FrameParserTest, MarkPriceCarriesTheFundingIntervalOfTheTable)
+{
+    const std::string frame = mark_price_frame(3);   // SYM0USDT, SYM1USDT, SYM2USDT
+    parse(frame);
+    ASSERT_EQ(records.size(), 3u);
+    for (const auto& r : records) {
+        EXPECT_EQ(r.as<vs::schema::MarkPrice>()->funding_interval_hours(), 0) << r.symbol << ": no table yet";
+    }
+
+    auto table = std::make_shared<vs::feed::funding_interval_map>();
+    table->emplace("SYM0USDT", 4);
+    table->emplace("SYM1USDT", 8);
+    sut.set_funding_intervals(table);
+    records.clear();
+    parse(frame);
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[0].as<vs::schema::MarkPrice>()->funding_interval_hours(), 4);
+    EXPECT_EQ(records[1].as<vs::schema::MarkPrice>()->funding_interval_hours(), 8);
+    EXPECT_EQ(records[2].as<vs::schema::MarkPrice>()->funding_interval_hours(), 0) << "not in the table: unknown";
+    for (const auto& r : records) {
+        EXPECT_TRUE(verifies(r)) << r.symbol;
+    }
+
+    // The DOM path (a shape On-Demand leaves to it) fills it the same way.
+    records.clear();
+    parse(R"({"e":"markPriceUpdate","E":1,"s":"SYM0USDT","p":"1.5","r":"0.0001","T":2,"extra":{"x":[1]}})");
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].as<vs::schema::MarkPrice>()->funding_interval_hours(), 4);
+
+    // The table is the parser's own copy: the caller may drop it; a new one replaces it.
+    table.reset();
+    auto next = std::make_shared<vs::feed::funding_interval_map>();
+    next->emplace("SYM2USDT", 1);
+    sut.set_funding_intervals(std::move(next));
+    records.clear();
+    parse(frame);
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[0].as<vs::schema::MarkPrice>()->funding_interval_hours(), 0);
+    EXPECT_EQ(records[2].as<vs::schema::MarkPrice>()->funding_interval_hours(), 1);
+
+    sut.set_funding_intervals(nullptr);
+    records.clear();
+    parse(frame);
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[2].as<vs::schema::MarkPrice>()->funding_interval_hours(), 0);
+}
+
+TEST_F(FrameParserTest, FundingIntervalLookupDoesNotAllocate)
+{
+    if (!VS_COUNT_ALLOCATIONS) {
+        GTEST_SKIP() << "allocation counting is off under AddressSanitizer";
+    }
+    auto table = std::make_shared<vs::feed::funding_interval_map>();
+    for (int i = 0; i < 650; i += 2) {
+        table->emplace("SYM" + std::to_string(i) + "USDT", 4);
+    }
+    sut.set_funding_intervals(table);
+    const std::string frame = mark_price_frame(650);
+    std::size_t four = 0;
+    const auto sink = [&](const parsed_record& r) {
+        four += vs::bus::record_as<vs::schema::MarkPrice>(r.bytes)->funding_interval_hours() == 4;
+    };
+    sut.parse(frame, recv_ns, sink);  // grows the buffers
+    g_allocations = 0;
+    g_count_allocations = true;
+    for (int i = 0; i < 5; ++i) {
+        sut.parse(frame, recv_ns, sink);
+    }
+    g_count_allocations = false;
+    EXPECT_EQ(g_allocations, 0u);
+    EXPECT_EQ(four, 6u * 325u);
+}
+
 TEST_F(FrameParserTest, SurvivesOneHundredThousandRandomMutationsOfRealFrames)
 {
     std::vector<std::string> seeds = {

@@ -25,7 +25,9 @@
 //
 // Market type: `st` 1 -> UsdM, 2 -> CoinM; without `st`, a symbol with "USD_" (BTCUSD_PERP)
 // is CoinM, anything else Unknown. COIN-M rows are delivered, marked, and counted; the
-// caller decides whether to keep them. Funding interval is not in the frames: always 0.
+// caller decides whether to keep them. Funding interval is not in the frames: it is looked up
+// by symbol in the table set_funding_intervals() gives (REST fundingInfo + exchangeInfo, see
+// vs-feed's exchange_universe.hpp), 0 (unknown) for a symbol it lacks or without a table.
 //
 // Two paths, one behaviour: the usual shapes (an envelope of "stream" then "data", or a raw
 // array, whose rows are objects of scalars with "o"/"k" the only nesting) are read with
@@ -40,7 +42,9 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "schemas/common_generated.h"
 #include "vs/bus/channel.hpp"
@@ -115,6 +119,15 @@ struct parser_counters {
     std::uint64_t frames_on_demand = 0;   ///< frames read whole by the On-Demand path (the rest: DOM)
 };
 
+/// std::hash of a string_view, for heterogeneous lookups (find(string_view), no allocation).
+struct symbol_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+/// Funding interval in hours by symbol, written into every MarkPrice record built.
+using funding_interval_map = std::unordered_map<std::string, std::uint8_t, symbol_hash, std::equal_to<>>;
+
 class frame_parser {
 public:
     explicit frame_parser(parser_options options = {});
@@ -140,6 +153,11 @@ public:
     /// or absurd price of a known-looking symbol), after the counters moved: vs-feed lists
     /// symbols whose values stay invalid. Empty: none.
     void on_rejected_row(rejected_row_sink sink);
+
+    /// The table MarkPrice records take funding_interval_hours from (one hash look-up per
+    /// MarkPrice row, no allocation); a symbol absent from it, or no table (nullptr, the
+    /// default), gets 0 = unknown. Kept until replaced; call between parse() calls.
+    void set_funding_intervals(std::shared_ptr<const funding_interval_map> table) noexcept;
 
     const parser_counters& counters() const noexcept;
     const parser_options& options() const noexcept;
