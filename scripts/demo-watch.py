@@ -4,7 +4,11 @@ at the local backend and at the local Telegram (vs-replay's stand-in records eve
 GET /_control/received), and a line of live prices read back from vs-api every few seconds.
 
   demo-watch.py --replay http://127.0.0.1:PORT --api http://127.0.0.1:8888 [--seconds N]
+                [--api-b http://127.0.0.1:PORT_B]
 
+With --api-b (run-demo.sh --nats: host B's vs-api, on the bus vs-nats --mirror writes) the
+price line also shows host B's BTCUSDT mark price next to host A's, and each alert that reaches
+host B's alert channels (its GET /alerts) gets a line "-> host B".
 At the end (N seconds, or Ctrl-C) a summary: how many alerts of each kind reached each side.
 Standard library only."""
 import argparse
@@ -70,6 +74,28 @@ def classify_backend(path, body, user_alerts):
     return ("BACKEND", path)
 
 
+B_KINDS = {"VolumeSpikeAlert": "VOLUME SPIKE", "OiSpikeAlert": "OI SPIKE", "LiquidationAlert": "LIQUIDATION",
+           "WhaleTradeAlert": "WHALE TRADE"}
+
+
+def classify_host_b(a):
+    """The view's kind of one alert of vs-api's GET /alerts (host B)."""
+    t = a.get("type", "")
+    if t == "UserAlertTrigger":
+        f = a.get("fields") if isinstance(a.get("fields"), dict) else {}
+        return {"PRICE_CROSS": "USER PRICE CROSS", "FUNDING_CROSS": "USER FUNDING CROSS",
+                "OI_CROSS": "USER OI CROSS"}.get(f.get("alert_type"), "USER ALERT")
+    return B_KINDS.get(t, t or "ALERT")
+
+
+def mark_of(api, symbol):
+    d = get(f"{api}/funding/batch?symbols={symbol}")
+    try:
+        return float(d["data"][symbol]["markPrice"])
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
 def classify_telegram(body):
     b = body if isinstance(body, dict) else {}
     text = str(b.get("text", ""))
@@ -96,6 +122,7 @@ def main():
     ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,DOGEUSDT,XRPUSDT")
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
     ap.add_argument("--price-every", type=float, default=5)
+    ap.add_argument("--api-b", default="", help="host B's vs-api (run-demo.sh --nats)")
     args = ap.parse_args()
     # run-demo.sh stops the view with SIGTERM: end like Ctrl-C, with the summary.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -109,12 +136,46 @@ def main():
     first_seen = {}   # kind -> seconds after start
     misses = 0        # polls of vs-replay in a row without an answer
     color = sys.stdout.isatty()
+    b_seen = set()      # host B: alert ids already shown
+    b_counts = {}       # kind -> n
+    b_first = {}        # kind -> seconds after start (host B)
+    b_next = 0.0
+    b_same = b_samples = 0   # price lines where host B's BTCUSDT mark equals host A's
 
     def out(line):
         print(line, flush=True)
 
     def paint(s, code):
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
+
+    def host_b_price(a_row):
+        """'| host B BTC <mark> (= A)': host B's mark read right after host A's; when they differ
+        (a new mark between the two reads, or the mirror a record behind) both are read again."""
+        nonlocal b_same, b_samples
+        a = float(a_row["markPrice"]) if a_row and a_row.get("markPrice") is not None else None
+        b = mark_of(args.api_b, "BTCUSDT")
+        if a is not None and b is not None and a != b:
+            a, b = mark_of(args.api, "BTCUSDT"), mark_of(args.api_b, "BTCUSDT")
+        if b is None:
+            return "| host B (no BTCUSDT price yet)"
+        if a is None:
+            return f"| host B BTC {b:,.2f}"
+        b_samples += 1
+        b_same += a == b
+        return f"| host B BTC {b:,.2f} " + ("(= A)" if a == b else paint(f"(A {a:,.2f})", "31"))
+
+    def poll_host_b():
+        d = get(f"{args.api_b}/alerts?limit=1000")
+        if not d or not isinstance(d.get("alerts"), list):
+            return
+        new = [a for a in d["alerts"] if isinstance(a, dict) and a.get("id") not in b_seen]
+        for a in sorted(new, key=lambda a: (a.get("time_ms") or 0, str(a.get("id")))):
+            b_seen.add(a.get("id"))
+            kind = classify_host_b(a)
+            b_counts[kind] = b_counts.get(kind, 0) + 1
+            b_first.setdefault(kind, time.monotonic() - start)
+            out(f"{time.strftime('%H:%M:%S')}  {paint('-> host B', '1;35')}  {paint(f'{kind:18}', '1')} "
+                f"{str(a.get('summary', ''))[:120]}  (bus B '{a.get('channel', '?')}', id {a.get('id')})")
 
     try:
         while args.seconds <= 0 or time.monotonic() - start < args.seconds:
@@ -132,9 +193,15 @@ def main():
                     fr = d["data"].get("DOGEUSDT", {}).get("fundingRate")
                     if fr is not None:
                         parts.append(f"DOGE funding {float(fr):.4%}")
-                    out(f"{time.strftime('%H:%M:%S')}  prices   " + ("  ".join(parts) or "(waiting for the first prices)"))
+                    line = "  ".join(parts) or "(waiting for the first prices)"
+                    if args.api_b:
+                        line += "  " + host_b_price(d["data"].get("BTCUSDT"))
+                    out(f"{time.strftime('%H:%M:%S')}  prices   " + line)
                 else:
                     out(f"{time.strftime('%H:%M:%S')}  prices   (vs-api not answering yet)")
+            if args.api_b and now >= b_next:
+                b_next = now + 2
+                poll_host_b()
             r = get(f"{args.replay}/_control/received?since={since}&limit=500")
             misses = 0 if r else misses + 1
             if misses >= 10:   # the pipeline was stopped under us (e.g. a signal run-demo.sh could not trap)
@@ -164,14 +231,25 @@ def main():
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
+    # The summary is written whole: run-demo.sh's SIGTERM may follow a Ctrl-C's SIGINT.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out("")
-    out("---- alerts received by the local backend and Telegram (vs-replay's stand-in):")
-    kinds = sorted({k for k, _ in counts})
+    if args.api_b:
+        poll_host_b()
+        out("---- alerts received by the local backend and Telegram (vs-replay's stand-in), and on host B's bus:")
+    else:
+        out("---- alerts received by the local backend and Telegram (vs-replay's stand-in):")
+    kinds = sorted({k for k, _ in counts} | set(b_counts))
     for k in kinds:
         b, t = counts.get((k, "backend"), 0), counts.get((k, "telegram"), 0)
-        out(f"  {k:20} backend {b:3}  telegram {t:3}  first after {first_seen[k]:.0f} s")
+        host_b = f"  host B {b_counts.get(k, 0):3}" if args.api_b else ""
+        out(f"  {k:20} backend {b:3}  telegram {t:3}{host_b}  first after {first_seen.get(k, b_first.get(k, 0)):.0f} s")
     if quiet:
         out("  data: " + ", ".join(f"{n} {k}" for k, n in sorted(quiet.items())))
+    if args.api_b:
+        out(f"  host B (vs-nats --mirror, its vs-api /alerts): {sum(b_counts.values())} alerts; BTCUSDT mark price "
+            f"equal to host A's in {b_same} of {b_samples} price lines")
     return 0
 
 
