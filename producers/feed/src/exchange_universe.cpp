@@ -8,6 +8,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "vs/common/clock.hpp"
@@ -122,6 +123,106 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_symbol_sta
         }
     }
     std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::optional<std::vector<std::string>> parse_perpetuals(std::string_view body, std::string& error)
+{
+    boost::system::error_code ec;
+    const auto v = json::parse(json::string_view{body.data(), body.size()}, ec);
+    if (ec) {
+        error = "exchangeInfo is not JSON: " + ec.message();
+        return std::nullopt;
+    }
+    const auto* root = v.if_object();
+    const auto* list = root ? root->if_contains("symbols") : nullptr;
+    if (list == nullptr || !list->is_array()) {
+        error = "exchangeInfo has no \"symbols\" array";
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (const auto& item : list->get_array()) {
+        if (const auto* o = item.if_object()) {
+            // PERPETUAL, TRADIFI_PERPETUAL, PERPETUAL_DELIVERING: funded; quarterlies are not.
+            const auto sym = str_of(*o, "symbol");
+            if (!sym.empty() && str_of(*o, "contractType").find("PERPETUAL") != std::string_view::npos) {
+                out.emplace_back(sym);
+            }
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::uint8_t>>> parse_funding_info(std::string_view body,
+                                                                                      std::string& error,
+                                                                                      std::size_t& bad,
+                                                                                      std::string& bad_detail)
+{
+    bad = 0;
+    bad_detail.clear();
+    boost::system::error_code ec;
+    const auto v = json::parse(json::string_view{body.data(), body.size()}, ec);
+    if (ec) {
+        error = "fundingInfo is not JSON: " + ec.message();
+        return std::nullopt;
+    }
+    if (!v.is_array()) {
+        error = "fundingInfo is not an array";
+        return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::uint8_t>> out;
+    const auto skip = [&](std::string why) {
+        if (bad++ == 0) {
+            bad_detail = std::move(why);
+        }
+    };
+    for (const auto& item : v.get_array()) {
+        const auto* o = item.if_object();
+        if (o == nullptr) {
+            skip("an entry is not an object");
+            continue;
+        }
+        const auto sym = str_of(*o, "symbol");
+        if (sym.empty() || sym.size() > 64) {
+            skip("an entry has no usable symbol");
+            continue;
+        }
+        const auto* h = o->if_contains("fundingIntervalHours");
+        const auto hours = h != nullptr ? number_of(*h) : std::optional<double>{};
+        // Binance uses 1, 2, 4 and 8; a day is the most any funding schedule could mean.
+        if (!hours || *hours < 1 || *hours > 24 || *hours != std::floor(*hours)) {
+            skip(fmt::format("{}: fundingIntervalHours {} is not a whole number of hours in 1..24", sym,
+                             h != nullptr ? json::serialize(*h).substr(0, 40) : std::string{"missing"}));
+            continue;
+        }
+        out.emplace_back(sym, static_cast<std::uint8_t>(*hours));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    // A symbol listed twice: its first entry.
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              out.end());
+    return out;
+}
+
+std::vector<std::pair<std::string, std::uint8_t>> compose_funding_intervals(
+    const std::vector<std::string>& perpetuals, const std::vector<std::pair<std::string, std::uint8_t>>& adjusted)
+{
+    std::vector<std::pair<std::string, std::uint8_t>> out;
+    out.reserve(perpetuals.size() + adjusted.size());
+    auto p = perpetuals.begin();
+    auto a = adjusted.begin();
+    while (p != perpetuals.end() || a != adjusted.end()) {
+        if (a == adjusted.end() || (p != perpetuals.end() && *p < a->first)) {
+            out.emplace_back(*p++, default_funding_interval_hours);
+        } else {
+            if (p != perpetuals.end() && *p == a->first) {
+                ++p;
+            }
+            out.push_back(*a++);
+        }
+    }
     return out;
 }
 
@@ -256,6 +357,11 @@ bool universe_refresher::refresh()
     if (auto statuses = parse_symbol_statuses(r.body, error)) {
         u.statuses = std::move(*statuses);
     }
+    if (on_funding_) {
+        if (auto perps = parse_perpetuals(r.body, error)) {
+            perpetuals_ = std::move(*perps);
+        }
+    }
     last_ = u.symbols;
     have_last_ = true;
     if (u.first || !u.added.empty() || !u.removed.empty()) {
@@ -270,10 +376,57 @@ bool universe_refresher::refresh()
     return true;
 }
 
+bool universe_refresher::refresh_funding()
+{
+    const auto r = rest_->get("/fapi/v1/fundingInfo");
+    if (!r.ok()) {
+        ++counters_.funding_failures;
+        spdlog::warn("fundingInfo failed: {} (HTTP {}) {}; keeping the last funding intervals ({})",
+                     vs::net::to_string(r.status), r.http_status, r.message,
+                     adjusted_ ? fmt::format("{} adjusted symbols", adjusted_->size()) : std::string{"none yet"});
+        return false;
+    }
+    std::string error, bad_detail;
+    std::size_t bad = 0;
+    auto adjusted = parse_funding_info(r.body, error, bad, bad_detail);
+    if (!adjusted) {
+        ++counters_.funding_failures;
+        spdlog::warn("fundingInfo unusable: {}; keeping the last funding intervals ({})", error,
+                     adjusted_ ? fmt::format("{} adjusted symbols", adjusted_->size()) : std::string{"none yet"});
+        return false;
+    }
+    if (bad > 0) {
+        counters_.funding_bad_entries += bad;
+        spdlog::warn("fundingInfo: {} entries skipped ({}{})", bad, bad_detail, bad > 1 ? ", ..." : "");
+    }
+    ++counters_.funding_refreshes;
+    if (!adjusted_ || adjusted_->size() != adjusted->size()) {
+        spdlog::info("fundingInfo: {} symbols with an interval other than Binance's default {} h", adjusted->size(),
+                     default_funding_interval_hours);
+    }
+    adjusted_ = std::move(*adjusted);
+    return true;
+}
+
+void universe_refresher::post_funding_if_changed()
+{
+    if (!on_funding_ || !adjusted_) {
+        return;   // before the first fundingInfo: every interval stays unknown (0)
+    }
+    auto table = compose_funding_intervals(perpetuals_, *adjusted_);
+    if (have_posted_ && table == posted_) {
+        return;
+    }
+    posted_ = table;
+    have_posted_ = true;
+    boost::asio::post(io_, [fn = on_funding_, t = std::move(table)] { fn(t); });
+}
+
 void universe_refresher::run()
 {
     using clock = std::chrono::steady_clock;
     auto next_refresh = clock::now();
+    auto next_funding = clock::time_point::max();   ///< a fundingInfo retry between refreshes
     const auto gap = std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(1.0 / std::max(options_.klines_per_second, 0.01)));
     auto next_kline = clock::now();
@@ -290,9 +443,19 @@ void universe_refresher::run()
         const auto now = clock::now();
         if (now >= next_refresh) {
             next_refresh = now + (refresh() ? options_.period : options_.retry);
+            if (on_funding_) {
+                // With every exchangeInfo; a failure is retried on its own after `retry`.
+                next_funding = refresh_funding() ? clock::time_point::max() : now + options_.retry;
+                post_funding_if_changed();
+            }
             // The ~1 MB body and its DOM were freed into this thread's malloc arena, which
             // glibc keeps resident: give the pages back (vs-feed's RSS budget is 32 MB).
             ::malloc_trim(0);
+            continue;
+        }
+        if (now >= next_funding) {
+            next_funding = refresh_funding() ? clock::time_point::max() : now + options_.retry;
+            post_funding_if_changed();
             continue;
         }
         std::optional<std::string> symbol;
@@ -329,7 +492,7 @@ void universe_refresher::run()
             });
             continue;
         }
-        auto wake = next_refresh;
+        auto wake = std::min(next_refresh, next_funding);
         {
             std::lock_guard lock{mu_};
             if (!queue_.empty()) {

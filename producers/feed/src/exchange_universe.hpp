@@ -17,6 +17,14 @@
 // empty list never becomes an update: the last good set stays (an empty universe would
 // unsubscribe everything, the way an empty post wiped the backend's table).
 //
+// Funding intervals (issue 18): the same refresh also asks `GET /fapi/v1/fundingInfo`, which
+// lists only the symbols whose funding parameters were adjusted (fundingIntervalHours 1, 2,
+// 4 ...); every other perpetual of exchangeInfo settles every 8 h. The table of both (symbol
+// -> hours) goes to on_funding() whenever it changes; before the first fundingInfo reply
+// there is none (every interval unknown, 0). A failed or unusable fundingInfo keeps the last
+// one (retried after `retry`); an entry with a missing symbol or an interval outside 1..24 h
+// is skipped, counted and logged.
+//
 // The same thread also runs the paced REST kline requests of the kline bootstrap (weight 1
 // each, through the host-wide weight budget: vs/net/binance_rest.hpp), so vs-feed has one
 // REST client and one place that waits for the budget.
@@ -37,6 +45,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -81,6 +90,29 @@ struct rest_kline {
 /// nullopt with `error` on another shape.
 std::optional<std::vector<rest_kline>> parse_rest_klines(std::string_view body, std::string& error);
 
+/// Every perpetual (contractType PERPETUAL, TRADIFI_PERPETUAL, ...: any status, any quote
+/// asset) of an exchangeInfo body, sorted; nullopt with `error` when it has no "symbols" array.
+std::optional<std::vector<std::string>> parse_perpetuals(std::string_view body, std::string& error);
+
+/// Funding intervals (hours) of a fundingInfo body
+/// ([{"symbol","adjustedFundingRateCap","adjustedFundingRateFloor","fundingIntervalHours",
+/// "disclaimer"}, ...]), sorted by symbol. Entries without a symbol or with an interval that is
+/// not a whole number of hours in 1..24 are skipped: counted in `bad`, the first named in
+/// `bad_detail`. nullopt with `error` when the body is not a JSON array.
+std::optional<std::vector<std::pair<std::string, std::uint8_t>>> parse_funding_info(std::string_view body,
+                                                                                      std::string& error,
+                                                                                      std::size_t& bad,
+                                                                                      std::string& bad_detail);
+
+/// Binance's funding interval of a perpetual that fundingInfo does not list.
+inline constexpr std::uint8_t default_funding_interval_hours = 8;
+
+/// The table vs-feed writes into MarkPrice records: every perpetual with its fundingInfo
+/// interval, else 8; plus fundingInfo's entries exchangeInfo lacks. Both inputs and the
+/// result sorted by symbol.
+std::vector<std::pair<std::string, std::uint8_t>> compose_funding_intervals(
+    const std::vector<std::string>& perpetuals, const std::vector<std::pair<std::string, std::uint8_t>>& adjusted);
+
 struct universe_options {
     std::chrono::milliseconds period{300'000};        ///< exchangeInfo every this long
     std::chrono::milliseconds retry{30'000};          ///< after a failed refresh
@@ -91,6 +123,8 @@ struct universe_options {
 
 struct universe_counters {
     std::atomic<std::uint64_t> refreshes{0}, refresh_failures{0}, kline_requests{0}, kline_failures{0};
+    /// fundingInfo: usable replies, failed or unusable ones, entries skipped as bad.
+    std::atomic<std::uint64_t> funding_refreshes{0}, funding_failures{0}, funding_bad_entries{0};
 };
 
 class universe_refresher {
@@ -98,12 +132,18 @@ public:
     using universe_fn = std::function<void(const universe_update&)>;
     /// symbol, candles (oldest first; empty when the request failed), reply time.
     using klines_fn = std::function<void(const std::string&, const std::vector<rest_kline>&, std::int64_t)>;
+    /// The funding interval table (compose_funding_intervals), whenever it changes.
+    using funding_fn = std::function<void(const std::vector<std::pair<std::string, std::uint8_t>>&)>;
 
     universe_refresher(boost::asio::io_context& io, vs::net::rest_options rest, universe_options options,
                        universe_fn on_universe, klines_fn on_klines);
     ~universe_refresher();   ///< stop() and join
     universe_refresher(const universe_refresher&) = delete;
     universe_refresher& operator=(const universe_refresher&) = delete;
+
+    /// Asks fundingInfo with every exchangeInfo refresh and hands the table to `fn` (on io's
+    /// thread). Call before start(); without it fundingInfo is never asked.
+    void on_funding(funding_fn fn) { on_funding_ = std::move(fn); }
 
     void start();
     void stop() noexcept;
@@ -115,12 +155,15 @@ public:
 private:
     void run();
     bool refresh();
+    bool refresh_funding();
+    void post_funding_if_changed();
 
     boost::asio::io_context& io_;
     vs::net::rest_options rest_options_;
     universe_options options_;
     universe_fn on_universe_;
     klines_fn on_klines_;
+    funding_fn on_funding_;
     std::unique_ptr<vs::net::binance_rest> rest_;
     universe_counters counters_;
 
@@ -130,6 +173,11 @@ private:
     std::deque<std::string> queue_;
     std::vector<std::string> last_;
     bool have_last_ = false;
+    // fundingInfo (the refresher's thread only)
+    std::vector<std::string> perpetuals_;   ///< of the last usable exchangeInfo
+    std::optional<std::vector<std::pair<std::string, std::uint8_t>>> adjusted_;   ///< last usable fundingInfo
+    std::vector<std::pair<std::string, std::uint8_t>> posted_;   ///< the table last handed out
+    bool have_posted_ = false;
     std::thread thread_;
 };
 

@@ -179,6 +179,9 @@ public:
                 [this](const std::string& symbol, const std::vector<rest_kline>& rows, std::int64_t at_ms) {
                     on_rest_klines(symbol, rows, at_ms);
                 });
+            universe_->on_funding([this](const std::vector<std::pair<std::string, std::uint8_t>>& t) {
+                on_funding_intervals(t);
+            });
             universe_->start();
         }
         spdlog::info("vs-feed {} publishing to {} (channel '{}'), streams {}", VS_VERSION, writer_.path(),
@@ -283,6 +286,23 @@ private:
         if (klines_) {
             klines_->set_symbols(trading_);
         }
+    }
+
+    /// A new funding interval table (REST fundingInfo + exchangeInfo, issue 18), on the I/O
+    /// thread: every MarkPrice built from now on carries its symbol's interval. Built here
+    /// every few minutes at most (only when it changed); the hot path only looks it up.
+    void on_funding_intervals(const std::vector<std::pair<std::string, std::uint8_t>>& table)
+    {
+        auto map = std::make_shared<funding_interval_map>();
+        map->reserve(table.size());
+        std::size_t adjusted = 0;
+        for (const auto& [symbol, hours] : table) {
+            map->emplace(symbol, hours);
+            adjusted += hours != default_funding_interval_hours;
+        }
+        spdlog::info("funding intervals: {} symbols ({} not every {} h) on MarkPrice records", map->size(), adjusted,
+                     default_funding_interval_hours);
+        parser_.set_funding_intervals(std::move(map));
     }
 
     // --- whale trades: the aggTrade group over the liquid universe ------------------------------
@@ -1047,6 +1067,10 @@ private:
         if (universe_) {
             ctx_.counter("exchinfo_failures").store(universe_->counters().refresh_failures.load(),
                                                      std::memory_order_relaxed);
+            ctx_.counter("fundinfo_failures").store(universe_->counters().funding_failures.load(),
+                                                     std::memory_order_relaxed);
+            ctx_.counter("fundinfo_bad").store(universe_->counters().funding_bad_entries.load(),
+                                                std::memory_order_relaxed);
         }
     }
 

@@ -108,7 +108,8 @@ int main(int argc, char** argv)
                    "invalid: listed in the feed status, 503 in vs-api",
                    {"VS_FEED_INVALID_AFTER_S"});
         cli.option("exchange-info-refresh-s", "S", "300",
-                   "REST exchangeInfo at start and every S seconds: the trading USDT perpetuals (0: no REST at all)",
+                   "REST exchangeInfo and fundingInfo at start and every S seconds: the trading USDT perpetuals and "
+                   "the funding intervals written on MarkPrice records (0: no REST at all; intervals stay 0, unknown)",
                    {"VS_FEED_EXCHANGE_INFO_S"});
         cli.option("klines", "INTERVAL", "1h",
                    "<symbol>@kline_1h for every trading USDT perpetual on connections of their own "

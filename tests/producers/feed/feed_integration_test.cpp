@@ -21,6 +21,7 @@
 #include "replay_process.hpp"
 #include "schemas/feed_status_generated.h"
 #include "schemas/market_data_generated.h"
+#include "schemas/process_status_generated.h"
 #include "test_env.hpp"
 #include "vs/bus/channel.hpp"
 #include "vs/bus/records.hpp"
@@ -96,6 +97,7 @@ struct mark_copy {
     double mark_price = 0;
     std::int64_t event_time_ms = 0;
     std::int64_t recv_time_ns = 0;
+    int funding_interval_hours = 0;
 };
 
 class FeedIntegrationTest : public ::testing::Test {
@@ -203,7 +205,8 @@ protected:
                 return;
             }
             const auto* m = vs::bus::record_as<vs::schema::MarkPrice>(r.data);
-            out = mark_copy{r.publish_ns, m->mark_price(), m->event_time_ms(), m->recv_time_ns()};
+            out = mark_copy{r.publish_ns, m->mark_price(), m->event_time_ms(), m->recv_time_ns(),
+                            m->funding_interval_hours()};
         });
         return out;
     }
@@ -280,6 +283,72 @@ TEST_F(FeedIntegrationTest, KlinesOfEveryTradingSymbolOnConnectionsOfTheirOwn)
     const auto stats = control("GET", "/_control/stats");
     EXPECT_GE(json_number(stats.at("connections").at("routed")), 1.0 + static_cast<double>(kline_entries))
         << boost::json::serialize(stats);
+}
+
+// Issue 18: the interval is not in the stream; vs-feed asks REST fundingInfo (only the symbols
+// whose interval is not 8 h, as Binance lists them) and exchangeInfo (every other perpetual:
+// 8 h) and writes it on every MarkPrice record.
+TEST_F(FeedIntegrationTest, MarkPriceCarriesTheReplaysFundingInterval)
+{
+    start_replay();
+    const auto info = boost::json::parse(vs::test::loopback_http(port_, "GET", "/fapi/v1/fundingInfo").body);
+    ASSERT_TRUE(info.is_array());
+    ASSERT_FALSE(info.as_array().empty()) << "the replay's 40 symbols have some not at 8 h";
+    std::map<std::string, int> adjusted;
+    for (const auto& e : info.as_array()) {
+        adjusted[std::string{e.at("symbol").as_string().c_str()}] =
+            static_cast<int>(json_number(e.at("fundingIntervalHours")));
+    }
+    const std::string odd = adjusted.begin()->first;
+    const auto odd_state = control("GET", "/_control/state?symbol=" + odd);
+    const int odd_hours = static_cast<int>(json_number(odd_state.at("fundingIntervalHours")));
+    ASSERT_NE(odd_hours, 8);
+    ASSERT_EQ(adjusted[odd], odd_hours);
+    ASSERT_EQ(json_number(control("GET", "/_control/state?symbol=BTCUSDT").at("fundingIntervalHours")), 8.0);
+    ASSERT_EQ(adjusted.count("BTCUSDT"), 0u);
+
+    start_feed({"--klines", "off"});
+    ASSERT_TRUE(healthy_within(10s));
+    std::optional<mark_copy> odd_mark, btc_mark;
+    const bool filled = eventually([&] {
+        odd_mark = mark(odd);
+        btc_mark = mark("BTCUSDT");
+        return odd_mark && btc_mark && odd_mark->funding_interval_hours == odd_hours &&
+               btc_mark->funding_interval_hours == 8;
+    }, 10s);
+    EXPECT_TRUE(filled) << odd << ": " << (odd_mark ? odd_mark->funding_interval_hours : -1) << " (replay "
+                        << odd_hours << "), BTCUSDT: " << (btc_mark ? btc_mark->funding_interval_hours : -1);
+    // Every symbol fundingInfo lists carries its own interval.
+    for (const auto& [symbol, hours] : adjusted) {
+        const auto m = mark(symbol);
+        ASSERT_TRUE(m) << symbol;
+        EXPECT_EQ(m->funding_interval_hours, hours) << symbol;
+    }
+    // The counters reach the ProcessStatus (so it still fits the feed's 1 KiB slots).
+    std::optional<double> failures, bad;
+    ASSERT_TRUE(eventually([&] {
+        bus().latest(static_cast<vs::bus::record_type>(RecordType::ProcessStatus), "vs-feed",
+                     [&](const vs::bus::record_view& r) {
+                         if (!vs::bus::verify_record(r.type, r.data)) {
+                             return;
+                         }
+                         const auto* s = vs::bus::record_as<vs::schema::ProcessStatus>(r.data);
+                         if (s->metrics() == nullptr) {
+                             return;
+                         }
+                         for (const auto* metric : *s->metrics()) {
+                             if (metric->name()->str() == "fundinfo_failures") {
+                                 failures = metric->value();
+                             } else if (metric->name()->str() == "fundinfo_bad") {
+                                 bad = metric->value();
+                             }
+                         }
+                     });
+        return failures && bad;
+    }, 10s)) << "no ProcessStatus with fundinfo_failures and fundinfo_bad";
+    EXPECT_EQ(*failures, 0.0);
+    EXPECT_EQ(*bad, 0.0);
+    EXPECT_NE(tail_of(env_.state_dir() / "feed.log", 1u << 20).find("funding intervals:"), std::string::npos);
 }
 
 TEST_F(FeedIntegrationTest, MarkPriceOnTheBusEqualsTheReplaysWithinOneTick)

@@ -206,4 +206,26 @@ TEST_F(SymbolStatusTest, ADelistedSymbolLeavesSymbolCountAndIsAnswered404)
     EXPECT_TRUE(eventually([&] { return symbol_count() == before - 1; }, 5s)) << symbol_count();
 }
 
+// Issue 18: vs-feed writes the funding interval from REST fundingInfo (else 8 h for a
+// perpetual) on MarkPrice records, and vs-api's /funding shows it (the member it already had,
+// present when known).
+TEST_F(SymbolStatusTest, FundingShowsTheIntervalOfFundingInfo)
+{
+    const auto info = vs::test::loopback_http(replay_->port(), "GET", "/fapi/v1/fundingInfo", 5s);
+    ASSERT_EQ(info.status, 200);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(info.body, m, std::regex{R"re("symbol":"([A-Z0-9]+)"[^}]*"fundingIntervalHours":(\d+))re"}))
+        << "the replay's 40 symbols have some not at 8 h: " << info.body;
+    const std::string odd = m[1];
+    const std::string hours = m[2];
+    ASSERT_NE(hours, "8");
+    std::string odd_body, btc_body;
+    EXPECT_TRUE(eventually([&] {
+        odd_body = get("/funding/" + odd).body;
+        btc_body = get("/funding/BTCUSDT").body;
+        return odd_body.find(R"("fundingIntervalHours":)" + hours) != std::string::npos &&
+               btc_body.find(R"("fundingIntervalHours":8)") != std::string::npos;
+    }, 10s)) << odd_body << "\n" << btc_body << "\n" << logs();
+}
+
 }  // namespace
