@@ -77,6 +77,21 @@ inline std::uint16_t free_port()
     return ntohs(a.sin_port);
 }
 
+/// Whether something accepts connections on 127.0.0.1:port now.
+inline bool port_open(std::uint16_t port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return ok;
+}
+
 /// "%21markPrice%40arr%401s" for "!markPrice@arr@1s".
 inline std::string url_encode(std::string_view s)
 {

@@ -28,6 +28,7 @@
 #include "process.hpp"
 #include "schemas/common_generated.h"
 #include "schemas/alerts_generated.h"
+#include "nats_server.hpp"
 #include "test_env.hpp"
 #include "vs/outbox/outbox.hpp"
 
@@ -48,20 +49,6 @@ std::string exe(const char* var)
         throw std::runtime_error(std::string{var} + " is not set (run through meson test)");
     }
     return p;
-}
-
-bool port_open(std::uint16_t port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    return ok;
 }
 
 /// An OiSpikeAlert record as vs-oi builds it, with the outbox id as its alert_id.
@@ -154,10 +141,7 @@ protected:
 
     void start_server()
     {
-        server_.emplace(std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_),
-                                                 "-sd", (env_.state_dir() / "nats-store").string()},
-                        vs::test::logged_to(env_.state_dir() / "nats-server.log"));
-        ASSERT_TRUE(eventually([&] { return port_open(port_); }, 10s)) << "nats-server did not listen";
+        server_.emplace(vs::test::start_nats_server(port_, env_.state_dir()));
     }
 
     void start_deliver()

@@ -32,6 +32,7 @@
 #include "schemas/alerts_generated.h"
 #include "schemas/market_data_generated.h"
 #include "schemas/process_status_generated.h"
+#include "nats_server.hpp"
 #include "test_env.hpp"
 #include "vs/bus/records.hpp"
 #include "vs/common/clock.hpp"
@@ -48,20 +49,6 @@ using vs::test::logged_to;
 namespace fs = std::filesystem;
 
 constexpr auto type_of(RecordType t) { return static_cast<vs::bus::record_type>(t); }
-
-bool port_open(std::uint16_t port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    return ok;
-}
 
 /// A JSON number field of a flat JSON object ("markPrice":83448.57).
 std::optional<double> json_number(const std::string& body, const std::string& field)
@@ -108,10 +95,7 @@ protected:
         if (nats_port_ == 0) {
             nats_port_ = vs::test::free_port();
         }
-        server_.emplace(std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_port_),
-                                                 "-sd", (a_.state_dir() / "nats-store").string()},
-                        logged_to(a_.state_dir() / "nats-server.log"));
-        ASSERT_TRUE(vs::test::eventually([&] { return port_open(nats_port_); }, 10s)) << "nats-server did not listen";
+        server_.emplace(vs::test::start_nats_server(nats_port_, a_.state_dir()));
     }
     std::string url() const { return "nats://127.0.0.1:" + std::to_string(nats_port_); }
 

@@ -23,6 +23,7 @@
 #include "http.hpp"
 #include "process.hpp"
 #include "replay_process.hpp"
+#include "nats_server.hpp"
 #include "test_env.hpp"
 
 namespace {
@@ -40,30 +41,13 @@ std::string exe(const char* var)
     return p;
 }
 
-bool port_open(std::uint16_t port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    return ok;
-}
-
 TEST(NatsSubscriberTest, APlainNatsClientDecodesBtcMarkPricesWithTheGeneratedCode)
 {
     vs::test::test_env env;
     const auto log = [&](const char* name) { return env.state_dir() / name; };
     const auto port = vs::test::free_port();
     const std::string url = "nats://127.0.0.1:" + std::to_string(port);
-    child_process server{{"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port), "-sd",
-                          (env.state_dir() / "nats-store").string()},
-                         logged_to(log("nats-server.log"))};
-    ASSERT_TRUE(vs::test::eventually([&] { return port_open(port); }, 10s)) << "nats-server did not listen";
+    auto server = vs::test::start_nats_server(port, env.state_dir());
     vs::test::replay_process replay{exe("VS_REPLAY_EXE"), {"--symbols", "5", "--log-level", "warn"},
                                     logged_to(log("replay.log"))};
     ASSERT_NE(replay.port(), 0);
