@@ -316,6 +316,23 @@ deliverer::outcome deliverer::send_nats(vs::nats::connection& nc, const entry& e
     return o;
 }
 
+bool deliverer::dead_letter_if_expired(target t, std::string_view name, const entry& head, std::int64_t now)
+{
+    const auto* hs = head.find(t);
+    const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
+                                                                   : cfg_.dead_after.count();
+    const std::int64_t since = std::max(head.created_ms, hs != nullptr ? hs->requeued_ms : 0);
+    if (hs != nullptr && now - since <= dead_after) {
+        return false;
+    }
+    std::string reason = fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
+                                     (now - since) / 1000, hs && !hs->last_error.empty() ? "; last error: " : "",
+                                     hs ? hs->last_error : "");
+    spdlog::warn("{}: alert {} ({}) is dead: {}", name, head.id, head.a.kind, reason);
+    ob_.mark_dead(t, head.id, reason, now);
+    return true;
+}
+
 void deliverer::run_nats()
 {
     const target t = target::nats;
@@ -381,16 +398,7 @@ void deliverer::run_nats()
         std::int64_t now = realtime_ms();
         const entry& head = q.front();
         const auto* hs = head.find(t);
-        const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
-                                                                       : cfg_.dead_after.count();
-        const std::int64_t since = std::max(head.created_ms, hs != nullptr ? hs->requeued_ms : 0);
-        if (hs == nullptr || now - since > dead_after) {
-            spdlog::warn("nats: alert {} ({}) is dead: expired after {} attempts", head.id, head.a.kind,
-                         hs ? hs->attempts : 0);
-            ob_.mark_dead(t, head.id, fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
-                                                  (now - since) / 1000, hs && !hs->last_error.empty() ? "; last error: " : "",
-                                                  hs ? hs->last_error : ""),
-                          now);
+        if (dead_letter_if_expired(t, "nats", head, now)) {
             continue;
         }
         if (hs->next_attempt_ms > now) {
@@ -491,16 +499,7 @@ void deliverer::run_target(target t)
         // Dead-letter the expired head(s).
         const entry& head = q.front();
         const auto* hs = head.find(t);
-        const std::int64_t dead_after = head.a.dead_after.count() > 0 ? head.a.dead_after.count()
-                                                                       : cfg_.dead_after.count();
-        const std::int64_t since = std::max(head.created_ms, hs != nullptr ? hs->requeued_ms : 0);
-        if (hs == nullptr || now - since > dead_after) {
-            std::string reason = fmt::format("expired after {} attempts in {} s{}{}", hs ? hs->attempts : 0,
-                                             (now - since) / 1000,
-                                             hs && !hs->last_error.empty() ? "; last error: " : "",
-                                             hs ? hs->last_error : "");
-            spdlog::warn("{}: alert {} ({}) is dead: {}", name, head.id, head.a.kind, reason);
-            ob_.mark_dead(t, head.id, reason, now);
+        if (dead_letter_if_expired(t, name, head, now)) {
             continue;
         }
         const std::int64_t wait_until = std::max(hs->next_attempt_ms, blocked_until);

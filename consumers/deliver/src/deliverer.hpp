@@ -110,6 +110,9 @@ private:
     outcome send_chat(net::http_client& http, outbox::target t, const std::string& text);
     outcome send_nats(vs::nats::connection& nc, const outbox::entry& e);
     void run_nats();
+    /// Dead-letters `head` for `t` when it is older than its dead-after (or has no state for
+    /// `t`), logging why; true when it did.
+    bool dead_letter_if_expired(outbox::target t, std::string_view name, const outbox::entry& head, std::int64_t now);
 
     outbox::outbox& ob_;
     deliver_config cfg_;
