@@ -66,7 +66,12 @@ std::optional<std::int64_t> integer_of(const json::value& v) noexcept
 
 }  // namespace
 
-std::optional<std::vector<std::string>> parse_trading_usdt_perpetuals(std::string_view body, std::string& error)
+namespace {
+
+/// The sorted, distinct symbols of exchangeInfo's "symbols" rows for which keep(row) holds;
+/// nullopt with `error` set when the body is not an exchangeInfo reply.
+template <class Keep>
+std::optional<std::vector<std::string>> symbols_where(std::string_view body, std::string& error, Keep keep)
 {
     boost::system::error_code ec;
     const auto v = json::parse(json::string_view{body.data(), body.size()}, ec);
@@ -82,14 +87,8 @@ std::optional<std::vector<std::string>> parse_trading_usdt_perpetuals(std::strin
     }
     std::vector<std::string> out;
     for (const auto& item : list->get_array()) {
-        const auto* o = item.if_object();
-        if (o == nullptr) {
-            continue;
-        }
-        if (str_of(*o, "contractType") == "PERPETUAL" && str_of(*o, "quoteAsset") == "USDT" &&
-            str_of(*o, "status") == "TRADING") {
-            const auto sym = str_of(*o, "symbol");
-            if (!sym.empty()) {
+        if (const auto* o = item.if_object()) {
+            if (const auto sym = str_of(*o, "symbol"); !sym.empty() && keep(*o)) {
                 out.emplace_back(sym);
             }
         }
@@ -97,6 +96,16 @@ std::optional<std::vector<std::string>> parse_trading_usdt_perpetuals(std::strin
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> parse_trading_usdt_perpetuals(std::string_view body, std::string& error)
+{
+    return symbols_where(body, error, [](const json::object& o) {
+        return str_of(o, "contractType") == "PERPETUAL" && str_of(o, "quoteAsset") == "USDT" &&
+               str_of(o, "status") == "TRADING";
+    });
 }
 
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_symbol_statuses(std::string_view body,
@@ -128,31 +137,10 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_symbol_sta
 
 std::optional<std::vector<std::string>> parse_perpetuals(std::string_view body, std::string& error)
 {
-    boost::system::error_code ec;
-    const auto v = json::parse(json::string_view{body.data(), body.size()}, ec);
-    if (ec) {
-        error = "exchangeInfo is not JSON: " + ec.message();
-        return std::nullopt;
-    }
-    const auto* root = v.if_object();
-    const auto* list = root ? root->if_contains("symbols") : nullptr;
-    if (list == nullptr || !list->is_array()) {
-        error = "exchangeInfo has no \"symbols\" array";
-        return std::nullopt;
-    }
-    std::vector<std::string> out;
-    for (const auto& item : list->get_array()) {
-        if (const auto* o = item.if_object()) {
-            // PERPETUAL, TRADIFI_PERPETUAL, PERPETUAL_DELIVERING: funded; quarterlies are not.
-            const auto sym = str_of(*o, "symbol");
-            if (!sym.empty() && str_of(*o, "contractType").find("PERPETUAL") != std::string_view::npos) {
-                out.emplace_back(sym);
-            }
-        }
-    }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    // PERPETUAL, TRADIFI_PERPETUAL, PERPETUAL_DELIVERING: funded; quarterlies are not.
+    return symbols_where(body, error, [](const json::object& o) {
+        return str_of(o, "contractType").find("PERPETUAL") != std::string_view::npos;
+    });
 }
 
 std::optional<std::vector<std::pair<std::string, std::uint8_t>>> parse_funding_info(std::string_view body,
